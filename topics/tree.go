@@ -1,0 +1,266 @@
+package topics
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// defaultCacheSize is the number of match results a Tree caches when
+// NewTree is given a size <= 0.
+const defaultCacheSize = 1024
+
+// Result is the set of subscriptions matching one topic.
+//
+// Results returned by [Tree.Match] are shared between callers and kept in the
+// match cache: they are read-only, and callers must not modify the Result or
+// its slices.
+//
+// A value inserted under several filters that all match a topic appears once
+// per matching filter, in Plain or in the Members of its queue; callers that
+// need one delivery per value deduplicate.
+type Result[T comparable] struct {
+	Plain  []T        // plain subscribers whose filter matches
+	Queues []Queue[T] // one entry per queue name with a matching member, sorted by name
+}
+
+// Queue is one queue group in a [Result]: the matching members that share
+// the queue name.
+type Queue[T comparable] struct {
+	Name    string
+	Members []T
+}
+
+// Empty reports whether r holds no subscriber.
+func (r *Result[T]) Empty() bool {
+	return len(r.Plain) == 0 && len(r.Queues) == 0
+}
+
+// add appends copies of the subscriptions held by n (the node's slices keep
+// changing after the result has been cached).
+func (r *Result[T]) add(n *node[T]) {
+	r.Plain = append(r.Plain, n.plain.items...)
+	for name, q := range n.queues {
+		i := slices.IndexFunc(r.Queues, func(g Queue[T]) bool { return g.Name == name })
+		if i < 0 {
+			r.Queues = append(r.Queues, Queue[T]{Name: name, Members: slices.Clone(q.items)})
+			continue
+		}
+		r.Queues[i].Members = append(r.Queues[i].Members, q.items...)
+	}
+}
+
+// Tree is the subscription index: filters with plain or queue subscribers,
+// matched against publish topics. It is safe for concurrent use. The zero
+// Tree is ready to use with the default cache size; NewTree picks another.
+//
+// Match results are cached per topic. Every Insert and Remove bumps the
+// generation and invalidates the cache entries it may affect.
+type Tree[T comparable] struct {
+	mu       sync.RWMutex
+	root     node[T]
+	count    int
+	gen      atomic.Uint64
+	cache    map[string]*Result[T] // only valid publish topics
+	cacheMax int
+	none     Result[T] // shared empty result
+}
+
+// NewTree returns an empty Tree whose match cache holds up to cacheSize
+// topics; cacheSize <= 0 means the default of 1024.
+func NewTree[T comparable](cacheSize int) *Tree[T] {
+	if cacheSize <= 0 {
+		cacheSize = defaultCacheSize
+	}
+	return &Tree[T]{cacheMax: cacheSize}
+}
+
+// Insert subscribes v to filter. An empty queue makes v a plain subscriber,
+// which receives every matching message; otherwise v joins the queue group
+// of that name on that filter. Inserting the same (filter, queue, v) twice
+// returns ErrExists. The same v may be inserted under other filters or queues.
+func (t *Tree[T]) Insert(filter, queue string, v T) error {
+	if err := check(filter, true); err != nil {
+		return wrap(err, filter)
+	}
+	var toks [MaxTokens]string
+	ntok, _ := split(filter, &toks)
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := &t.root
+	for _, tok := range toks[:ntok] {
+		n = n.child(tok, true)
+	}
+	if !n.add(queue, v) {
+		return subErr(ErrExists, filter, queue)
+	}
+	t.count++
+	t.changed(filter, toks[:ntok])
+	return nil
+}
+
+// Remove undoes one Insert of (filter, queue, v) and prunes the trie nodes
+// left empty. It returns ErrNotFound if that subscription does not exist.
+func (t *Tree[T]) Remove(filter, queue string, v T) error {
+	if err := check(filter, true); err != nil {
+		return wrap(err, filter)
+	}
+	var toks [MaxTokens]string
+	ntok, _ := split(filter, &toks)
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var path [MaxTokens + 1]*node[T] // path[i] is the node reached after i tokens
+	path[0] = &t.root
+	for i, tok := range toks[:ntok] {
+		c := path[i].child(tok, false)
+		if c == nil {
+			return subErr(ErrNotFound, filter, queue)
+		}
+		path[i+1] = c
+	}
+	if !path[ntok].remove(queue, v) {
+		return subErr(ErrNotFound, filter, queue)
+	}
+	for i := ntok; i > 0 && path[i].empty(); i-- {
+		path[i-1].drop(toks[i-1])
+	}
+	t.count--
+	t.changed(filter, toks[:ntok])
+	return nil
+}
+
+func subErr(err error, filter, queue string) error {
+	if queue == "" {
+		return wrap(err, filter)
+	}
+	return fmt.Errorf("%w: %q queue %q", err, filter, queue)
+}
+
+// changed bumps the generation and invalidates the cache after a change to
+// filter. Called with the write lock held.
+//
+// Only topics matched by filter can have a different result. A literal filter
+// matches one topic, so only that entry goes; for a wildcard the whole cache
+// is dropped, which is cheaper than testing every entry under the lock.
+func (t *Tree[T]) changed(filter string, toks []string) {
+	t.gen.Add(1)
+	if len(t.cache) == 0 {
+		return
+	}
+	for _, tok := range toks {
+		if tok == pwc || tok == fwc {
+			clear(t.cache)
+			return
+		}
+	}
+	delete(t.cache, filter)
+}
+
+// Match returns the subscriptions whose filter matches topic. An invalid
+// publish topic returns a nil Result and an error wrapping a sentinel. The
+// Result is shared and read-only (see [Result]); it is never nil when the
+// error is nil.
+//
+// Topics are validated only on a cache miss: the cache holds valid topics
+// only. On a hit Match does not allocate.
+func (t *Tree[T]) Match(topic string) (*Result[T], error) {
+	t.mu.RLock()
+	if r, ok := t.cache[topic]; ok {
+		t.mu.RUnlock()
+		return r, nil
+	}
+	return t.miss(topic, false)
+}
+
+// MatchBytes is Match for a topic held in a byte slice, for example inside a
+// read buffer. It does not allocate on a cache hit and does not keep b.
+func (t *Tree[T]) MatchBytes(topic []byte) (*Result[T], error) {
+	t.mu.RLock()
+	if r, ok := t.cache[string(topic)]; ok { // no allocation for this form
+		t.mu.RUnlock()
+		return r, nil
+	}
+	return t.miss(string(topic), true)
+}
+
+// miss computes the result for topic, caches it and returns it. It is called
+// with the read lock held and releases it. owned reports that topic is a
+// private copy that may be kept as a cache key.
+func (t *Tree[T]) miss(topic string, owned bool) (*Result[T], error) {
+	if err := check(topic, false); err != nil {
+		t.mu.RUnlock()
+		return nil, wrap(err, topic)
+	}
+	var toks [MaxTokens]string
+	ntok, _ := split(topic, &toks)
+	gen := t.gen.Load()
+	r := new(Result[T])
+	t.root.match(toks[:ntok], r)
+	t.mu.RUnlock()
+
+	if r.Empty() {
+		r = &t.none
+	} else if len(r.Queues) > 1 {
+		slices.SortFunc(r.Queues, func(a, b Queue[T]) int { return cmp.Compare(a.Name, b.Name) })
+	}
+	if !owned {
+		// The key outlives the call; the caller's string may alias a
+		// buffer that gets reused.
+		topic = strings.Clone(topic)
+	}
+
+	t.mu.Lock()
+	// If the tree changed since the read lock was released, r may be stale
+	// for the cache (it is still a correct answer for this call).
+	if t.gen.Load() == gen {
+		t.store(topic, r)
+	}
+	t.mu.Unlock()
+	return r, nil
+}
+
+// store adds an entry to the cache, evicting some entries when it is full.
+// Called with the write lock held.
+func (t *Tree[T]) store(topic string, r *Result[T]) {
+	max := t.cacheMax
+	if max <= 0 {
+		max = defaultCacheSize
+	}
+	if t.cache == nil {
+		t.cache = make(map[string]*Result[T], max)
+	}
+	if _, ok := t.cache[topic]; ok {
+		return
+	}
+	if len(t.cache) >= max {
+		// Map iteration starts at a random position: this evicts an
+		// arbitrary eighth of the entries, amortizing the sweep.
+		n := max/8 + 1
+		for k := range t.cache {
+			delete(t.cache, k)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	t.cache[topic] = r
+}
+
+// Len returns the number of subscriptions in the tree.
+func (t *Tree[T]) Len() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.count
+}
+
+// Generation returns a counter bumped by every successful Insert and Remove.
+// Callers keeping their own cache of match results can compare generations to
+// know when to drop it.
+func (t *Tree[T]) Generation() uint64 {
+	return t.gen.Load()
+}
