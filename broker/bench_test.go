@@ -1,0 +1,75 @@
+package broker_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/msgtrans/msgtrans/broker"
+)
+
+// bufConn is what a native adapter does with a delivery, minus the socket:
+// append it to an outbound buffer under a lock. The buffer is recycled so
+// the benchmark measures the broker, not memory growth.
+type bufConn struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (c *bufConn) Deliver(d broker.Delivery) int {
+	c.mu.Lock()
+	if len(c.buf) > 1<<20 {
+		c.buf = c.buf[:0]
+	}
+	c.buf = append(c.buf, d.Topic...)
+	c.buf = append(c.buf, d.Payload...)
+	c.mu.Unlock()
+	return 0 // nothing stays pending: this "writer" always keeps up
+}
+func (c *bufConn) Ack(uint64, error) {}
+func (c *bufConn) Close(error)       {}
+
+func BenchmarkPublish(b *testing.B) {
+	payload := make([]byte, 16)
+	for _, subs := range []int{0, 1, 10, 1000} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			br := newBroker(b, broker.Options{})
+			for i := range subs {
+				s, err := br.Connect(broker.SessionInfo{Protocol: "bench"}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Subscribe(uint32(i+1), "bench.topic", ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			pub, err := br.Connect(broker.SessionInfo{Protocol: "bench"}, broker.Credentials{}, &bufConn{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := &broker.Message{Topic: []byte("bench.topic"), Payload: payload}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(payload)))
+			for b.Loop() {
+				if err := pub.Publish(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*max(subs, 1))/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+func BenchmarkPublishQueueGroup(b *testing.B) {
+	br := newBroker(b, broker.Options{})
+	for i := range 10 {
+		s, _ := br.Connect(broker.SessionInfo{Protocol: "bench"}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
+		s.Subscribe(uint32(i+1), "bench.*", "workers")
+	}
+	pub, _ := br.Connect(broker.SessionInfo{Protocol: "bench"}, broker.Credentials{}, &bufConn{})
+	m := &broker.Message{Topic: []byte("bench.topic"), Payload: make([]byte, 16)}
+	b.ReportAllocs()
+	for b.Loop() {
+		pub.Publish(m)
+	}
+}

@@ -1,0 +1,303 @@
+// Package broker is the core of msgtrans: sessions, routing through the topic
+// trie, queue groups, request-reply, retained messages, limits, stats,
+// lifecycle events and graceful drain. Protocol adapters drive it through
+// Connect and the Session methods, and receive deliveries through the Conn
+// they pass in; the broker never blocks on a network write.
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	mrand "math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/msgtrans/msgtrans/topics"
+)
+
+// Broker routes messages between sessions. Create one with New.
+type Broker struct {
+	opts Options
+	id   string
+	subs *topics.Tree[*subscription]
+
+	draining atomic.Bool
+	nextID   atomic.Uint64
+
+	mu       sync.Mutex
+	sessions map[uint64]*Session
+	byProto  map[string]int
+	closed   bool
+	empty    chan struct{} // closed when the last session leaves during a drain
+	total    uint64        // sessions ever opened
+	slow     uint64        // sessions closed as slow consumers
+	gone     SessionStats  // counters of sessions that have closed
+}
+
+// New returns a broker with the given options.
+func New(opts Options) (*Broker, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	var rb [8]byte
+	if _, err := rand.Read(rb[:]); err != nil {
+		return nil, fmt.Errorf("broker: server id: %w", err)
+	}
+	return &Broker{
+		opts:     opts,
+		id:       hex.EncodeToString(rb[:]),
+		subs:     topics.NewTree[*subscription](0),
+		sessions: make(map[uint64]*Session),
+		byProto:  make(map[string]int),
+	}, nil
+}
+
+// ID returns the broker's random identity, fixed for its lifetime.
+func (b *Broker) ID() string { return b.id }
+
+// Options returns the options in force, defaults filled in.
+func (b *Broker) Options() Options { return b.opts }
+
+// Connect opens a session for a client that presented cred. info.ID and
+// info.Opened are set by the broker.
+func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Session, error) {
+	if conn == nil {
+		return nil, errNilConn
+	}
+	if b.opts.Authenticator != nil {
+		if err := b.opts.Authenticator.Authenticate(info, cred); err != nil {
+			return nil, err
+		}
+	}
+	if info.User == "" {
+		info.User = cred.User
+	}
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
+		return nil, ErrClosed
+	case b.draining.Load():
+		b.mu.Unlock()
+		return nil, ErrShutdown
+	case len(b.sessions) >= b.opts.MaxConnections:
+		b.mu.Unlock()
+		return nil, fmt.Errorf("%w: limit is %d", ErrMaxConnections, b.opts.MaxConnections)
+	}
+	info.ID = b.nextID.Add(1)
+	info.Opened = time.Now()
+	s := &Session{b: b, info: info, conn: conn, subs: make(map[uint32]*subscription)}
+	b.sessions[info.ID] = s
+	b.byProto[info.Protocol]++
+	b.total++
+	b.mu.Unlock()
+	b.emit(Event{Kind: SessionOpened, Session: info})
+	return s, nil
+}
+
+func (b *Broker) unregister(s *Session, reason error) {
+	st := s.Stats()
+	b.mu.Lock()
+	if _, ok := b.sessions[s.info.ID]; ok {
+		delete(b.sessions, s.info.ID)
+		if b.byProto[s.info.Protocol]--; b.byProto[s.info.Protocol] == 0 {
+			delete(b.byProto, s.info.Protocol)
+		}
+		b.gone.MsgsIn += st.MsgsIn
+		b.gone.BytesIn += st.BytesIn
+		b.gone.MsgsOut += st.MsgsOut
+		b.gone.BytesOut += st.BytesOut
+		if len(b.sessions) == 0 && b.empty != nil {
+			close(b.empty)
+			b.empty = nil
+		}
+	}
+	b.mu.Unlock()
+	b.emit(Event{Kind: SessionClosed, Session: s.info, Reason: reason})
+}
+
+func (b *Broker) slowConsumer(s *Session) {
+	if s.closing.Load() {
+		return
+	}
+	b.mu.Lock()
+	b.slow++
+	b.mu.Unlock()
+	s.requestClose(fmt.Errorf("%w: more than %d bytes pending", ErrSlowConsumer, b.opts.MaxPending))
+}
+
+func (b *Broker) publish(from *Session, m *Message) error {
+	if len(m.Payload) > b.opts.MaxPayload {
+		return fmt.Errorf("%w: %d bytes, limit is %d", ErrPayloadTooLarge, len(m.Payload), b.opts.MaxPayload)
+	}
+	res, err := b.subs.MatchBytes(m.Topic)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTopic, err)
+	}
+	if len(m.Reply) > 0 {
+		if err := topics.ValidatePublishBytes(m.Reply); err != nil {
+			return fmt.Errorf("%w: reply: %w", ErrBadTopic, err)
+		}
+	}
+	if m.Retain {
+		rm := RetainedMessage{Topic: string(m.Topic), Header: m.Header, Payload: m.Payload}
+		var done func(error)
+		if id := m.AckID; id != 0 {
+			conn := from.conn
+			done = func(err error) {
+				if err != nil {
+					err = fmt.Errorf("%w: %w", ErrStore, err)
+				}
+				conn.Ack(id, err)
+			}
+		}
+		if err := b.opts.Retained.Set(rm, done); err != nil {
+			return err
+		}
+		if len(m.Payload) > 0 {
+			// An empty retained publish only deletes the retained message.
+			b.route(from, m, res)
+		}
+		return nil
+	}
+	n := b.route(from, m, res)
+	if n == 0 && len(m.Reply) > 0 {
+		b.noResponders(m.Reply)
+	}
+	if m.AckID != 0 {
+		from.conn.Ack(m.AckID, nil)
+	}
+	return nil
+}
+
+// route delivers m to every plain subscriber and one member of each queue
+// group in res, and returns how many deliveries it made.
+func (b *Broker) route(from *Session, m *Message, res *topics.Result[*subscription]) int {
+	d := Delivery{Topic: m.Topic, Reply: m.Reply, Header: m.Header, Payload: m.Payload}
+	n := 0
+	for _, sub := range res.Plain {
+		if sub.sess == from && from.info.NoEcho {
+			continue
+		}
+		d.SID = sub.sid
+		if sub.sess.deliver(sub, d) {
+			n++
+		}
+	}
+	for i := range res.Queues {
+		members := res.Queues[i].Members
+		// Start at a random member; move on past members that cannot take
+		// the message (closing, the publisher itself with no-echo).
+		start := mrand.IntN(len(members))
+		for j := range members {
+			sub := members[(start+j)%len(members)]
+			if sub.sess == from && from.info.NoEcho {
+				continue
+			}
+			d.SID = sub.sid
+			if sub.sess.deliver(sub, d) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// noResponders tells the requester at once that nobody subscribes to its
+// request's topic, by sending a status message to the reply topic.
+func (b *Broker) noResponders(reply []byte) {
+	res, err := b.subs.MatchBytes(reply)
+	if err != nil {
+		return
+	}
+	d := Delivery{Topic: reply, NoResponders: true}
+	for _, sub := range res.Plain {
+		d.SID = sub.sid
+		sub.sess.deliver(sub, d)
+	}
+	for i := range res.Queues {
+		sub := res.Queues[i].Members[mrand.IntN(len(res.Queues[i].Members))]
+		d.SID = sub.sid
+		sub.sess.deliver(sub, d)
+	}
+}
+
+// Shutdown drains the broker gracefully: new sessions and publishes are
+// refused with ErrShutdown, publishes already being routed finish, and every
+// session is asked to flush what it has queued and close. Shutdown returns
+// when all sessions are gone, or with ctx's error at ctx's deadline, in which
+// case the adapters force the remaining connections closed when they stop.
+func (b *Broker) Shutdown(ctx context.Context) error {
+	b.draining.Store(true)
+	b.mu.Lock()
+	sessions := make([]*Session, 0, len(b.sessions))
+	for _, s := range b.sessions {
+		sessions = append(sessions, s)
+	}
+	var empty chan struct{}
+	if len(b.sessions) > 0 {
+		if b.empty == nil {
+			b.empty = make(chan struct{})
+		}
+		empty = b.empty
+	}
+	b.mu.Unlock()
+
+	// Phase 1: wait until no session is in the middle of a publish, so that
+	// everything accepted is queued somewhere before anyone is closed.
+	for _, s := range sessions {
+		for s.publishing.Load() > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
+	// Phase 2: flush and close.
+	for _, s := range sessions {
+		s.requestClose(ErrShutdown)
+	}
+	if empty == nil {
+		return nil
+	}
+	select {
+	case <-empty:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the broker at once: every session is asked to close, new
+// sessions are refused with ErrClosed, and the retained store is closed.
+func (b *Broker) Close() error {
+	b.draining.Store(true)
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	sessions := make([]*Session, 0, len(b.sessions))
+	for _, s := range b.sessions {
+		sessions = append(sessions, s)
+	}
+	b.mu.Unlock()
+	for _, s := range sessions {
+		s.requestClose(ErrShutdown)
+	}
+	return b.opts.Retained.Close()
+}
+
+// Session returns the open session with the given id.
+func (b *Broker) Session(id uint64) (*Session, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.sessions[id]
+	return s, ok
+}

@@ -1,0 +1,109 @@
+package broker
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+)
+
+// Default limits, used where an Options field is zero.
+const (
+	DefaultMaxConnections   = 65536
+	DefaultMaxPayload       = 1 << 20
+	DefaultMaxSubscriptions = 65536
+	DefaultMaxPending       = 64 << 20
+)
+
+// Options configures a Broker. The zero value is usable: every limit falls
+// back to its default and retained messages are kept in memory.
+type Options struct {
+	// ServerName is reported to clients in the handshake. Default "msgtrans".
+	ServerName string
+	// MaxConnections is the number of sessions open at once, over all protocols.
+	MaxConnections int
+	// MaxPayload is the largest publish payload in bytes.
+	MaxPayload int
+	// MaxSubscriptions is the number of subscriptions one session may hold.
+	MaxSubscriptions int
+	// MaxPending is how many bytes of deliveries may wait for one session's
+	// connection to write them; beyond it the session is a slow consumer and
+	// is closed. A publisher never waits on a slow consumer.
+	MaxPending int
+	// Retained stores retained messages. Nil means a MemoryStore without limits.
+	// The broker closes it in Close.
+	Retained RetainedStore
+	// Authenticator checks every session's credentials. Nil accepts everyone.
+	Authenticator Authenticator
+	// OnEvent, when set, is called for session lifecycle events. It is called
+	// synchronously from the goroutine that opened or closed the session and
+	// must not block.
+	OnEvent func(Event)
+}
+
+func (o *Options) setDefaults() error {
+	for _, l := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxConnections", &o.MaxConnections, DefaultMaxConnections},
+		{"MaxPayload", &o.MaxPayload, DefaultMaxPayload},
+		{"MaxSubscriptions", &o.MaxSubscriptions, DefaultMaxSubscriptions},
+		{"MaxPending", &o.MaxPending, DefaultMaxPending},
+	} {
+		switch {
+		case *l.v < 0:
+			return fmt.Errorf("broker: %s must not be negative, got %d", l.name, *l.v)
+		case *l.v == 0:
+			*l.v = l.def
+		}
+	}
+	if o.ServerName == "" {
+		o.ServerName = "msgtrans"
+	}
+	if o.Retained == nil {
+		o.Retained = NewMemoryStore(0, 0)
+	}
+	return nil
+}
+
+// Credentials are what a client presents when it connects.
+type Credentials struct {
+	Token    string
+	User     string
+	Password string
+}
+
+// Authenticator decides whether a session may open.
+type Authenticator interface {
+	// Authenticate returns nil to accept the session. A refusal should wrap ErrAuth.
+	Authenticate(info SessionInfo, cred Credentials) error
+}
+
+// StaticAuth accepts a client that presents the token, or one of the
+// user/password pairs. With neither configured it accepts everyone.
+type StaticAuth struct {
+	Token string
+	Users map[string]string
+}
+
+// Authenticate implements Authenticator. Secrets are compared in constant time.
+func (a *StaticAuth) Authenticate(_ SessionInfo, c Credentials) error {
+	if a.Token == "" && len(a.Users) == 0 {
+		return nil
+	}
+	if a.Token != "" && c.Token != "" && subtle.ConstantTimeCompare([]byte(a.Token), []byte(c.Token)) == 1 {
+		return nil
+	}
+	if c.User != "" {
+		if pw, ok := a.Users[c.User]; ok && subtle.ConstantTimeCompare([]byte(pw), []byte(c.Password)) == 1 {
+			return nil
+		}
+	}
+	if c.Token == "" && c.User == "" {
+		return fmt.Errorf("%w: credentials required", ErrAuth)
+	}
+	return fmt.Errorf("%w: invalid credentials", ErrAuth)
+}
+
+var errNilConn = errors.New("broker: nil Conn")

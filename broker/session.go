@@ -1,0 +1,284 @@
+package broker
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Conn is what an adapter gives the broker for each session: the way to
+// reach the client. Both methods are called from other sessions' goroutines
+// and must never block on the network.
+type Conn interface {
+	// Deliver queues d for the client and returns how many bytes now wait
+	// to be written for this session. d's slices are only valid during the
+	// call: the adapter copies or encodes them before returning.
+	Deliver(d Delivery) (pending int)
+	// Ack reports the outcome of an accepted publish that carried an ack id:
+	// err is nil once the message is routed (for a retained message: once it
+	// is durable), or says why the retained store could not keep it. It may
+	// be called from the retained store's goroutine.
+	Ack(id uint64, err error)
+	// Close asks the adapter to end the session: write what is queued (for a
+	// slow consumer: drop it), tell the client the reason if the protocol
+	// can, close the connection, and then call Session.Close. It returns at
+	// once and may be called more than once.
+	Close(reason error)
+}
+
+// Delivery is one message on its way to one subscription of a session.
+type Delivery struct {
+	SID          uint32 // the subscription id the client chose
+	Topic        []byte
+	Reply        []byte
+	Header       []byte
+	Payload      []byte
+	Retained     bool // comes from the retained store, not live traffic
+	NoResponders bool // status: the request sent to Reply's topic had no subscriber
+}
+
+// Message is a publish as the broker receives it. Its slices may alias an
+// adapter's read buffer: the broker does not keep them.
+type Message struct {
+	Topic   []byte
+	Reply   []byte
+	Header  []byte
+	Payload []byte
+	Retain  bool
+	// AckID, when not zero, asks for Conn.Ack(AckID, ...) once the message
+	// is accepted. A publish that Publish refuses is not acked: the error
+	// return is the answer.
+	AckID uint64
+}
+
+// SessionInfo describes a session. It is fixed when the session opens.
+type SessionInfo struct {
+	ID         uint64
+	Protocol   string // "tcp", "ws", "quic", "inproc", or a plugin's name
+	RemoteAddr string
+	Name       string // the client's self-chosen name
+	User       string
+	NoEcho     bool // the client does not want its own publishes
+	Opened     time.Time
+}
+
+// SessionStats are one session's counters.
+type SessionStats struct {
+	MsgsIn, BytesIn, MsgsOut, BytesOut uint64
+	Subscriptions                      int
+}
+
+// Session is one client connection, whatever its protocol. Publish,
+// Subscribe and Unsubscribe are meant to be called from one goroutine (the
+// connection's reader); deliveries to the session come from any goroutine.
+type Session struct {
+	b    *Broker
+	info SessionInfo
+	conn Conn
+
+	// publishing counts Publish calls in progress, so a shutdown can wait
+	// until everything read from this session has been routed.
+	publishing atomic.Int32
+	closing    atomic.Bool // Conn.Close requested: deliveries are skipped
+	msgsIn     atomic.Uint64
+	bytesIn    atomic.Uint64
+	msgsOut    atomic.Uint64
+	bytesOut   atomic.Uint64
+
+	// mu orders deliveries against Subscribe, so that a new subscription's
+	// retained messages are queued before any live message for it.
+	mu     sync.Mutex
+	subs   map[uint32]*subscription
+	closed bool
+
+	// reasonMu guards reason apart from mu: a slow consumer is detected
+	// while mu is held.
+	reasonMu sync.Mutex
+	reason   error
+}
+
+type subscription struct {
+	sess   *Session
+	sid    uint32
+	filter string
+	queue  string
+	// max > 0: remove the subscription after max deliveries (auto-unsubscribe).
+	max       atomic.Uint64
+	delivered atomic.Uint64
+}
+
+// Info returns the session's description.
+func (s *Session) Info() SessionInfo { return s.info }
+
+// ID returns the session id.
+func (s *Session) ID() uint64 { return s.info.ID }
+
+// Stats returns the session's counters.
+func (s *Session) Stats() SessionStats {
+	s.mu.Lock()
+	n := len(s.subs)
+	s.mu.Unlock()
+	return SessionStats{
+		MsgsIn: s.msgsIn.Load(), BytesIn: s.bytesIn.Load(),
+		MsgsOut: s.msgsOut.Load(), BytesOut: s.bytesOut.Load(),
+		Subscriptions: n,
+	}
+}
+
+// Publish routes m to every matching subscription. It never waits for a
+// subscriber. An error return means the message was refused. When m.AckID is
+// set and Publish returns nil, the session's Conn.Ack is called exactly once.
+func (s *Session) Publish(m *Message) error {
+	s.publishing.Add(1)
+	defer s.publishing.Add(-1)
+	if s.closing.Load() {
+		return ErrSessionClosed
+	}
+	if s.b.draining.Load() {
+		return ErrShutdown
+	}
+	s.msgsIn.Add(1)
+	s.bytesIn.Add(uint64(len(m.Payload)))
+	return s.b.publish(s, m)
+}
+
+// Subscribe adds subscription sid on filter, in queue group queue when it is
+// not empty. Matching retained messages are delivered first.
+func (s *Session) Subscribe(sid uint32, filter, queue string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSessionClosed
+	}
+	if _, dup := s.subs[sid]; dup {
+		return fmt.Errorf("%w: %d already in use", ErrBadSubscription, sid)
+	}
+	if len(s.subs) >= s.b.opts.MaxSubscriptions {
+		return fmt.Errorf("%w: limit is %d", ErrTooManySubs, s.b.opts.MaxSubscriptions)
+	}
+	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue}
+	if err := s.b.subs.Insert(filter, queue, sub); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTopic, err)
+	}
+	s.subs[sid] = sub
+	if queue != "" {
+		// A queue group shares live work; replaying retained messages to
+		// every member would hand each of them the same message.
+		return nil
+	}
+	// s.mu is held, so live deliveries to this session wait until the
+	// retained ones are queued.
+	return s.b.opts.Retained.Match(filter, func(rm RetainedMessage) bool {
+		s.deliverLocked(sub, Delivery{
+			SID: sid, Topic: []byte(rm.Topic), Header: rm.Header, Payload: rm.Payload, Retained: true,
+		})
+		return !s.closing.Load()
+	})
+}
+
+// Unsubscribe removes subscription sid now (after == 0) or after it has
+// delivered after more messages.
+func (s *Session) Unsubscribe(sid uint32, after uint32) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.subs[sid]
+	if !ok {
+		return fmt.Errorf("%w: %d not subscribed", ErrBadSubscription, sid)
+	}
+	if after > 0 {
+		limit := sub.delivered.Load() + uint64(after)
+		sub.max.Store(limit)
+		if sub.delivered.Load() < limit {
+			return nil
+		}
+	}
+	s.removeLocked(sub)
+	return nil
+}
+
+func (s *Session) removeLocked(sub *subscription) {
+	if s.subs[sub.sid] != sub {
+		return
+	}
+	delete(s.subs, sub.sid)
+	// The subscription was inserted with exactly these arguments, so
+	// Remove cannot fail.
+	_ = s.b.subs.Remove(sub.filter, sub.queue, sub)
+}
+
+// deliver hands d to the session's connection; it reports whether it did.
+func (s *Session) deliver(sub *subscription, d Delivery) bool {
+	if s.closing.Load() {
+		return false
+	}
+	s.mu.Lock()
+	ok := s.deliverLocked(sub, d)
+	s.mu.Unlock()
+	return ok
+}
+
+func (s *Session) deliverLocked(sub *subscription, d Delivery) bool {
+	if s.closed || s.subs[sub.sid] != sub {
+		return false
+	}
+	if max := sub.max.Load(); max > 0 {
+		n := sub.delivered.Add(1)
+		if n > max {
+			return false
+		}
+		if n == max {
+			s.removeLocked(sub)
+		}
+	} else {
+		sub.delivered.Add(1)
+	}
+	pending := s.conn.Deliver(d)
+	s.msgsOut.Add(1)
+	s.bytesOut.Add(uint64(len(d.Payload)))
+	if pending > s.b.opts.MaxPending {
+		s.b.slowConsumer(s)
+	}
+	return true
+}
+
+// requestClose asks the adapter to end the session with reason, once.
+func (s *Session) requestClose(reason error) {
+	if s.closing.CompareAndSwap(false, true) {
+		s.setReason(reason)
+		s.conn.Close(reason)
+	}
+}
+
+// setReason records why the session ends, keeping the first reason, and
+// returns the one in force.
+func (s *Session) setReason(reason error) error {
+	s.reasonMu.Lock()
+	defer s.reasonMu.Unlock()
+	if s.reason == nil {
+		s.reason = reason
+	}
+	return s.reason
+}
+
+// Close ends the session: the adapter calls it once the connection is gone,
+// with why it ended (nil for a clean close by the client). Its
+// subscriptions are removed. Close is safe to call more than once.
+func (s *Session) Close(reason error) {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	reason = s.setReason(reason)
+	for _, sub := range s.subs {
+		s.removeLocked(sub)
+	}
+	s.mu.Unlock()
+	s.b.unregister(s, reason)
+}
+
+// Kick asks the adapter to close the session with reason.
+func (s *Session) Kick(reason error) { s.requestClose(reason) }
