@@ -1,0 +1,151 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/wire"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+)
+
+// Options tunes the native-protocol sessions of one adapter.
+type Options struct {
+	// HandshakeTimeout bounds the time from accept to a complete HELLO.
+	HandshakeTimeout time.Duration
+	// PingInterval is how often the server PINGs a connected client.
+	PingInterval time.Duration
+	// DeadPeerTimeout closes a connection from which nothing (not even a
+	// PONG) arrived for this long. Default: two ping intervals. It is checked
+	// at each ping, so it acts in steps of PingInterval.
+	DeadPeerTimeout time.Duration
+	// WriteTimeout closes a connection whose single write blocks this long.
+	WriteTimeout time.Duration
+	// MaxFrame is the largest frame body accepted. Default: the broker's
+	// MaxPayload plus 64 KiB for topics and headers.
+	MaxFrame int
+}
+
+// Engine runs native-protocol sessions against a broker.
+type Engine struct {
+	b    *broker.Broker
+	opts Options
+	ver  string
+}
+
+// NewEngine returns an engine for b. version is announced in WELCOME.
+func NewEngine(b *broker.Broker, opts Options, version string) (*Engine, error) {
+	if opts.HandshakeTimeout == 0 {
+		opts.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if opts.PingInterval == 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.DeadPeerTimeout == 0 {
+		opts.DeadPeerTimeout = 2 * opts.PingInterval
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.MaxFrame == 0 {
+		opts.MaxFrame = b.Options().MaxPayload + 64<<10
+	}
+	switch {
+	case opts.HandshakeTimeout < 0 || opts.PingInterval < 0 || opts.WriteTimeout < 0:
+		return nil, errors.New("adapters: timeouts must not be negative")
+	case opts.DeadPeerTimeout < opts.PingInterval:
+		return nil, fmt.Errorf("adapters: dead-peer timeout %v is shorter than the ping interval %v", opts.DeadPeerTimeout, opts.PingInterval)
+	case opts.MaxFrame < b.Options().MaxPayload:
+		return nil, fmt.Errorf("adapters: max frame %d is below the max payload %d", opts.MaxFrame, b.Options().MaxPayload)
+	}
+	return &Engine{b: b, opts: opts, ver: version}, nil
+}
+
+// Options returns the engine's options, defaults filled in.
+func (e *Engine) Options() Options { return e.opts }
+
+// Serve runs one session over fc until the peer leaves, the broker closes
+// the session, or ctx is cancelled (then the connection is closed at once).
+// protocol and remote describe the connection to the broker. Serve closes fc
+// and returns after every goroutine it started has ended; the error says why
+// the session ended (nil for a clean close by the client).
+func (e *Engine) Serve(ctx context.Context, fc FrameConn, protocol, remote string) error {
+	stop := context.AfterFunc(ctx, func() { fc.Close() })
+	defer stop()
+
+	ss := &session{e: e, fc: fc, kick: make(chan struct{}, 1), writerDone: make(chan struct{})}
+	var f wire.Frame
+	hello, err := e.handshake(fc, &f)
+	if err != nil {
+		e.reject(fc, err)
+		return err
+	}
+	info := broker.SessionInfo{Protocol: protocol, RemoteAddr: remote, Name: hello.Name, NoEcho: hello.NoEcho}
+	cred := broker.Credentials{Token: hello.Token, User: hello.User, Password: hello.Pass}
+	s, err := e.b.Connect(info, cred, ss)
+	if err != nil {
+		e.reject(fc, err)
+		return err
+	}
+	ss.s = s
+	ss.buf = wire.AppendWelcome(ss.buf, &wire.Welcome{
+		Version: wire.Version, ServerID: e.b.ID(), ServerVersion: e.ver, SessionID: s.ID(),
+		MaxPayload:  uint32(e.b.Options().MaxPayload),
+		HeartbeatMS: uint32(e.opts.PingInterval / time.Millisecond),
+	})
+	go ss.writeLoop()
+	ss.signal()
+
+	reason := ss.readLoop(&f)
+	ss.stop(reason)
+	<-ss.writerDone
+	fc.Close()
+	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
+		reason = fmt.Errorf("adapter stopped: %w", ctx.Err())
+	}
+	s.Close(reason)
+	return ss.closeReason()
+}
+
+// handshake reads the client's HELLO within the handshake timeout.
+func (e *Engine) handshake(fc FrameConn, f *wire.Frame) (wire.Hello, error) {
+	if err := fc.SetReadDeadline(time.Now().Add(e.opts.HandshakeTimeout)); err != nil {
+		return wire.Hello{}, err
+	}
+	if err := fc.ReadFrame(f); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return wire.Hello{}, ErrHandshakeTimeout
+		}
+		return wire.Hello{}, err
+	}
+	if f.Type != wire.TypeHello {
+		return wire.Hello{}, fmt.Errorf("%w: expected HELLO, got %v", ErrProtocol, f.Type)
+	}
+	if f.Hello.Version != wire.Version {
+		return wire.Hello{}, fmt.Errorf("%w: client speaks %d, server %d", ErrVersion, f.Hello.Version, wire.Version)
+	}
+	if err := fc.SetReadDeadline(time.Time{}); err != nil {
+		return wire.Hello{}, err
+	}
+	return f.Hello, nil
+}
+
+// reject tells a client that could not open a session why, and closes.
+func (e *Engine) reject(fc FrameConn, err error) {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
+		fc.SetWriteDeadline(time.Now().Add(time.Second))
+		fc.WriteFrames(wire.AppendErr(nil, true, Code(err), 0, err.Error()))
+	}
+	fc.Close()
+}

@@ -1,0 +1,232 @@
+package adapters
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/wire"
+)
+
+// slowGrace bounds how long the final error frame to a slow consumer may
+// take: its buffer is dropped, and it is probably not reading anyway.
+const slowGrace = 100 * time.Millisecond
+
+// session is one native-protocol connection: its outbound buffer (the
+// broker.Conn the broker delivers into) and its reader and writer loops.
+type session struct {
+	e  *Engine
+	fc FrameConn
+	s  *broker.Session
+
+	frames atomic.Uint64 // frames read, for the dead-peer check
+
+	mu      sync.Mutex
+	buf     []byte // encoded frames waiting for the writer
+	spare   []byte // the writer's last batch, reused
+	writing int    // bytes the writer is writing now
+	closing bool
+	reason  error
+
+	kick       chan struct{} // wakes the writer
+	writerDone chan struct{}
+}
+
+// Deliver implements broker.Conn: it encodes d into the outbound buffer.
+func (ss *session) Deliver(d broker.Delivery) int {
+	var flags wire.Flags
+	if d.Retained {
+		flags |= wire.FlagRetain
+	}
+	if d.NoResponders {
+		flags |= wire.FlagNoResponders
+	}
+	ss.mu.Lock()
+	if ss.closing {
+		ss.mu.Unlock()
+		return 0
+	}
+	ss.buf = wire.AppendMsg(ss.buf, flags, d.SID, d.Topic, d.Reply, d.Header, d.Payload)
+	pending := len(ss.buf) + ss.writing
+	ss.mu.Unlock()
+	ss.signal()
+	return pending
+}
+
+// Ack implements broker.Conn.
+func (ss *session) Ack(id uint64, err error) {
+	code, text := wire.CodeOK, ""
+	if err != nil {
+		code, text = Code(err), err.Error()
+	}
+	ss.mu.Lock()
+	if !ss.closing {
+		ss.buf = wire.AppendAck(ss.buf, id, code, text)
+	}
+	ss.mu.Unlock()
+	ss.signal()
+}
+
+// Close implements broker.Conn: flush, send the reason, close.
+func (ss *session) Close(reason error) { ss.stop(reason) }
+
+// stop makes the writer finish: it writes what is queued (nothing, for a
+// slow consumer) and a fatal ERR frame for a non-nil reason, then closes
+// the connection. The first reason wins.
+func (ss *session) stop(reason error) {
+	ss.mu.Lock()
+	if ss.closing {
+		ss.mu.Unlock()
+		return
+	}
+	ss.closing = true
+	ss.reason = reason
+	slow := errors.Is(reason, broker.ErrSlowConsumer)
+	if slow {
+		ss.buf = ss.buf[:0]
+	}
+	if reason != nil && !isNetErr(reason) {
+		ss.buf = wire.AppendErr(ss.buf, true, Code(reason), 0, reason.Error())
+	}
+	ss.mu.Unlock()
+	if slow {
+		// Unblock a writer stuck on a peer that does not read.
+		ss.fc.SetWriteDeadline(time.Now().Add(slowGrace))
+	}
+	ss.signal()
+}
+
+func (ss *session) closeReason() error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.reason
+}
+
+func (ss *session) signal() {
+	select {
+	case ss.kick <- struct{}{}:
+	default:
+	}
+}
+
+// send queues a frame the server itself originates (PONG, ERR, ACK).
+func (ss *session) send(appendFrame func([]byte) []byte) {
+	ss.mu.Lock()
+	if !ss.closing {
+		ss.buf = appendFrame(ss.buf)
+	}
+	ss.mu.Unlock()
+	ss.signal()
+}
+
+// readLoop turns frames into broker calls until the connection ends; it
+// returns the reason (nil for a clean EOF).
+func (ss *session) readLoop(f *wire.Frame) error {
+	var m broker.Message
+	for {
+		if err := ss.fc.ReadFrame(f); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if isNetErr(err) && ss.closeReason() != nil {
+				return ss.closeReason()
+			}
+			return err
+		}
+		ss.frames.Add(1)
+		switch f.Type {
+		case wire.TypePub:
+			m = broker.Message{
+				Topic: f.Topic, Reply: f.Reply, Header: f.Header, Payload: f.Payload,
+				Retain: f.Flags.Has(wire.FlagRetain), AckID: f.AckID,
+			}
+			if err := ss.s.Publish(&m); err != nil {
+				ss.refuse(f.AckID, 0, err)
+			}
+		case wire.TypeSub:
+			if err := ss.s.Subscribe(f.SID, string(f.Topic), string(f.Queue)); err != nil {
+				ss.refuse(0, f.SID, err)
+			}
+		case wire.TypeUnsub:
+			if err := ss.s.Unsubscribe(f.SID, f.Max); err != nil {
+				ss.refuse(0, f.SID, err)
+			}
+		case wire.TypePing:
+			ss.send(wire.AppendPong)
+		case wire.TypePong:
+		default:
+			return errors.Join(ErrProtocol, errors.New("unexpected "+f.Type.String()+" frame from client"))
+		}
+	}
+}
+
+// refuse answers a refused operation: an ACK with the error for an acked
+// publish, a non-fatal ERR otherwise.
+func (ss *session) refuse(ackID uint64, sid uint32, err error) {
+	if ackID != 0 {
+		ss.send(func(b []byte) []byte { return wire.AppendAck(b, ackID, Code(err), err.Error()) })
+		return
+	}
+	ss.send(func(b []byte) []byte { return wire.AppendErr(b, false, Code(err), sid, err.Error()) })
+}
+
+// writeLoop writes queued frames in batches, PINGs the peer, and checks it
+// is alive, until the session stops.
+func (ss *session) writeLoop() {
+	defer close(ss.writerDone)
+	tick := time.NewTicker(ss.e.opts.PingInterval)
+	defer tick.Stop()
+	lastFrames, lastSeen := ss.frames.Load(), time.Now()
+	for {
+		select {
+		case <-ss.kick:
+		case now := <-tick.C:
+			if n := ss.frames.Load(); n != lastFrames {
+				lastFrames, lastSeen = n, now
+			} else if now.Sub(lastSeen) >= ss.e.opts.DeadPeerTimeout {
+				ss.stop(ErrStale)
+			}
+			ss.send(wire.AppendPing)
+		}
+		for {
+			ss.mu.Lock()
+			if len(ss.buf) == 0 {
+				closing := ss.closing
+				ss.mu.Unlock()
+				if closing {
+					ss.fc.Close()
+					return
+				}
+				break
+			}
+			batch := ss.buf
+			ss.buf = ss.spare[:0]
+			ss.writing = len(batch)
+			ss.mu.Unlock()
+			ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
+			err := ss.fc.WriteFrames(batch)
+			ss.mu.Lock()
+			ss.writing = 0
+			if cap(batch) <= 1<<20 {
+				ss.spare = batch[:0]
+			} else {
+				ss.spare = nil // let a burst's buffer go
+			}
+			ss.mu.Unlock()
+			if err != nil {
+				ss.stop(err)
+				ss.fc.Close()
+				return
+			}
+		}
+	}
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+}

@@ -1,0 +1,123 @@
+// Package tcp serves the native protocol over TCP, optionally with TLS.
+package tcp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgtrans/msgtrans/adapters"
+)
+
+// Options configures the TCP adapter.
+type Options struct {
+	// Addr is the listen address, host:port.
+	Addr string
+	// TLS, when set, makes the listener accept TLS only (tls:// URLs).
+	TLS *tls.Config
+	// DisableNoDelay turns Nagle's algorithm back on (TCP_NODELAY off). The
+	// engine already batches writes, so leaving it off trades latency for
+	// little.
+	DisableNoDelay bool
+	// KeepAlive is the TCP keep-alive period: 0 uses Go's default (15s),
+	// negative turns keep-alive off.
+	KeepAlive time.Duration
+	// Logger receives the adapter's lines. The zero value logs nothing.
+	Logger zerolog.Logger
+}
+
+// Adapter accepts TCP connections and runs each through the engine.
+type Adapter struct {
+	e    *adapters.Engine
+	opts Options
+	ln   net.Listener
+}
+
+// New returns an adapter for e. Call Listen, then Serve.
+func New(e *adapters.Engine, opts Options) *Adapter {
+	return &Adapter{e: e, opts: opts}
+}
+
+// Listen binds the listen address, so that errors surface before serving and
+// Addr is known (with port 0, the port the system chose).
+func (a *Adapter) Listen(ctx context.Context) error {
+	lc := net.ListenConfig{KeepAlive: a.opts.KeepAlive}
+	ln, err := lc.Listen(ctx, "tcp", a.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("tcp: listen: %w", err)
+	}
+	if a.opts.TLS != nil {
+		ln = tls.NewListener(ln, a.opts.TLS)
+	}
+	a.ln = ln
+	return nil
+}
+
+// Addr returns the bound address; nil before Listen.
+func (a *Adapter) Addr() net.Addr {
+	if a.ln == nil {
+		return nil
+	}
+	return a.ln.Addr()
+}
+
+// Serve accepts connections until ctx is cancelled, then closes the listener
+// and every connection still open, and returns once all their goroutines
+// have ended.
+func (a *Adapter) Serve(ctx context.Context) error {
+	if a.ln == nil {
+		if err := a.Listen(ctx); err != nil {
+			return err
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { a.ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	scheme := "tcp"
+	if a.opts.TLS != nil {
+		scheme = "tls"
+	}
+	a.opts.Logger.Info().Str("addr", a.ln.Addr().String()).Msgf("listening for %s://", scheme)
+	var backoff time.Duration
+	for {
+		c, err := a.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: wait, then go on.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			a.opts.Logger.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		backoff = 0
+		a.tune(c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fc := adapters.NewStreamConn(c, a.e.Options().MaxFrame)
+			a.e.Serve(ctx, fc, scheme, c.RemoteAddr().String())
+		}()
+	}
+}
+
+func (a *Adapter) tune(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tc, ok := c.(*net.TCPConn); ok && a.opts.DisableNoDelay {
+		tc.SetNoDelay(false)
+	}
+}
