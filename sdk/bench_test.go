@@ -1,0 +1,113 @@
+package sdk_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/msgtrans/msgtrans/adapters/adapterstest"
+	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/sdk"
+)
+
+// These benchmarks run a real broker and real SDK clients over loopback
+// TCP in one process, so client and broker share the machine's cores.
+// docs/benchmarks.md records results and the command line.
+
+func benchServer(b *testing.B) *adapterstest.Server {
+	return adapterstest.Start(b, adapterstest.Config{Broker: broker.Options{MaxPending: 256 << 20}})
+}
+
+func benchConn(b *testing.B, url string) *sdk.Conn {
+	c, err := sdk.Connect(url, sdk.SubPendingLimits(1<<24, 1<<30))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func benchFlush(b *testing.B, c *sdk.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+}
+
+var payload16 = make([]byte, 16)
+
+// BenchmarkTCPPublish: one connection publishes, nobody subscribes.
+func BenchmarkTCPPublish(b *testing.B) {
+	srv := benchServer(b)
+	pub := benchConn(b, srv.URL)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload16)))
+	for b.Loop() {
+		if err := pub.Publish("bench.pub", payload16); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchFlush(b, pub)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkTCPPubSub: one publisher, subs subscribers on their own
+// connections; the clock stops when every subscriber has every message.
+func BenchmarkTCPPubSub(b *testing.B) {
+	for _, subs := range []int{1, 4} {
+		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
+			srv := benchServer(b)
+			var got atomic.Int64
+			done := make(chan struct{}, 1)
+			var want atomic.Int64
+			for range subs {
+				c := benchConn(b, srv.URL)
+				if _, err := c.Subscribe("bench.fan", func(*sdk.Msg) {
+					if got.Add(1) == want.Load() {
+						done <- struct{}{}
+					}
+				}); err != nil {
+					b.Fatal(err)
+				}
+				benchFlush(b, c)
+			}
+			pub := benchConn(b, srv.URL)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(payload16)))
+			b.ResetTimer()
+			want.Store(int64(b.N * subs))
+			for range b.N {
+				if err := pub.Publish("bench.fan", payload16); err != nil {
+					b.Fatal(err)
+				}
+			}
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				b.Fatalf("received %d of %d", got.Load(), want.Load())
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*subs)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkTCPRequestReply: one requester, one responder, one request at a
+// time; ns/op is the round trip.
+func BenchmarkTCPRequestReply(b *testing.B) {
+	srv := benchServer(b)
+	resp := benchConn(b, srv.URL)
+	resp.Subscribe("bench.svc", func(m *sdk.Msg) { m.Respond(m.Data) })
+	benchFlush(b, resp)
+	req := benchConn(b, srv.URL)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := req.Request(ctx, "bench.svc", payload16); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

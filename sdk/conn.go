@@ -1,0 +1,379 @@
+// Package sdk is the Go client of msgtrans: one API over tcp:// and tls://
+// URLs, with publish, subscribe, queue groups, request-reply, acknowledged
+// publishes, and reconnects that restore subscriptions and keep publishing.
+package sdk
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/msgtrans/msgtrans/wire"
+)
+
+// clientMaxFrame bounds the frames the client accepts from a server: large
+// enough for any payload a broker may be configured for, small enough that a
+// broken server cannot make the client allocate without bound.
+const clientMaxFrame = 64<<20 + 64<<10
+
+type state int
+
+const (
+	stateConnected state = iota
+	stateReconnecting
+	stateClosed
+)
+
+// Conn is a connection to a msgtrans broker. It is safe for concurrent use.
+type Conn struct {
+	opts Options
+	urls []*url.URL
+
+	mu      sync.Mutex
+	state   state
+	tr      transport
+	url     *url.URL
+	welcome wire.Welcome
+	wbuf    []byte // frames waiting for the writer
+	spare   []byte
+	nextSID uint32
+	acks    map[uint64]chan error
+	nextAck uint64
+	pongs   []chan error
+	inbox   string // "_INBOX.<random>." once the first request is made (under inboxMu too)
+	resps   map[string]chan *Msg
+	nextReq uint64
+	lastErr error
+
+	inboxMu sync.Mutex
+
+	subsMu sync.RWMutex
+	subs   map[uint32]*Subscription
+
+	kick     chan struct{}
+	closedCh chan struct{}
+	done     chan struct{} // the run goroutine has ended
+	events   chan func()   // user handlers, called in order on one goroutine
+
+	framesIn   atomic.Uint64
+	inMsgs     atomic.Uint64
+	inBytes    atomic.Uint64
+	outMsgs    atomic.Uint64
+	outBytes   atomic.Uint64
+	reconnects atomic.Uint64
+}
+
+// Statistics are a connection's counters.
+type Statistics struct {
+	InMsgs, InBytes, OutMsgs, OutBytes uint64
+	Reconnects                         uint64
+}
+
+// Connect connects to the first server of the comma-separated URL list that
+// answers (tcp://host:port, tls://host:port). A lost connection is
+// re-established through the same list, in order.
+func Connect(urls string, opts ...Option) (*Conn, error) {
+	c := &Conn{
+		opts:     defaultOptions(),
+		acks:     make(map[uint64]chan error),
+		resps:    make(map[string]chan *Msg),
+		subs:     make(map[uint32]*Subscription),
+		kick:     make(chan struct{}, 1),
+		closedCh: make(chan struct{}),
+		done:     make(chan struct{}),
+		events:   make(chan func(), 64),
+	}
+	for _, o := range opts {
+		if err := o(&c.opts); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range []string{c.opts.Name, c.opts.Token, c.opts.User, c.opts.Password} {
+		if len(f) > wire.MaxString {
+			return nil, fmt.Errorf("sdk: name and credentials must be at most %d bytes", wire.MaxString)
+		}
+	}
+	var err error
+	if c.urls, err = parseURLs(urls); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, u := range c.urls {
+		tr, r, w, err := c.connectOne(u)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", u.Redacted(), err))
+			var se *ServerError
+			if errors.As(err, &se) && se.Code == wire.CodeAuth {
+				return nil, err
+			}
+			continue
+		}
+		c.tr, c.url, c.welcome = tr, u, w
+		go c.runEvents()
+		go c.run(tr, r)
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w: %w", ErrNoServers, errors.Join(errs...))
+}
+
+// connectOne dials u and completes the handshake.
+func (c *Conn) connectOne(u *url.URL) (transport, *wire.Reader, wire.Welcome, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.ConnectTimeout)
+	defer cancel()
+	tr, err := c.dial(ctx, u)
+	if err != nil {
+		return nil, nil, wire.Welcome{}, err
+	}
+	fail := func(err error) (transport, *wire.Reader, wire.Welcome, error) {
+		tr.Close()
+		return nil, nil, wire.Welcome{}, err
+	}
+	deadline, _ := ctx.Deadline()
+	tr.SetDeadline(deadline)
+	hello := wire.AppendHello(nil, &wire.Hello{
+		Version: wire.Version, NoEcho: c.opts.NoEcho, Name: c.opts.Name,
+		Token: c.opts.Token, User: c.opts.User, Pass: c.opts.Password,
+	})
+	if _, err := tr.Write(hello); err != nil {
+		return fail(err)
+	}
+	r := wire.NewReader(tr, clientMaxFrame)
+	var f wire.Frame
+	if err := r.Next(&f); err != nil {
+		return fail(fmt.Errorf("handshake: %w", err))
+	}
+	switch f.Type {
+	case wire.TypeWelcome:
+	case wire.TypeErr:
+		return fail(serverError(f.Code, f.Text, true))
+	default:
+		return fail(fmt.Errorf("handshake: unexpected %v frame", f.Type))
+	}
+	tr.SetDeadline(time.Time{})
+	return tr, r, f.Welcome, nil
+}
+
+// ConnectedURL returns the URL of the server the connection uses now, or ""
+// while it is reconnecting or closed.
+func (c *Conn) ConnectedURL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateConnected || c.url == nil {
+		return ""
+	}
+	return c.url.Redacted()
+}
+
+// ServerID returns the id of the broker the connection uses now.
+func (c *Conn) ServerID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.welcome.ServerID
+}
+
+// MaxPayload returns the largest payload the connected broker accepts.
+func (c *Conn) MaxPayload() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int(c.welcome.MaxPayload)
+}
+
+// IsClosed reports whether Close was called or reconnecting gave up.
+func (c *Conn) IsClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateClosed
+}
+
+// LastError returns the error that made the connection give up, if any.
+func (c *Conn) LastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+// Stats returns the connection's counters.
+func (c *Conn) Stats() Statistics {
+	return Statistics{
+		InMsgs: c.inMsgs.Load(), InBytes: c.inBytes.Load(),
+		OutMsgs: c.outMsgs.Load(), OutBytes: c.outBytes.Load(),
+		Reconnects: c.reconnects.Load(),
+	}
+}
+
+func (c *Conn) signal() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// event queues a user handler call; handlers run in order on one goroutine
+// so that they may call any Conn method, Close included.
+func (c *Conn) event(fn func()) {
+	select {
+	case c.events <- fn:
+	case <-c.closedCh:
+	}
+}
+
+func (c *Conn) runEvents() {
+	for {
+		select {
+		case fn := <-c.events:
+			fn()
+		case <-c.closedCh:
+			for {
+				select {
+				case fn := <-c.events:
+					fn()
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *Conn) asyncError(s *Subscription, err error) {
+	if h := c.opts.ErrorHandler; h != nil {
+		c.event(func() { h(c, s, err) })
+	}
+}
+
+// Flush waits until the broker has processed everything sent before it.
+func (c *Conn) Flush(ctx context.Context) error {
+	ch := make(chan error, 1)
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.pongs = append(c.pongs, ch)
+	c.wbuf = wire.AppendPing(c.wbuf)
+	c.mu.Unlock()
+	c.signal()
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close closes the connection after writing what is buffered. It is safe
+// to call more than once, and from callbacks and handlers.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.state != stateClosed {
+		c.closeLocked(nil, false)
+	}
+	c.mu.Unlock()
+	c.signal()
+	<-c.done
+	return nil
+}
+
+// closeLocked moves to the closed state; c.mu is held. With drainSubs,
+// messages already received are still handed to their callbacks.
+func (c *Conn) closeLocked(reason error, drainSubs bool) {
+	c.state = stateClosed
+	c.lastErr = reason
+	close(c.closedCh)
+	c.failWaitersLocked(ErrClosed)
+	c.subsMu.Lock()
+	for sid, s := range c.subs {
+		s.close(ErrClosed, drainSubs)
+		delete(c.subs, sid)
+	}
+	c.subsMu.Unlock()
+}
+
+func (c *Conn) failWaitersLocked(err error) {
+	for id, ch := range c.acks {
+		ch <- err
+		delete(c.acks, id)
+	}
+	for _, ch := range c.pongs {
+		ch <- err
+	}
+	c.pongs = nil
+}
+
+// Drain unsubscribes everything, lets the messages already on their way be
+// handled by their callbacks, flushes what was published, and closes.
+func (c *Conn) Drain(ctx context.Context) error {
+	c.subsMu.RLock()
+	subs := make([]*Subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.subsMu.RUnlock()
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	for _, s := range subs {
+		c.wbuf = wire.AppendUnsub(c.wbuf, s.sid, 0)
+	}
+	c.mu.Unlock()
+	err := c.Flush(ctx)
+	c.subsMu.Lock()
+	for _, s := range subs {
+		delete(c.subs, s.sid)
+		s.close(nil, true)
+	}
+	c.subsMu.Unlock()
+	for _, s := range subs {
+		if err != nil {
+			break
+		}
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	c.Close()
+	return err
+}
+
+// newInbox returns a random inbox prefix.
+func newInbox() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "_INBOX." + hex.EncodeToString(b[:]) + "."
+}
+
+// sortedSubs returns the subscriptions in sid order.
+func (c *Conn) sortedSubs() []*Subscription {
+	c.subsMu.RLock()
+	subs := make([]*Subscription, 0, len(c.subs))
+	for _, s := range c.subs {
+		subs = append(subs, s)
+	}
+	c.subsMu.RUnlock()
+	sort.Slice(subs, func(i, j int) bool { return subs[i].sid < subs[j].sid })
+	return subs
+}
+
+// validTopic catches what the client can see without the broker's rules:
+// empty, whitespace, or too long to encode. The broker checks the rest.
+func validTopic(t string) error {
+	if t == "" || len(t) > wire.MaxString || strings.ContainsAny(t, " \t\r\n") {
+		if len(t) > 64 {
+			t = t[:64] + "..."
+		}
+		return fmt.Errorf("%w: %q", ErrBadTopic, t)
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+package sdk
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/msgtrans/msgtrans/wire"
+)
+
+// run owns the connection's lifetime: it serves one transport after another
+// until Close, or until reconnecting gives up.
+func (c *Conn) run(tr transport, r *wire.Reader) {
+	defer close(c.done)
+	for {
+		err := c.serve(tr, r)
+		c.mu.Lock()
+		if c.state == stateClosed {
+			c.mu.Unlock()
+			return
+		}
+		c.disconnectedLocked()
+		c.mu.Unlock()
+		if h := c.opts.DisconnectHandler; h != nil {
+			c.event(func() { h(c, err) })
+		}
+		var se *ServerError
+		if errors.As(err, &se) && se.Code == wire.CodeAuth {
+			c.giveUp(err)
+			return
+		}
+		if tr, r = c.reconnect(err); tr == nil {
+			return
+		}
+		if h := c.opts.ReconnectHandler; h != nil {
+			c.event(func() { h(c) })
+		}
+	}
+}
+
+// serve runs the reader on this goroutine and a writer beside it until the
+// transport fails or the connection closes.
+func (c *Conn) serve(tr transport, r *wire.Reader) error {
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go c.writeLoop(tr, stop, writerDone)
+	err := c.readLoop(r)
+	tr.Close()
+	close(stop)
+	<-writerDone
+	return err
+}
+
+// disconnectedLocked fails what waited for the lost server and keeps only
+// plain publishes for the next one: subscriptions are restored from the
+// subscription table, and acknowledged publishes and flushes report
+// ErrConnectionLost so the caller knows they were not confirmed.
+func (c *Conn) disconnectedLocked() {
+	c.state = stateReconnecting
+	c.tr = nil
+	c.failWaitersLocked(ErrConnectionLost)
+	kept := c.spare[:0]
+	for p := c.wbuf; len(p) >= wire.HeaderLen; {
+		n, ok := wire.FrameLen(p)
+		if !ok || n > len(p) {
+			break
+		}
+		if wire.Type(p[4]) == wire.TypePub && !wire.Flags(p[5]).Has(wire.FlagAck) {
+			kept = append(kept, p[:n]...)
+		}
+		p = p[n:]
+	}
+	c.spare = c.wbuf[:0]
+	c.wbuf = kept
+}
+
+// reconnect tries the URL list, in order, with growing pauses, and installs
+// the first transport that completes a handshake.
+func (c *Conn) reconnect(cause error) (transport, *wire.Reader) {
+	wait := c.opts.ReconnectWait
+	for attempt := 0; c.opts.MaxReconnects < 0 || attempt < c.opts.MaxReconnects; attempt++ {
+		jitter := time.Duration(rand.Int64N(int64(wait)/5 + 1))
+		select {
+		case <-time.After(wait + jitter):
+		case <-c.closedCh:
+			return nil, nil
+		}
+		wait = min(2*wait, c.opts.MaxReconnectWait)
+		for _, u := range c.urls {
+			tr, r, w, err := c.connectOne(u)
+			if err != nil {
+				cause = err
+				continue
+			}
+			c.mu.Lock()
+			if c.state == stateClosed {
+				c.mu.Unlock()
+				tr.Close()
+				return nil, nil
+			}
+			// Subscriptions first, then what was published meanwhile.
+			buf := c.spare[:0]
+			for _, s := range c.sortedSubs() {
+				buf = s.appendResubscribe(buf)
+			}
+			buf = append(buf, c.wbuf...)
+			c.spare = c.wbuf[:0]
+			c.wbuf = buf
+			c.tr, c.url, c.welcome, c.state = tr, u, w, stateConnected
+			c.mu.Unlock()
+			c.reconnects.Add(1)
+			c.signal()
+			return tr, r
+		}
+	}
+	c.giveUp(fmt.Errorf("%w: gave up after %d attempts: %w", ErrNoServers, c.opts.MaxReconnects, cause))
+	return nil, nil
+}
+
+func (c *Conn) giveUp(err error) {
+	c.mu.Lock()
+	if c.state != stateClosed {
+		c.closeLocked(err, true)
+	}
+	c.mu.Unlock()
+}
+
+// writeLoop writes buffered frames in batches and watches the server's
+// heartbeat; it closes tr when the server falls silent.
+func (c *Conn) writeLoop(tr transport, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	c.mu.Lock()
+	hb := time.Duration(c.welcome.HeartbeatMS) * time.Millisecond
+	c.mu.Unlock()
+	if hb <= 0 {
+		hb = 30 * time.Second
+	}
+	tick := time.NewTicker(hb)
+	defer tick.Stop()
+	lastFrames, lastSeen := c.framesIn.Load(), time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-c.kick:
+		case now := <-tick.C:
+			if n := c.framesIn.Load(); n != lastFrames {
+				lastFrames, lastSeen = n, now
+			} else if now.Sub(lastSeen) > 2*hb+hb/2 {
+				// The server PINGs every hb; silence this long means it is gone.
+				tr.Close()
+				return
+			}
+		}
+		for {
+			c.mu.Lock()
+			if len(c.wbuf) == 0 {
+				closed := c.state == stateClosed
+				c.mu.Unlock()
+				if closed {
+					tr.Close()
+					return
+				}
+				break
+			}
+			batch := c.wbuf
+			c.wbuf = c.spare[:0]
+			c.mu.Unlock()
+			tr.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			_, err := tr.Write(batch)
+			c.mu.Lock()
+			if cap(batch) <= 1<<20 {
+				c.spare = batch[:0]
+			} else {
+				c.spare = nil
+			}
+			c.mu.Unlock()
+			if err != nil {
+				tr.Close()
+				return
+			}
+		}
+	}
+}
+
+// readLoop handles frames from the server until the transport fails.
+func (c *Conn) readLoop(r *wire.Reader) error {
+	var f wire.Frame
+	for {
+		if err := r.Next(&f); err != nil {
+			return err
+		}
+		c.framesIn.Add(1)
+		switch f.Type {
+		case wire.TypeMsg:
+			c.processMsg(&f)
+		case wire.TypePing:
+			c.mu.Lock()
+			c.wbuf = wire.AppendPong(c.wbuf)
+			c.mu.Unlock()
+			c.signal()
+		case wire.TypePong:
+			c.mu.Lock()
+			if len(c.pongs) > 0 {
+				c.pongs[0] <- nil
+				c.pongs = c.pongs[1:]
+			}
+			c.mu.Unlock()
+		case wire.TypeAck:
+			var err error
+			if f.Code != wire.CodeOK {
+				err = serverError(f.Code, f.Text, false)
+			}
+			c.mu.Lock()
+			if ch, ok := c.acks[f.AckID]; ok {
+				delete(c.acks, f.AckID)
+				ch <- err
+			}
+			c.mu.Unlock()
+		case wire.TypeErr:
+			se := serverError(f.Code, f.Text, f.Flags.Has(wire.FlagFatal))
+			if se.Fatal {
+				return se
+			}
+			c.subsMu.Lock()
+			s := c.subs[f.SID]
+			if s != nil && f.SID != 0 {
+				// The broker refused this subscription (or its unsubscribe).
+				delete(c.subs, f.SID)
+				s.close(se, false)
+			}
+			c.subsMu.Unlock()
+			c.asyncError(s, se)
+		default:
+			return fmt.Errorf("sdk: unexpected %v frame from server", f.Type)
+		}
+	}
+}
+
+func (c *Conn) processMsg(f *wire.Frame) {
+	c.subsMu.RLock()
+	s := c.subs[f.SID]
+	c.subsMu.RUnlock()
+	c.inMsgs.Add(1)
+	c.inBytes.Add(uint64(len(f.Payload)))
+	if s == nil {
+		return // unsubscribed meanwhile
+	}
+	m := &Msg{
+		Topic:        string(f.Topic),
+		Reply:        string(f.Reply),
+		Retain:       f.Flags.Has(wire.FlagRetain),
+		noResponders: f.Flags.Has(wire.FlagNoResponders),
+		Sub:          s,
+		conn:         c,
+	}
+	if len(f.Payload) > 0 {
+		m.Data = append([]byte(nil), f.Payload...)
+	}
+	if len(f.Header) > 0 {
+		h, err := wire.ParseHeader(f.Header)
+		if err != nil {
+			c.asyncError(s, err)
+			return
+		}
+		m.Header = h
+	}
+	s.enqueue(m)
+}
