@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the service configuration: the YAML file, then flags on top.
+// Every key is documented in docs/configuration.md.
+type Config struct {
+	ServerName string         `yaml:"server_name"`
+	DataDir    string         `yaml:"data_dir"`
+	Log        LogConfig      `yaml:"log"`
+	Limits     LimitsConfig   `yaml:"limits"`
+	TCP        TCPConfig      `yaml:"tcp"`
+	Auth       AuthConfig     `yaml:"auth"`
+	Retained   RetainedConfig `yaml:"retained"`
+	Shutdown   ShutdownConfig `yaml:"shutdown"`
+}
+
+type LogConfig struct {
+	Level  string `yaml:"level"`  // trace, debug, info, warn, error
+	Format string `yaml:"format"` // console or json; empty: console on a terminal
+}
+
+type LimitsConfig struct {
+	MaxConnections   int  `yaml:"max_connections"`
+	MaxPayload       Size `yaml:"max_payload"`
+	MaxSubscriptions int  `yaml:"max_subscriptions"`
+	MaxPending       Size `yaml:"max_pending"`
+}
+
+type TCPConfig struct {
+	Listen           string        `yaml:"listen"` // empty disables TCP
+	TLS              TLSConfig     `yaml:"tls"`
+	NoDelay          bool          `yaml:"no_delay"`
+	KeepAlive        time.Duration `yaml:"keepalive"` // negative disables
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	PingInterval     time.Duration `yaml:"ping_interval"`
+	DeadPeerTimeout  time.Duration `yaml:"dead_peer_timeout"`
+	WriteTimeout     time.Duration `yaml:"write_timeout"`
+	MaxFrame         Size          `yaml:"max_frame"`
+}
+
+type TLSConfig struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+type AuthConfig struct {
+	Token string     `yaml:"token"`
+	Users []UserAuth `yaml:"users"`
+}
+
+type UserAuth struct {
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+}
+
+type RetainedConfig struct {
+	MaxMessages int  `yaml:"max_messages"`
+	MaxBytes    Size `yaml:"max_bytes"`
+}
+
+type ShutdownConfig struct {
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		ServerName: "msgtrans",
+		DataDir:    "./data",
+		Log:        LogConfig{Level: "info"},
+		TCP: TCPConfig{
+			Listen:           "127.0.0.1:8001",
+			NoDelay:          true,
+			KeepAlive:        15 * time.Second,
+			HandshakeTimeout: 5 * time.Second,
+			PingInterval:     30 * time.Second,
+			DeadPeerTimeout:  60 * time.Second,
+			WriteTimeout:     10 * time.Second,
+		},
+		Limits: LimitsConfig{
+			MaxConnections:   65536,
+			MaxPayload:       1 << 20,
+			MaxSubscriptions: 65536,
+			MaxPending:       64 << 20,
+		},
+		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
+	}
+}
+
+// Size is a byte count written as an integer or with a unit: 512, 64KiB,
+// 1MiB, 2GiB (also KB, MB, GB as powers of 1000).
+type Size int64
+
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*s = v
+	return nil
+}
+
+func parseSize(str string) (Size, error) {
+	t := strings.TrimSpace(str)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q (want a non-negative number of bytes, e.g. 1048576 or 1MiB)", str)
+	}
+	return Size(n * mult), nil
+}
+
+// loadConfig reads the file named by --config (if any), then applies the
+// flags that were set on the command line.
+func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		file      = fs.String("config", "", "YAML configuration `file`")
+		tcp       = fs.String("tcp", "", "TCP listen `address` (empty disables; default 127.0.0.1:8001)")
+		dataDir   = fs.String("data-dir", "", "data `directory` (default ./data)")
+		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
+		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
+		version   = fs.Bool("version", false, "print the version and exit")
+	)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, false, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *version {
+		return Config{}, true, nil
+	}
+	cfg := defaultConfig()
+	if *file != "" {
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return Config{}, false, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, false, fmt.Errorf("config %s: %s", *file, nameKeys(err.Error(), data))
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "tcp":
+			cfg.TCP.Listen = *tcp
+		case "data-dir":
+			cfg.DataDir = *dataDir
+		case "log-level":
+			cfg.Log.Level = *logLevel
+		case "log-format":
+			cfg.Log.Format = *logFormat
+		}
+	})
+	return cfg, false, cfg.validate()
+}
+
+var lineRef = regexp.MustCompile(`line (\d+):`)
+
+// nameKeys adds the dotted key path to each "line N:" of a YAML error, so
+// that a bad value is named, not only located.
+func nameKeys(msg string, data []byte) string {
+	var root yaml.Node
+	if yaml.Unmarshal(data, &root) != nil {
+		return msg
+	}
+	keys := map[int]string{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i].Value
+				if path != "" {
+					k = path + "." + k
+				}
+				keys[n.Content[i].Line] = k
+				walk(n.Content[i+1], k)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(&root, "")
+	return lineRef.ReplaceAllStringFunc(msg, func(m string) string {
+		line, _ := strconv.Atoi(lineRef.FindStringSubmatch(m)[1])
+		if k, ok := keys[line]; ok {
+			return fmt.Sprintf("line %d (%s):", line, k)
+		}
+		return m
+	})
+}
+
+// validate rejects values the broker would misuse, naming the key.
+func (c *Config) validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of trace, debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "console", "json":
+	default:
+		bad("log.format", "%q is not console or json", c.Log.Format)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	for _, l := range []struct {
+		key string
+		v   int64
+	}{
+		{"limits.max_connections", int64(c.Limits.MaxConnections)},
+		{"limits.max_payload", int64(c.Limits.MaxPayload)},
+		{"limits.max_subscriptions", int64(c.Limits.MaxSubscriptions)},
+		{"limits.max_pending", int64(c.Limits.MaxPending)},
+	} {
+		if l.v <= 0 {
+			bad(l.key, "must be positive, got %d", l.v)
+		}
+	}
+	if c.Limits.MaxPayload > 64<<20 {
+		bad("limits.max_payload", "%d is over the 64MiB maximum", c.Limits.MaxPayload)
+	}
+	if c.Limits.MaxPending > 0 && c.Limits.MaxPending < c.Limits.MaxPayload {
+		bad("limits.max_pending", "%d is below limits.max_payload %d", c.Limits.MaxPending, c.Limits.MaxPayload)
+	}
+	if c.Retained.MaxMessages < 0 {
+		bad("retained.max_messages", "must not be negative")
+	}
+	t := &c.TCP
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"tcp.handshake_timeout", t.HandshakeTimeout},
+		{"tcp.ping_interval", t.PingInterval},
+		{"tcp.dead_peer_timeout", t.DeadPeerTimeout},
+		{"tcp.write_timeout", t.WriteTimeout},
+	} {
+		if d.v <= 0 {
+			bad(d.key, "must be a positive duration, got %v", d.v)
+		}
+	}
+	if t.DeadPeerTimeout > 0 && t.DeadPeerTimeout < t.PingInterval {
+		bad("tcp.dead_peer_timeout", "%v is shorter than tcp.ping_interval %v", t.DeadPeerTimeout, t.PingInterval)
+	}
+	if t.MaxFrame != 0 && t.MaxFrame < c.Limits.MaxPayload {
+		bad("tcp.max_frame", "%d is below limits.max_payload %d", t.MaxFrame, c.Limits.MaxPayload)
+	}
+	if (t.TLS.CertFile == "") != (t.TLS.KeyFile == "") {
+		bad("tcp.tls", "cert_file and key_file must be set together")
+	}
+	for i, u := range c.Auth.Users {
+		if u.User == "" || u.Password == "" {
+			bad(fmt.Sprintf("auth.users[%d]", i), "user and password must both be set")
+		}
+	}
+	if c.Shutdown.DrainTimeout <= 0 {
+		bad("shutdown.drain_timeout", "must be a positive duration")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfigMatchesDefaults(t *testing.T) {
+	cfg, _, err := loadConfig([]string{"--config", "../../docs/broker.example.yaml"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := defaultConfig(); !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("docs/broker.example.yaml drifted from the defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "broker.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"limits:\n  max_payloads: 10\n", "max_payloads"},
+		{"bogus: 1\n", "bogus"},
+		{"limits:\n  max_payload: lots\n", `invalid size "lots"`},
+		{"limits:\n  max_pending: 1KiB\n", "limits.max_pending"},
+		{"limits:\n  max_connections: -1\n", "limits.max_connections"},
+		{"tcp:\n  ping_interval: 10s\n  dead_peer_timeout: 5s\n", "tcp.dead_peer_timeout"},
+		{"tcp:\n  handshake_timeout: soon\n", "(tcp.handshake_timeout)"},
+		{"limits:\n  max_payload: lots\n", "(limits.max_payload)"},
+		{"tcp:\n  tls:\n    cert_file: a.pem\n", "tcp.tls"},
+		{"log:\n  level: loud\n", "log.level"},
+		{"auth:\n  users:\n    - user: bob\n", "auth.users[0]"},
+		{"shutdown:\n  drain_timeout: 0s\n", "shutdown.drain_timeout"},
+	} {
+		_, _, err := loadConfig([]string{"--config", writeConfig(t, tc.body)}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want an error mentioning %q", tc.body, err, tc.want)
+		}
+	}
+	if _, _, err := loadConfig([]string{"--config", "/nonexistent/broker.yaml"}, io.Discard); err == nil {
+		t.Error("missing config file accepted")
+	}
+	if _, _, err := loadConfig([]string{"--nope"}, io.Discard); err == nil {
+		t.Error("unknown flag accepted")
+	}
+}
+
+func TestFlagsOverrideFile(t *testing.T) {
+	p := writeConfig(t, "tcp:\n  listen: 127.0.0.1:9999\n  ping_interval: 2s\n  dead_peer_timeout: 4s\nlimits:\n  max_payload: 64KiB\nlog:\n  level: debug\n")
+	cfg, _, err := loadConfig([]string{"--config", p, "--tcp", "", "--log-level", "warn", "--data-dir", "/tmp/x"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TCP.Listen != "" || cfg.Log.Level != "warn" || cfg.DataDir != "/tmp/x" {
+		t.Fatalf("flags did not override: %+v", cfg)
+	}
+	if cfg.TCP.PingInterval != 2*time.Second || cfg.Limits.MaxPayload != 64<<10 {
+		t.Fatalf("file values lost: %+v", cfg)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]Size{"0": 0, "512": 512, "64KiB": 64 << 10, "1MiB": 1 << 20, "2 GiB": 2 << 30, "5KB": 5000, "7B": 7} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("%q: %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "-1", "1TiB", "x"} {
+		if _, err := parseSize(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}

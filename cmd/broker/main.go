@@ -1,0 +1,243 @@
+// Command broker runs the msgtrans broker as a service.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/tcp"
+	"github.com/msgtrans/msgtrans/broker"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	cfg, showVersion, err := loadConfig(args, stderr)
+	if showVersion {
+		fmt.Fprintln(os.Stdout, "msgtrans broker", version)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "broker: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	srv, err := start(cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("start failed")
+		return 1
+	}
+	select {
+	case sig := <-sigs:
+		log.Info().Str("signal", sig.String()).Dur("deadline", cfg.Shutdown.DrainTimeout).Msg("draining; a second signal exits at once")
+	case err := <-srv.failed:
+		log.Error().Err(err).Msg("listener failed; shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		srv.stop(cfg.Shutdown.DrainTimeout)
+		close(done)
+	}()
+	select {
+	case <-done:
+		log.Info().Msg("stopped")
+		return 0
+	case sig := <-sigs:
+		log.Warn().Str("signal", sig.String()).Msg("second signal: exiting now")
+		return 1
+	}
+}
+
+func newLogger(c LogConfig, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil || level == zerolog.NoLevel {
+		level = zerolog.InfoLevel // validate() already rejected bad values
+	}
+	format := c.Format
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "console"
+		}
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// server is the running service.
+type server struct {
+	log    zerolog.Logger
+	b      *broker.Broker
+	lock   *os.File
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	failed chan error
+}
+
+func start(cfg Config, log zerolog.Logger) (*server, error) {
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	users := make(map[string]string, len(cfg.Auth.Users))
+	for _, u := range cfg.Auth.Users {
+		users[u.User] = u.Password
+	}
+	var auth broker.Authenticator
+	if cfg.Auth.Token != "" || len(users) > 0 {
+		auth = &broker.StaticAuth{Token: cfg.Auth.Token, Users: users}
+	}
+	b, err := broker.New(broker.Options{
+		ServerName:       cfg.ServerName,
+		MaxConnections:   cfg.Limits.MaxConnections,
+		MaxPayload:       int(cfg.Limits.MaxPayload),
+		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
+		MaxPending:       int(cfg.Limits.MaxPending),
+		Retained:         broker.NewMemoryStore(cfg.Retained.MaxMessages, int(cfg.Retained.MaxBytes)),
+		Authenticator:    auth,
+		OnEvent:          func(e broker.Event) { logEvent(log, e) },
+	})
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s := &server{log: log, b: b, lock: lock, failed: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	log.Info().Str("version", version).Str("server_id", b.ID()).Str("data_dir", cfg.DataDir).Msg("msgtrans broker starting")
+
+	if cfg.TCP.Listen != "" {
+		engine, err := adapters.NewEngine(b, adapters.Options{
+			HandshakeTimeout: cfg.TCP.HandshakeTimeout,
+			PingInterval:     cfg.TCP.PingInterval,
+			DeadPeerTimeout:  cfg.TCP.DeadPeerTimeout,
+			WriteTimeout:     cfg.TCP.WriteTimeout,
+			MaxFrame:         int(cfg.TCP.MaxFrame),
+		}, version)
+		if err != nil {
+			s.abort()
+			return nil, fmt.Errorf("tcp: %w", err)
+		}
+		opts := tcp.Options{
+			Addr:           cfg.TCP.Listen,
+			DisableNoDelay: !cfg.TCP.NoDelay,
+			KeepAlive:      cfg.TCP.KeepAlive,
+			Logger:         log.With().Str("adapter", "tcp").Logger(),
+		}
+		if cfg.TCP.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TCP.TLS.CertFile, cfg.TCP.TLS.KeyFile)
+			if err != nil {
+				s.abort()
+				return nil, fmt.Errorf("tcp.tls: %w", err)
+			}
+			opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		a := tcp.New(engine, opts)
+		if err := a.Listen(ctx); err != nil {
+			s.abort()
+			return nil, err
+		}
+		s.serve(ctx, a.Serve)
+	} else {
+		log.Warn().Msg("tcp listener disabled")
+	}
+	return s, nil
+}
+
+func (s *server) serve(ctx context.Context, fn func(context.Context) error) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := fn(ctx); err != nil {
+			select {
+			case s.failed <- err:
+			default:
+			}
+		}
+	}()
+}
+
+// stop drains the broker within timeout, then stops the listeners and
+// closes what is left.
+func (s *server) stop(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := s.b.Shutdown(ctx); err != nil {
+		s.log.Warn().Err(err).Int("sessions_left", s.b.Stats().Connections).Msg("drain deadline reached; closing the rest")
+	}
+	s.cancel()
+	s.wg.Wait()
+	s.b.Close()
+	s.lock.Close()
+}
+
+func (s *server) abort() {
+	s.cancel()
+	s.wg.Wait()
+	s.b.Close()
+	s.lock.Close()
+}
+
+func logEvent(log zerolog.Logger, e broker.Event) {
+	si := e.Session
+	switch e.Kind {
+	case broker.SessionOpened:
+		log.Debug().Uint64("session", si.ID).Str("protocol", si.Protocol).Str("remote", si.RemoteAddr).
+			Str("name", si.Name).Msg("session opened")
+	case broker.SessionClosed:
+		ev := log.Debug()
+		if errors.Is(e.Reason, broker.ErrSlowConsumer) {
+			ev = log.Warn()
+		}
+		ev.Uint64("session", si.ID).Str("protocol", si.Protocol).Str("remote", si.RemoteAddr).
+			Str("name", si.Name).AnErr("reason", e.Reason).Msg("session closed")
+	}
+}
+
+// lockDataDir creates the data directory and takes an exclusive lock in
+// it, so that two brokers never share one data directory.
+func lockDataDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	path := filepath.Join(dir, "broker.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data_dir %s is in use by another broker (lock %s held)", dir, path)
+		}
+		return nil, fmt.Errorf("data_dir: lock %s: %w", path, err)
+	}
+	f.Truncate(0)
+	fmt.Fprintf(f, "%d\n", os.Getpid())
+	return f, nil
+}
