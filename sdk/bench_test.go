@@ -21,7 +21,11 @@ func benchServer(b *testing.B) *adapterstest.Server {
 }
 
 func benchConn(b *testing.B, url string) *sdk.Conn {
-	c, err := sdk.Connect(url, sdk.SubPendingLimits(1<<24, 1<<30))
+	return benchConnOpts(b, url)
+}
+
+func benchConnOpts(b *testing.B, url string, opts ...sdk.Option) *sdk.Conn {
+	c, err := sdk.Connect(url, append(opts, sdk.SubPendingLimits(1<<24, 1<<30))...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,45 +58,60 @@ func BenchmarkTCPPublish(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// BenchmarkTCPPubSub: one publisher, subs subscribers on their own
-// connections; the clock stops when every subscriber has every message.
-func BenchmarkTCPPubSub(b *testing.B) {
-	for _, subs := range []int{1, 4} {
-		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			srv := benchServer(b)
-			var got atomic.Int64
-			done := make(chan struct{}, 1)
-			var want atomic.Int64
-			for range subs {
-				c := benchConn(b, srv.URL)
-				if _, err := c.Subscribe("bench.fan", func(*sdk.Msg) {
-					if got.Add(1) == want.Load() {
-						done <- struct{}{}
-					}
-				}); err != nil {
-					b.Fatal(err)
-				}
-				benchFlush(b, c)
-			}
-			pub := benchConn(b, srv.URL)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(payload16)))
-			b.ResetTimer()
-			want.Store(int64(b.N * subs))
-			for range b.N {
-				if err := pub.Publish("bench.fan", payload16); err != nil {
-					b.Fatal(err)
-				}
-			}
-			select {
-			case <-done:
-			case <-time.After(time.Minute):
-				b.Fatalf("received %d of %d", got.Load(), want.Load())
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.N*subs)/b.Elapsed().Seconds(), "deliveries/s")
-		})
+// BenchmarkPubSub: one publisher, subs subscribers on their own
+// connections, all over one transport; the clock stops when every
+// subscriber has every message.
+func BenchmarkPubSub(b *testing.B) {
+	for _, tr := range []string{"tcp", "ws", "quic"} {
+		for _, subs := range []int{1, 4} {
+			b.Run(fmt.Sprintf("transport=%s/subs=%d", tr, subs), func(b *testing.B) {
+				benchPubSub(b, tr, subs)
+			})
+		}
 	}
+}
+
+func benchPubSub(b *testing.B, tr string, subs int) {
+	srv := benchServer(b)
+	url, opts := srv.URL, []sdk.Option(nil)
+	switch tr {
+	case "ws":
+		url = srv.WSURL
+	case "quic":
+		url, opts = srv.QUICURL, []sdk.Option{sdk.PinnedCertSHA256(srv.CertSHA256)}
+	}
+	var got atomic.Int64
+	done := make(chan struct{}, 1)
+	var want atomic.Int64
+	want.Store(-1)
+	for range subs {
+		c := benchConnOpts(b, url, opts...)
+		if _, err := c.Subscribe("bench.fan", func(*sdk.Msg) {
+			if got.Add(1) == want.Load() {
+				done <- struct{}{}
+			}
+		}); err != nil {
+			b.Fatal(err)
+		}
+		benchFlush(b, c)
+	}
+	pub := benchConnOpts(b, url, opts...)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload16)))
+	b.ResetTimer()
+	want.Store(int64(b.N * subs))
+	for range b.N {
+		if err := pub.Publish("bench.fan", payload16); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("received %d of %d", got.Load(), want.Load())
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*subs)/b.Elapsed().Seconds(), "deliveries/s")
 }
 
 // BenchmarkTCPRequestReply: one requester, one responder, one request at a

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"time"
 )
@@ -32,6 +33,11 @@ type Options struct {
 	// messages are dropped and ErrorHandler gets ErrSlowConsumer.
 	SubPendingMsgs  int
 	SubPendingBytes int
+
+	rootCAs    *x509.CertPool
+	serverName string
+	insecure   bool
+	pin        []byte
 
 	DisconnectHandler func(c *Conn, err error)
 	ReconnectHandler  func(c *Conn)
@@ -64,7 +70,8 @@ func UserInfo(user, password string) Option {
 	return func(o *Options) error { o.User, o.Password = user, password; return nil }
 }
 
-// TLSConfig sets the TLS configuration for tls:// URLs.
+// TLSConfig sets the base TLS configuration for tls://, wss:// and quic://
+// URLs; RootCAs, ServerName, InsecureSkipVerify and PinnedCertSHA256 adjust it.
 func TLSConfig(c *tls.Config) Option { return func(o *Options) error { o.TLSConfig = c; return nil } }
 
 // NoEcho asks the broker not to deliver this connection's own publishes to

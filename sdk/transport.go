@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 // transport is one connection to a server carrying native frames as a
@@ -34,9 +36,13 @@ func parseURLs(list string) ([]*url.URL, error) {
 			return nil, fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
 		}
 		switch u.Scheme {
-		case "tcp", "tls":
+		case "tcp", "tls", "quic":
+		case "ws", "wss":
+			if u.Path == "" {
+				u.Path = wire.DefaultWebSocketPath
+			}
 		default:
-			return nil, fmt.Errorf("%w: %q: unsupported scheme %q (want tcp or tls)", ErrBadURL, s, u.Scheme)
+			return nil, fmt.Errorf("%w: %q: unsupported scheme %q (want tcp, tls, ws, wss or quic)", ErrBadURL, s, u.Scheme)
 		}
 		if u.Port() == "" {
 			return nil, fmt.Errorf("%w: %q: missing port", ErrBadURL, s)
@@ -55,20 +61,16 @@ func (c *Conn) dial(ctx context.Context, u *url.URL) (transport, error) {
 	case "tcp":
 		return d.DialContext(ctx, "tcp", u.Host)
 	case "tls":
-		cfg := c.opts.TLSConfig
-		if cfg == nil {
-			cfg = &tls.Config{}
-		}
-		if cfg.ServerName == "" {
-			cfg = cfg.Clone()
-			cfg.ServerName = u.Hostname()
-		}
-		td := tls.Dialer{NetDialer: &d, Config: cfg}
+		td := tls.Dialer{NetDialer: &d, Config: c.opts.tlsConfig(u.Hostname())}
 		nc, err := td.DialContext(ctx, "tcp", u.Host)
 		if err != nil {
 			return nil, err
 		}
 		return nc.(*tls.Conn), nil
+	case "ws", "wss":
+		return c.dialWS(ctx, u)
+	case "quic":
+		return c.dialQUIC(ctx, u)
 	}
 	return nil, fmt.Errorf("%w: unsupported scheme %q", ErrBadURL, u.Scheme)
 }

@@ -1,35 +1,52 @@
-// Package adapterstest starts a real broker with its native adapters on
-// loopback ports, for tests in any package.
+// Package adapterstest starts a real broker with its native adapters (TCP,
+// WebSocket, QUIC) on loopback ports, for tests in any package.
 package adapterstest
 
 import (
 	"context"
+	"crypto/tls"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/quic"
 	"github.com/msgtrans/msgtrans/adapters/tcp"
+	"github.com/msgtrans/msgtrans/adapters/ws"
 	"github.com/msgtrans/msgtrans/broker"
 )
 
-// Config is what a test may change; zero values are fine.
+// Config is what a test may change; zero values are fine. Addresses
+// default to 127.0.0.1:0.
 type Config struct {
 	Broker broker.Options
 	Engine adapters.Options
-	TCP    tcp.Options // Addr defaults to 127.0.0.1:0
+	TCP    tcp.Options
+	WS     ws.Options
+	QUIC   quic.Options // TLS defaults to a self-signed certificate
 }
 
-// Server is a running broker with a TCP listener.
+// Server is a running broker with TCP, WebSocket and QUIC listeners.
 type Server struct {
-	B    *broker.Broker
-	URL  string // tcp://127.0.0.1:port (tls:// with TLS)
-	Addr string // 127.0.0.1:port
+	B *broker.Broker
 
-	tb     testing.TB
+	URL     string // tcp://127.0.0.1:port (tls:// with TLS)
+	Addr    string // the TCP listener's 127.0.0.1:port
+	WSURL   string // ws://127.0.0.1:port/ws (wss:// with TLS)
+	WSAddr  string
+	QUICURL string // quic://127.0.0.1:port
+	// CertSHA256 is the fingerprint of the QUIC certificate, for
+	// sdk.PinnedCertSHA256.
+	CertSHA256 string
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+}
+
+type listener interface {
+	Listen(context.Context) error
+	Serve(context.Context) error
 }
 
 // Start starts a broker; it is stopped when the test ends.
@@ -43,33 +60,59 @@ func Start(tb testing.TB, cfg Config) *Server {
 	if err != nil {
 		tb.Fatalf("adapters.NewEngine: %v", err)
 	}
-	if cfg.TCP.Addr == "" {
-		cfg.TCP.Addr = "127.0.0.1:0"
-	}
-	a := tcp.New(e, cfg.TCP)
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := a.Listen(ctx); err != nil {
-		cancel()
-		tb.Fatalf("listen: %v", err)
-	}
-	scheme := "tcp://"
-	if cfg.TCP.TLS != nil {
-		scheme = "tls://"
-	}
-	addr := a.Addr().String()
-	s := &Server{B: b, URL: scheme + addr, Addr: addr, tb: tb, cancel: cancel}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if err := a.Serve(ctx); err != nil {
-			tb.Errorf("tcp serve: %v", err)
+	for _, a := range []*string{&cfg.TCP.Addr, &cfg.WS.Addr, &cfg.QUIC.Addr} {
+		if *a == "" {
+			*a = "127.0.0.1:0"
 		}
-	}()
+	}
+	s := &Server{B: b}
+	if cfg.QUIC.TLS == nil {
+		cert, _, err := quic.LoadOrCreateCert(tb.TempDir())
+		if err != nil {
+			tb.Fatalf("quic certificate: %v", err)
+		}
+		cfg.QUIC.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	s.CertSHA256 = quic.Fingerprint(cfg.QUIC.TLS.Certificates[0])
+	ta, wa, qa := tcp.New(e, cfg.TCP), ws.New(e, cfg.WS), quic.New(e, cfg.QUIC)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	for _, l := range []listener{ta, wa, qa} {
+		if err := l.Listen(ctx); err != nil {
+			cancel()
+			tb.Fatalf("listen: %v", err)
+		}
+	}
+	s.Addr = ta.Addr().String()
+	s.URL = scheme("tcp", "tls", cfg.TCP.TLS) + s.Addr
+	s.WSAddr = wa.Addr().String()
+	path := cfg.WS.Path
+	if path == "" {
+		path = "/ws"
+	}
+	s.WSURL = scheme("ws", "wss", cfg.WS.TLS) + s.WSAddr + path
+	s.QUICURL = "quic://" + qa.Addr().String()
+	for _, l := range []listener{ta, wa, qa} {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := l.Serve(ctx); err != nil {
+				tb.Errorf("serve: %v", err)
+			}
+		}()
+	}
 	tb.Cleanup(s.Stop)
 	return s
 }
 
-// Stop closes every connection at once and waits for the adapter to end.
+func scheme(plain, secure string, t *tls.Config) string {
+	if t != nil {
+		return secure + "://"
+	}
+	return plain + "://"
+}
+
+// Stop closes every connection at once and waits for the adapters to end.
 func (s *Server) Stop() {
 	s.once.Do(func() {
 		s.cancel()

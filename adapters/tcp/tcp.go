@@ -4,10 +4,8 @@ package tcp
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -76,41 +74,17 @@ func (a *Adapter) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { a.ln.Close() })
-	defer stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	scheme := "tcp"
 	if a.opts.TLS != nil {
 		scheme = "tls"
 	}
 	a.opts.Logger.Info().Str("addr", a.ln.Addr().String()).Msgf("listening for %s://", scheme)
-	var backoff time.Duration
-	for {
-		c, err := a.ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// Out of file descriptors and the like: wait, then go on.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			a.opts.Logger.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
-			select {
-			case <-time.After(backoff):
-				continue
-			case <-ctx.Done():
-				return nil
-			}
-		}
-		backoff = 0
+	adapters.AcceptLoop(ctx, a.ln, a.opts.Logger, func(c net.Conn) {
 		a.tune(c)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fc := adapters.NewStreamConn(c, a.e.Options().MaxFrame)
-			a.e.Serve(ctx, fc, scheme, c.RemoteAddr().String())
-		}()
-	}
+		fc := adapters.NewStreamConn(c, a.e.Options().MaxFrame)
+		a.e.Serve(ctx, fc, scheme, c.RemoteAddr().String())
+	})
+	return nil
 }
 
 func (a *Adapter) tune(c net.Conn) {

@@ -1,0 +1,46 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// AcceptLoop accepts connections from ln and runs handle for each on its own
+// goroutine, until ctx is cancelled (it then closes ln). Temporary accept
+// failures, such as running out of file descriptors, are logged and retried
+// with a growing pause. It returns once every handle call has returned;
+// handle must return when ctx is cancelled.
+func AcceptLoop(ctx context.Context, ln net.Listener, log zerolog.Logger, handle func(net.Conn)) {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			log.Warn().Err(err).Dur("retry_in", backoff).Msg("accept failed")
+			select {
+			case <-time.After(backoff):
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		backoff = 0
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			handle(c)
+		}()
+	}
+}

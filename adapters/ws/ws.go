@@ -1,0 +1,131 @@
+// Package ws serves the native protocol over WebSocket (RFC 6455): one
+// protocol frame per binary message, through the shared session engine.
+package ws
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	gws "github.com/gobwas/ws"
+	"github.com/rs/zerolog"
+
+	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/wire"
+)
+
+// Subprotocol is the WebSocket subprotocol name of the native protocol.
+const Subprotocol = wire.Subprotocol
+
+// Options configures the WebSocket adapter.
+type Options struct {
+	// Addr is the listen address, host:port.
+	Addr string
+	// Path is the URL path that upgrades; other paths get 404. Default "/ws".
+	Path string
+	// AllowedOrigins lists the Origin header values accepted (scheme://host[:port]);
+	// empty accepts any origin, including none. A request with another
+	// origin gets 403.
+	AllowedOrigins []string
+	// TLS, when set, makes the listener accept TLS only (wss:// URLs).
+	TLS *tls.Config
+	// KeepAlive is the TCP keep-alive period: 0 uses Go's default,
+	// negative turns it off.
+	KeepAlive time.Duration
+	// Logger receives the adapter's lines. The zero value logs nothing.
+	Logger zerolog.Logger
+}
+
+// Adapter accepts WebSocket connections and runs each through the engine.
+type Adapter struct {
+	e    *adapters.Engine
+	opts Options
+	ln   net.Listener
+}
+
+// New returns an adapter for e. Call Listen, then Serve.
+func New(e *adapters.Engine, opts Options) *Adapter {
+	if opts.Path == "" {
+		opts.Path = wire.DefaultWebSocketPath
+	}
+	return &Adapter{e: e, opts: opts}
+}
+
+// Listen binds the listen address.
+func (a *Adapter) Listen(ctx context.Context) error {
+	lc := net.ListenConfig{KeepAlive: a.opts.KeepAlive}
+	ln, err := lc.Listen(ctx, "tcp", a.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("ws: listen: %w", err)
+	}
+	if a.opts.TLS != nil {
+		ln = tls.NewListener(ln, a.opts.TLS)
+	}
+	a.ln = ln
+	return nil
+}
+
+// Addr returns the bound address; nil before Listen.
+func (a *Adapter) Addr() net.Addr {
+	if a.ln == nil {
+		return nil
+	}
+	return a.ln.Addr()
+}
+
+// Serve accepts connections until ctx is cancelled, then closes the listener
+// and every connection, and returns once all their goroutines have ended.
+func (a *Adapter) Serve(ctx context.Context) error {
+	if a.ln == nil {
+		if err := a.Listen(ctx); err != nil {
+			return err
+		}
+	}
+	scheme := "ws"
+	if a.opts.TLS != nil {
+		scheme = "wss"
+	}
+	a.opts.Logger.Info().Str("addr", a.ln.Addr().String()).Str("path", a.opts.Path).Msgf("listening for %s://", scheme)
+	adapters.AcceptLoop(ctx, a.ln, a.opts.Logger, func(c net.Conn) {
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		defer stop()
+		// The upgrade and the HELLO share the engine's handshake timeout.
+		c.SetDeadline(time.Now().Add(a.e.Options().HandshakeTimeout))
+		if _, err := a.upgrader().Upgrade(c); err != nil {
+			a.opts.Logger.Debug().Err(err).Str("remote", c.RemoteAddr().String()).Msg("websocket upgrade refused")
+			c.Close()
+			return
+		}
+		c.SetDeadline(time.Time{})
+		a.e.Serve(ctx, newConn(c, a.e.Options().MaxFrame), scheme, c.RemoteAddr().String())
+	})
+	return nil
+}
+
+func (a *Adapter) upgrader() gws.Upgrader {
+	return gws.Upgrader{
+		Protocol: func(p []byte) bool { return string(p) == Subprotocol },
+		OnRequest: func(uri []byte) error {
+			u, err := url.ParseRequestURI(string(uri))
+			if err != nil || u.Path != a.opts.Path {
+				return gws.RejectConnectionError(gws.RejectionStatus(404), gws.RejectionReason("not found"))
+			}
+			return nil
+		},
+		OnHeader: func(key, value []byte) error {
+			if len(a.opts.AllowedOrigins) == 0 || !bytes.EqualFold(key, []byte("Origin")) {
+				return nil
+			}
+			if !slices.ContainsFunc(a.opts.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, string(value)) }) {
+				return gws.RejectConnectionError(gws.RejectionStatus(403), gws.RejectionReason("origin not allowed"))
+			}
+			return nil
+		},
+	}
+}
