@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -22,7 +23,10 @@ type Config struct {
 	DataDir    string         `yaml:"data_dir"`
 	Log        LogConfig      `yaml:"log"`
 	Limits     LimitsConfig   `yaml:"limits"`
+	Sessions   SessionsConfig `yaml:"sessions"`
 	TCP        TCPConfig      `yaml:"tcp"`
+	WS         WSConfig       `yaml:"ws"`
+	QUIC       QUICConfig     `yaml:"quic"`
 	Auth       AuthConfig     `yaml:"auth"`
 	Retained   RetainedConfig `yaml:"retained"`
 	Shutdown   ShutdownConfig `yaml:"shutdown"`
@@ -40,16 +44,36 @@ type LimitsConfig struct {
 	MaxPending       Size `yaml:"max_pending"`
 }
 
-type TCPConfig struct {
-	Listen           string        `yaml:"listen"` // empty disables TCP
-	TLS              TLSConfig     `yaml:"tls"`
-	NoDelay          bool          `yaml:"no_delay"`
-	KeepAlive        time.Duration `yaml:"keepalive"` // negative disables
+// SessionsConfig tunes native-protocol sessions on every transport.
+type SessionsConfig struct {
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	PingInterval     time.Duration `yaml:"ping_interval"`
 	DeadPeerTimeout  time.Duration `yaml:"dead_peer_timeout"`
 	WriteTimeout     time.Duration `yaml:"write_timeout"`
 	MaxFrame         Size          `yaml:"max_frame"`
+}
+
+type TCPConfig struct {
+	Listen    string        `yaml:"listen"` // empty disables TCP
+	TLS       TLSConfig     `yaml:"tls"`
+	NoDelay   bool          `yaml:"no_delay"`
+	KeepAlive time.Duration `yaml:"keepalive"` // negative disables
+}
+
+type WSConfig struct {
+	Listen         string        `yaml:"listen"` // empty disables WebSocket
+	Path           string        `yaml:"path"`
+	AllowedOrigins []string      `yaml:"allowed_origins"`
+	TLS            TLSConfig     `yaml:"tls"`
+	KeepAlive      time.Duration `yaml:"keepalive"`
+}
+
+type QUICConfig struct {
+	Listen             string        `yaml:"listen"` // empty disables QUIC
+	TLS                TLSConfig     `yaml:"tls"`    // empty: a generated certificate kept in data_dir
+	KeepAlivePeriod    time.Duration `yaml:"keepalive_period"`
+	MaxIdleTimeout     time.Duration `yaml:"max_idle_timeout"`
+	MaxIncomingStreams int64         `yaml:"max_incoming_streams"`
 }
 
 type TLSConfig struct {
@@ -81,20 +105,25 @@ func defaultConfig() Config {
 		ServerName: "msgtrans",
 		DataDir:    "./data",
 		Log:        LogConfig{Level: "info"},
-		TCP: TCPConfig{
-			Listen:           "127.0.0.1:8001",
-			NoDelay:          true,
-			KeepAlive:        15 * time.Second,
-			HandshakeTimeout: 5 * time.Second,
-			PingInterval:     30 * time.Second,
-			DeadPeerTimeout:  60 * time.Second,
-			WriteTimeout:     10 * time.Second,
-		},
 		Limits: LimitsConfig{
 			MaxConnections:   65536,
 			MaxPayload:       1 << 20,
 			MaxSubscriptions: 65536,
 			MaxPending:       64 << 20,
+		},
+		Sessions: SessionsConfig{
+			HandshakeTimeout: 5 * time.Second,
+			PingInterval:     30 * time.Second,
+			DeadPeerTimeout:  60 * time.Second,
+			WriteTimeout:     10 * time.Second,
+		},
+		TCP: TCPConfig{Listen: "127.0.0.1:8001", NoDelay: true, KeepAlive: 15 * time.Second},
+		WS:  WSConfig{Listen: "127.0.0.1:8002", Path: "/ws", AllowedOrigins: []string{}, KeepAlive: 15 * time.Second},
+		QUIC: QUICConfig{
+			Listen:             "127.0.0.1:8003",
+			KeepAlivePeriod:    15 * time.Second,
+			MaxIdleTimeout:     30 * time.Second,
+			MaxIncomingStreams: 1,
 		},
 		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
 	}
@@ -140,6 +169,9 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	var (
 		file      = fs.String("config", "", "YAML configuration `file`")
 		tcp       = fs.String("tcp", "", "TCP listen `address` (empty disables; default 127.0.0.1:8001)")
+		wsAddr    = fs.String("ws", "", "WebSocket listen `address` (empty disables; default 127.0.0.1:8002)")
+		wsPath    = fs.String("ws-path", "", "WebSocket URL `path` (default /ws)")
+		quicAddr  = fs.String("quic", "", "QUIC (UDP) listen `address` (empty disables; default 127.0.0.1:8003)")
 		dataDir   = fs.String("data-dir", "", "data `directory` (default ./data)")
 		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
 		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
@@ -170,6 +202,12 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 		switch f.Name {
 		case "tcp":
 			cfg.TCP.Listen = *tcp
+		case "ws":
+			cfg.WS.Listen = *wsAddr
+		case "ws-path":
+			cfg.WS.Path = *wsPath
+		case "quic":
+			cfg.QUIC.Listen = *quicAddr
 		case "data-dir":
 			cfg.DataDir = *dataDir
 		case "log-level":
@@ -264,28 +302,48 @@ func (c *Config) validate() error {
 	if c.Retained.MaxMessages < 0 {
 		bad("retained.max_messages", "must not be negative")
 	}
-	t := &c.TCP
+	ss := &c.Sessions
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 	}{
-		{"tcp.handshake_timeout", t.HandshakeTimeout},
-		{"tcp.ping_interval", t.PingInterval},
-		{"tcp.dead_peer_timeout", t.DeadPeerTimeout},
-		{"tcp.write_timeout", t.WriteTimeout},
+		{"sessions.handshake_timeout", ss.HandshakeTimeout},
+		{"sessions.ping_interval", ss.PingInterval},
+		{"sessions.dead_peer_timeout", ss.DeadPeerTimeout},
+		{"sessions.write_timeout", ss.WriteTimeout},
+		{"quic.max_idle_timeout", c.QUIC.MaxIdleTimeout},
 	} {
 		if d.v <= 0 {
 			bad(d.key, "must be a positive duration, got %v", d.v)
 		}
 	}
-	if t.DeadPeerTimeout > 0 && t.DeadPeerTimeout < t.PingInterval {
-		bad("tcp.dead_peer_timeout", "%v is shorter than tcp.ping_interval %v", t.DeadPeerTimeout, t.PingInterval)
+	if ss.DeadPeerTimeout > 0 && ss.DeadPeerTimeout < ss.PingInterval {
+		bad("sessions.dead_peer_timeout", "%v is shorter than sessions.ping_interval %v", ss.DeadPeerTimeout, ss.PingInterval)
 	}
-	if t.MaxFrame != 0 && t.MaxFrame < c.Limits.MaxPayload {
-		bad("tcp.max_frame", "%d is below limits.max_payload %d", t.MaxFrame, c.Limits.MaxPayload)
+	if ss.MaxFrame != 0 && ss.MaxFrame < c.Limits.MaxPayload {
+		bad("sessions.max_frame", "%d is below limits.max_payload %d", ss.MaxFrame, c.Limits.MaxPayload)
 	}
-	if (t.TLS.CertFile == "") != (t.TLS.KeyFile == "") {
-		bad("tcp.tls", "cert_file and key_file must be set together")
+	for _, t := range []struct {
+		key string
+		c   TLSConfig
+	}{{"tcp.tls", c.TCP.TLS}, {"ws.tls", c.WS.TLS}, {"quic.tls", c.QUIC.TLS}} {
+		if (t.c.CertFile == "") != (t.c.KeyFile == "") {
+			bad(t.key, "cert_file and key_file must be set together")
+		}
+	}
+	if c.WS.Listen != "" && !strings.HasPrefix(c.WS.Path, "/") {
+		bad("ws.path", "%q must start with /", c.WS.Path)
+	}
+	for i, o := range c.WS.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			bad(fmt.Sprintf("ws.allowed_origins[%d]", i), "%q is not an origin like https://example.com", o)
+		}
+	}
+	if c.QUIC.MaxIncomingStreams < 1 {
+		bad("quic.max_incoming_streams", "must be at least 1, got %d", c.QUIC.MaxIncomingStreams)
+	}
+	if c.QUIC.KeepAlivePeriod > 0 && c.QUIC.KeepAlivePeriod >= c.QUIC.MaxIdleTimeout {
+		bad("quic.keepalive_period", "%v must be shorter than quic.max_idle_timeout %v, or idle clients are dropped", c.QUIC.KeepAlivePeriod, c.QUIC.MaxIdleTimeout)
 	}
 	for i, u := range c.Auth.Users {
 		if u.User == "" || u.Password == "" {

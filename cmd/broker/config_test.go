@@ -36,8 +36,14 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"limits:\n  max_payload: lots\n", `invalid size "lots"`},
 		{"limits:\n  max_pending: 1KiB\n", "limits.max_pending"},
 		{"limits:\n  max_connections: -1\n", "limits.max_connections"},
-		{"tcp:\n  ping_interval: 10s\n  dead_peer_timeout: 5s\n", "tcp.dead_peer_timeout"},
-		{"tcp:\n  handshake_timeout: soon\n", "(tcp.handshake_timeout)"},
+		{"sessions:\n  ping_interval: 10s\n  dead_peer_timeout: 5s\n", "sessions.dead_peer_timeout"},
+		{"sessions:\n  handshake_timeout: soon\n", "(sessions.handshake_timeout)"},
+		{"sessions:\n  max_frame: 1KiB\n", "sessions.max_frame"},
+		{"ws:\n  path: ws\n", "ws.path"},
+		{"ws:\n  allowed_origins: [example.com]\n", "ws.allowed_origins[0]"},
+		{"quic:\n  max_incoming_streams: 0\n", "quic.max_incoming_streams"},
+		{"quic:\n  keepalive_period: 1m\n", "quic.keepalive_period"},
+		{"quic:\n  tls:\n    key_file: k.pem\n", "quic.tls"},
 		{"limits:\n  max_payload: lots\n", "(limits.max_payload)"},
 		{"tcp:\n  tls:\n    cert_file: a.pem\n", "tcp.tls"},
 		{"log:\n  level: loud\n", "log.level"},
@@ -58,15 +64,16 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 }
 
 func TestFlagsOverrideFile(t *testing.T) {
-	p := writeConfig(t, "tcp:\n  listen: 127.0.0.1:9999\n  ping_interval: 2s\n  dead_peer_timeout: 4s\nlimits:\n  max_payload: 64KiB\nlog:\n  level: debug\n")
-	cfg, _, err := loadConfig([]string{"--config", p, "--tcp", "", "--log-level", "warn", "--data-dir", "/tmp/x"}, io.Discard)
+	p := writeConfig(t, "tcp:\n  listen: 127.0.0.1:9999\nws:\n  listen: 127.0.0.1:9998\n  path: /a\nquic:\n  listen: 127.0.0.1:9997\nsessions:\n  ping_interval: 2s\n  dead_peer_timeout: 4s\nlimits:\n  max_payload: 64KiB\nlog:\n  level: debug\n")
+	cfg, _, err := loadConfig([]string{"--config", p, "--tcp", "", "--ws", "127.0.0.1:1", "--ws-path", "/b", "--quic", "", "--log-level", "warn", "--data-dir", "/tmp/x"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TCP.Listen != "" || cfg.Log.Level != "warn" || cfg.DataDir != "/tmp/x" {
+	if cfg.TCP.Listen != "" || cfg.WS.Listen != "127.0.0.1:1" || cfg.WS.Path != "/b" || cfg.QUIC.Listen != "" ||
+		cfg.Log.Level != "warn" || cfg.DataDir != "/tmp/x" {
 		t.Fatalf("flags did not override: %+v", cfg)
 	}
-	if cfg.TCP.PingInterval != 2*time.Second || cfg.Limits.MaxPayload != 64<<10 {
+	if cfg.Sessions.PingInterval != 2*time.Second || cfg.Limits.MaxPayload != 64<<10 {
 		t.Fatalf("file values lost: %+v", cfg)
 	}
 }

@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgtrans/msgtrans/adapters"
-	"github.com/msgtrans/msgtrans/adapters/tcp"
 	"github.com/msgtrans/msgtrans/broker"
 )
 
@@ -40,6 +38,7 @@ func run(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg.Log, stderr)
+	redirectStdlog(log)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
@@ -131,40 +130,31 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 	s.cancel = cancel
 	log.Info().Str("version", version).Str("server_id", b.ID()).Str("data_dir", cfg.DataDir).Msg("msgtrans broker starting")
 
-	if cfg.TCP.Listen != "" {
-		engine, err := adapters.NewEngine(b, adapters.Options{
-			HandshakeTimeout: cfg.TCP.HandshakeTimeout,
-			PingInterval:     cfg.TCP.PingInterval,
-			DeadPeerTimeout:  cfg.TCP.DeadPeerTimeout,
-			WriteTimeout:     cfg.TCP.WriteTimeout,
-			MaxFrame:         int(cfg.TCP.MaxFrame),
-		}, version)
-		if err != nil {
-			s.abort()
-			return nil, fmt.Errorf("tcp: %w", err)
-		}
-		opts := tcp.Options{
-			Addr:           cfg.TCP.Listen,
-			DisableNoDelay: !cfg.TCP.NoDelay,
-			KeepAlive:      cfg.TCP.KeepAlive,
-			Logger:         log.With().Str("adapter", "tcp").Logger(),
-		}
-		if cfg.TCP.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TCP.TLS.CertFile, cfg.TCP.TLS.KeyFile)
-			if err != nil {
-				s.abort()
-				return nil, fmt.Errorf("tcp.tls: %w", err)
-			}
-			opts.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		}
-		a := tcp.New(engine, opts)
-		if err := a.Listen(ctx); err != nil {
+	engine, err := adapters.NewEngine(b, adapters.Options{
+		HandshakeTimeout: cfg.Sessions.HandshakeTimeout,
+		PingInterval:     cfg.Sessions.PingInterval,
+		DeadPeerTimeout:  cfg.Sessions.DeadPeerTimeout,
+		WriteTimeout:     cfg.Sessions.WriteTimeout,
+		MaxFrame:         int(cfg.Sessions.MaxFrame),
+	}, version)
+	if err != nil {
+		s.abort()
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	listeners, err := buildListeners(cfg, engine, log)
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
+	if len(listeners) == 0 {
+		log.Warn().Msg("no listener enabled: only in-process clients can connect")
+	}
+	for _, l := range listeners {
+		if err := l.Listen(ctx); err != nil {
 			s.abort()
 			return nil, err
 		}
-		s.serve(ctx, a.Serve)
-	} else {
-		log.Warn().Msg("tcp listener disabled")
+		s.serve(ctx, l.Serve)
 	}
 	return s, nil
 }

@@ -45,15 +45,15 @@ func TestMain(m *testing.M) {
 // proc is a broker process under test.
 type proc struct {
 	cmd  *exec.Cmd
-	addr string      // from the "listening" log line
 	logs chan string // every log line
 	exit chan error  // the process's exit
-	tail *strings.Builder
+	seen []string    // log lines read so far
 }
 
 func startBroker(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(brokerBin, append([]string{"--log-format", "json", "--tcp", "127.0.0.1:0"}, args...)...)
+	base := []string{"--log-format", "json", "--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--quic", "127.0.0.1:0"}
+	cmd := exec.Command(brokerBin, append(base, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func startBroker(t *testing.T, args ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, logs: make(chan string, 1024), exit: make(chan error, 1), tail: &strings.Builder{}}
+	p := &proc{cmd: cmd, logs: make(chan string, 1024), exit: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -80,30 +80,40 @@ func startBroker(t *testing.T, args ...string) *proc {
 	return p
 }
 
-// waitLog returns the first log line containing all of want.
+// waitLog returns the first log line, seen before or arriving within 10s,
+// that contains all of want.
 func (p *proc) waitLog(t *testing.T, want ...string) map[string]any {
 	t.Helper()
+	matches := func(line string) map[string]any {
+		for _, w := range want {
+			if !strings.Contains(line, w) {
+				return nil
+			}
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		return m
+	}
+	for _, line := range p.seen {
+		if m := matches(line); m != nil {
+			return m
+		}
+	}
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case line, ok := <-p.logs:
 			if !ok {
-				t.Fatalf("broker exited before logging %q; last lines:\n%s", want, p.tail)
+				t.Fatalf("broker exited before logging %q; its log:\n%s", want, strings.Join(p.seen, "\n"))
 			}
-			p.tail.WriteString(line + "\n")
-			match := true
-			for _, w := range want {
-				match = match && strings.Contains(line, w)
-			}
-			if match {
-				var m map[string]any
-				if err := json.Unmarshal([]byte(line), &m); err != nil {
-					t.Fatalf("log line is not JSON: %q", line)
-				}
+			p.seen = append(p.seen, line)
+			if m := matches(line); m != nil {
 				return m
 			}
 		case <-timeout:
-			t.Fatalf("no log line with %q; got:\n%s", want, p.tail)
+			t.Fatalf("no log line with %q; got:\n%s", want, strings.Join(p.seen, "\n"))
 		}
 	}
 }
@@ -206,3 +216,43 @@ func TestListenFailureIsReported(t *testing.T) {
 }
 
 var _ = io.Discard
+
+func TestServiceListensOnAllTransports(t *testing.T) {
+	dir := t.TempDir()
+	var fingerprint string
+	for run := range 2 {
+		p := startBroker(t, "--data-dir", dir, "--ws-path", "/msgtrans")
+		cert := p.waitLog(t, "self-signed QUIC certificate")
+		fp := cert["sha256"].(string)
+		if run == 0 {
+			fingerprint = fp
+			if !strings.Contains(cert["message"].(string), "generated") {
+				t.Fatalf("first start: %v", cert["message"])
+			}
+		} else if fp != fingerprint {
+			t.Fatalf("certificate changed across restarts: %s then %s", fingerprint, fp)
+		}
+		urls := map[string]string{}
+		for _, scheme := range []string{"tcp", "ws", "quic"} {
+			line := p.waitLog(t, "listening for "+scheme+"://")
+			urls[scheme] = scheme + "://" + line["addr"].(string)
+		}
+		urls["ws"] += "/msgtrans"
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		for scheme, url := range urls {
+			c, err := sdk.Connect(url, sdk.PinnedCertSHA256(fp), sdk.MaxReconnects(0))
+			if err != nil {
+				t.Fatalf("%s: %v", scheme, err)
+			}
+			if err := c.Flush(ctx); err != nil {
+				t.Fatalf("%s flush: %v", scheme, err)
+			}
+			c.Close()
+		}
+		cancel()
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		if err := p.waitExit(t); err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	}
+}

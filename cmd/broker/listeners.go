@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/quic"
+	"github.com/msgtrans/msgtrans/adapters/tcp"
+	"github.com/msgtrans/msgtrans/adapters/ws"
+)
+
+// listener is what every transport adapter provides.
+type listener interface {
+	Listen(ctx context.Context) error
+	Serve(ctx context.Context) error
+}
+
+// buildListeners creates an adapter for each enabled transport.
+func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]listener, error) {
+	var ls []listener
+	if cfg.TCP.Listen != "" {
+		t, err := loadTLS(cfg.TCP.TLS, "tcp.tls")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, tcp.New(e, tcp.Options{
+			Addr:           cfg.TCP.Listen,
+			TLS:            t,
+			DisableNoDelay: !cfg.TCP.NoDelay,
+			KeepAlive:      cfg.TCP.KeepAlive,
+			Logger:         log.With().Str("adapter", "tcp").Logger(),
+		}))
+	}
+	if cfg.WS.Listen != "" {
+		t, err := loadTLS(cfg.WS.TLS, "ws.tls")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, ws.New(e, ws.Options{
+			Addr:           cfg.WS.Listen,
+			Path:           cfg.WS.Path,
+			AllowedOrigins: cfg.WS.AllowedOrigins,
+			TLS:            t,
+			KeepAlive:      cfg.WS.KeepAlive,
+			Logger:         log.With().Str("adapter", "ws").Logger(),
+		}))
+	}
+	if cfg.QUIC.Listen != "" {
+		qlog := log.With().Str("adapter", "quic").Logger()
+		t, err := loadTLS(cfg.QUIC.TLS, "quic.tls")
+		if err != nil {
+			return nil, err
+		}
+		if t == nil {
+			cert, created, err := quic.LoadOrCreateCert(cfg.DataDir)
+			if err != nil {
+				return nil, fmt.Errorf("quic.tls: %w", err)
+			}
+			verb := "loaded"
+			if created {
+				verb = "generated"
+			}
+			qlog.Info().Str("sha256", quic.Fingerprint(cert)).Str("dir", cfg.DataDir).
+				Msgf("%s self-signed QUIC certificate; clients trust it with sdk.PinnedCertSHA256", verb)
+			t = &tls.Config{Certificates: []tls.Certificate{cert}}
+		}
+		ls = append(ls, quic.New(e, quic.Options{
+			Addr:               cfg.QUIC.Listen,
+			TLS:                t,
+			KeepAlivePeriod:    cfg.QUIC.KeepAlivePeriod,
+			MaxIdleTimeout:     cfg.QUIC.MaxIdleTimeout,
+			MaxIncomingStreams: cfg.QUIC.MaxIncomingStreams,
+			Logger:             qlog,
+		}))
+	}
+	return ls, nil
+}
+
+func loadTLS(c TLSConfig, key string) (*tls.Config, error) {
+	if c.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// stdlogWriter routes the standard library's log package, which quic-go
+// uses for its one-time UDP buffer size hint, into the broker's log.
+type stdlogWriter struct{ log zerolog.Logger }
+
+func (w stdlogWriter) Write(p []byte) (int, error) {
+	w.log.Warn().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func redirectStdlog(l zerolog.Logger) {
+	log.SetFlags(0)
+	log.SetOutput(stdlogWriter{l.With().Str("source", "stdlib").Logger()})
+}
