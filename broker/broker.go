@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"sync"
@@ -148,7 +149,7 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		if id := m.AckID; id != 0 {
 			conn := from.conn
 			done = func(err error) {
-				if err != nil {
+				if err != nil && !errors.Is(err, ErrStore) {
 					err = fmt.Errorf("%w: %w", ErrStore, err)
 				}
 				conn.Ack(id, err)

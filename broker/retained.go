@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/msgtrans/msgtrans/topics"
 )
@@ -12,9 +13,16 @@ type RetainedMessage struct {
 	Topic   string
 	Header  []byte // encoded header block, opaque to the broker
 	Payload []byte
+	// Expires is when the message stops being retained; the zero time means
+	// never. Stores skip expired messages in Match and delete them lazily.
+	Expires time.Time
 }
 
 func (m *RetainedMessage) size() int { return len(m.Topic) + len(m.Header) + len(m.Payload) }
+
+func (m *RetainedMessage) expired(now time.Time) bool {
+	return !m.Expires.IsZero() && !now.Before(m.Expires)
+}
 
 // RetainedStore keeps retained messages. Implementations must be safe for
 // concurrent use.
@@ -83,7 +91,7 @@ func (s *MemoryStore) Set(m RetainedMessage, done func(error)) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %d bytes", ErrRetainedLimit, s.maxBytes)
 	}
-	cp := &RetainedMessage{Topic: m.Topic, Header: clone(m.Header), Payload: clone(m.Payload)}
+	cp := &RetainedMessage{Topic: m.Topic, Header: clone(m.Header), Payload: clone(m.Payload), Expires: m.Expires}
 	s.idx.Set(m.Topic, cp)
 	s.bytes = bytes
 	s.mu.Unlock()
@@ -93,12 +101,38 @@ func (s *MemoryStore) Set(m RetainedMessage, done func(error)) error {
 	return nil
 }
 
-// Match implements RetainedStore.
+// Match implements RetainedStore. Expired messages are skipped, then deleted.
 func (s *MemoryStore) Match(filter string, fn func(RetainedMessage) bool) error {
+	now := time.Now()
+	for _, topic := range s.match(filter, now, fn) {
+		s.dropExpired(topic, now)
+	}
+	return nil
+}
+
+// match calls fn for the live messages matching filter and returns the
+// topics of the expired ones it skipped.
+func (s *MemoryStore) match(filter string, now time.Time, fn func(RetainedMessage) bool) (expired []string) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	s.idx.Match(filter, func(_ string, m *RetainedMessage) bool { return fn(*m) })
-	return nil
+	s.idx.Match(filter, func(topic string, m *RetainedMessage) bool {
+		if m.expired(now) {
+			expired = append(expired, topic)
+			return true
+		}
+		return fn(*m)
+	})
+	return expired
+}
+
+// dropExpired deletes topic's message if it has expired by now.
+func (s *MemoryStore) dropExpired(topic string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m, ok := s.idx.Get(topic); ok && m.expired(now) {
+		s.idx.Delete(topic)
+		s.bytes -= m.size()
+	}
 }
 
 // Len implements RetainedStore.
