@@ -4,7 +4,10 @@
 package adapters
 
 import (
+	"errors"
 	"io"
+	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/msgtrans/msgtrans/wire"
@@ -37,6 +40,11 @@ type Stream interface {
 type StreamConn struct {
 	s Stream
 	r *wire.Reader
+	// wspan is the length of the last write deadline: a write that times
+	// out after making progress goes on with a new deadline of that
+	// length, so a deadline bounds how long the peer takes nothing, not
+	// how long a large batch takes.
+	wspan atomic.Int64 // time.Duration
 }
 
 // NewStreamConn returns a FrameConn reading frames of at most maxFrame body
@@ -48,17 +56,37 @@ func NewStreamConn(s Stream, maxFrame int) *StreamConn {
 // ReadFrame implements FrameConn.
 func (c *StreamConn) ReadFrame(f *wire.Frame) error { return c.r.Next(f) }
 
+// SetMaxFrame changes the largest frame body accepted from now on.
+func (c *StreamConn) SetMaxFrame(n int) { c.r.SetMaxFrame(n) }
+
 // WriteFrames implements FrameConn.
 func (c *StreamConn) WriteFrames(p []byte) error {
-	_, err := c.s.Write(p)
-	return err
+	for {
+		n, err := c.s.Write(p)
+		var ne net.Error
+		span := time.Duration(c.wspan.Load())
+		if err == nil || n == 0 || span <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
+			return err
+		}
+		p = p[n:]
+		c.s.SetWriteDeadline(time.Now().Add(span))
+	}
 }
 
 // SetReadDeadline implements FrameConn.
 func (c *StreamConn) SetReadDeadline(t time.Time) error { return c.s.SetReadDeadline(t) }
 
-// SetWriteDeadline implements FrameConn.
-func (c *StreamConn) SetWriteDeadline(t time.Time) error { return c.s.SetWriteDeadline(t) }
+// SetWriteDeadline implements FrameConn. It is called from the writer's
+// goroutine, or to cut a writer short; the span it records only extends a
+// write that keeps making progress.
+func (c *StreamConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() {
+		c.wspan.Store(0)
+	} else {
+		c.wspan.Store(int64(time.Until(t)))
+	}
+	return c.s.SetWriteDeadline(t)
+}
 
 // Close implements FrameConn.
 func (c *StreamConn) Close() error { return c.s.Close() }

@@ -97,12 +97,16 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, protocol, remote strin
 		e.reject(fc, err)
 		return err
 	}
-	ss.s = s
-	ss.buf = wire.AppendWelcome(ss.buf, &wire.Welcome{
+	ss.s.Store(s)
+	welcome := wire.AppendWelcome(nil, &wire.Welcome{
 		Version: wire.Version, ServerID: e.b.ID(), ServerVersion: e.ver, SessionID: s.ID(),
 		MaxPayload:  uint32(e.b.Options().MaxPayload),
 		HeartbeatMS: uint32(e.opts.PingInterval / time.Millisecond),
 	})
+	ss.mu.Lock()
+	// Before anything the broker may already have queued (a shutdown's ERR).
+	ss.buf = append(welcome, ss.buf...)
+	ss.mu.Unlock()
 	go ss.writeLoop()
 	ss.signal()
 
@@ -111,7 +115,7 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, protocol, remote strin
 	<-ss.writerDone
 	fc.Close()
 	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
-		reason = fmt.Errorf("adapter stopped: %w", ctx.Err())
+		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ctx))
 	}
 	s.Close(reason)
 	return ss.closeReason()
@@ -121,6 +125,12 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, protocol, remote strin
 func (e *Engine) handshake(fc FrameConn, f *wire.Frame) (wire.Hello, error) {
 	if err := fc.SetReadDeadline(time.Now().Add(e.opts.HandshakeTimeout)); err != nil {
 		return wire.Hello{}, err
+	}
+	// Until the client has identified itself it may not make the broker
+	// set aside a large frame buffer.
+	if l, ok := fc.(frameLimiter); ok {
+		l.SetMaxFrame(maxHelloFrame)
+		defer l.SetMaxFrame(e.opts.MaxFrame)
 	}
 	if err := fc.ReadFrame(f); err != nil {
 		var ne net.Error
@@ -140,6 +150,12 @@ func (e *Engine) handshake(fc FrameConn, f *wire.Frame) (wire.Hello, error) {
 	}
 	return f.Hello, nil
 }
+
+// maxHelloFrame bounds the HELLO frame: names and credentials.
+const maxHelloFrame = 64 << 10
+
+// frameLimiter is implemented by FrameConns whose frame limit can change.
+type frameLimiter interface{ SetMaxFrame(n int) }
 
 // reject tells a client that could not open a session why, and closes.
 func (e *Engine) reject(fc FrameConn, err error) {

@@ -21,7 +21,7 @@ const slowGrace = 100 * time.Millisecond
 type session struct {
 	e  *Engine
 	fc FrameConn
-	s  *broker.Session
+	s  atomic.Pointer[broker.Session] // set once Connect returned
 
 	frames atomic.Uint64 // frames read, for the dead-peer check
 
@@ -37,7 +37,7 @@ type session struct {
 }
 
 // Deliver implements broker.Conn: it encodes d into the outbound buffer.
-func (ss *session) Deliver(d broker.Delivery) int {
+func (ss *session) Deliver(d broker.Delivery) (int, bool) {
 	var flags wire.Flags
 	if d.Retained {
 		flags |= wire.FlagRetain
@@ -48,13 +48,13 @@ func (ss *session) Deliver(d broker.Delivery) int {
 	ss.mu.Lock()
 	if ss.closing {
 		ss.mu.Unlock()
-		return 0
+		return 0, false
 	}
 	ss.buf = wire.AppendMsg(ss.buf, flags, d.SID, d.Topic, d.Reply, d.Header, d.Payload)
 	pending := len(ss.buf) + ss.writing
 	ss.mu.Unlock()
 	ss.signal()
-	return pending
+	return pending, true
 }
 
 // Ack implements broker.Conn.
@@ -63,12 +63,7 @@ func (ss *session) Ack(id uint64, err error) {
 	if err != nil {
 		code, text = Code(err), err.Error()
 	}
-	ss.mu.Lock()
-	if !ss.closing {
-		ss.buf = wire.AppendAck(ss.buf, id, code, text)
-	}
-	ss.mu.Unlock()
-	ss.signal()
+	ss.send(func(b []byte) []byte { return wire.AppendAck(b, id, code, text) })
 }
 
 // Close implements broker.Conn: flush, send the reason, close.
@@ -98,6 +93,10 @@ func (ss *session) stop(reason error) {
 		ss.fc.SetWriteDeadline(time.Now().Add(slowGrace))
 	}
 	ss.signal()
+	if s := ss.s.Load(); s != nil {
+		// Route nothing more here: a queue group picks another member.
+		s.Kick(reason)
+	}
 }
 
 func (ss *session) closeReason() error {
@@ -113,19 +112,28 @@ func (ss *session) signal() {
 	}
 }
 
-// send queues a frame the server itself originates (PONG, ERR, ACK).
+// send queues a frame the server itself originates (PONG, ERR, ACK). These
+// count against the slow-consumer limit too: a client that makes the broker
+// answer without ever reading must not grow its memory.
 func (ss *session) send(appendFrame func([]byte) []byte) {
 	ss.mu.Lock()
-	if !ss.closing {
-		ss.buf = appendFrame(ss.buf)
+	if ss.closing {
+		ss.mu.Unlock()
+		return
 	}
+	ss.buf = appendFrame(ss.buf)
+	pending := len(ss.buf) + ss.writing
 	ss.mu.Unlock()
 	ss.signal()
+	if s := ss.s.Load(); s != nil {
+		s.CheckPending(pending)
+	}
 }
 
 // readLoop turns frames into broker calls until the connection ends; it
 // returns the reason (nil for a clean EOF).
 func (ss *session) readLoop(f *wire.Frame) error {
+	s := ss.s.Load()
 	var m broker.Message
 	for {
 		if err := ss.fc.ReadFrame(f); err != nil {
@@ -144,15 +152,15 @@ func (ss *session) readLoop(f *wire.Frame) error {
 				Topic: f.Topic, Reply: f.Reply, Header: f.Header, Payload: f.Payload,
 				Retain: f.Flags.Has(wire.FlagRetain), AckID: f.AckID,
 			}
-			if err := ss.s.Publish(&m); err != nil {
+			if err := s.Publish(&m); err != nil {
 				ss.refuse(f.AckID, 0, err)
 			}
 		case wire.TypeSub:
-			if err := ss.s.Subscribe(f.SID, string(f.Topic), string(f.Queue)); err != nil {
+			if err := s.Subscribe(f.SID, string(f.Topic), string(f.Queue)); err != nil {
 				ss.refuse(0, f.SID, err)
 			}
 		case wire.TypeUnsub:
-			if err := ss.s.Unsubscribe(f.SID, f.Max); err != nil {
+			if err := s.Unsubscribe(f.SID, f.Max); err != nil {
 				ss.refuse(0, f.SID, err)
 			}
 		case wire.TypePing:
@@ -207,8 +215,7 @@ func (ss *session) writeLoop() {
 			ss.buf = ss.spare[:0]
 			ss.writing = len(batch)
 			ss.mu.Unlock()
-			ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
-			err := ss.fc.WriteFrames(batch)
+			err := ss.write(batch)
 			ss.mu.Lock()
 			ss.writing = 0
 			if cap(batch) <= 1<<20 {
@@ -224,6 +231,31 @@ func (ss *session) writeLoop() {
 			}
 		}
 	}
+}
+
+// writeChunk bounds one write call, so that write_timeout means "the peer
+// took nothing for this long", not "the whole backlog did not fit in it".
+const writeChunk = 256 << 10
+
+// write writes a batch of whole frames in chunks of about writeChunk bytes,
+// renewing the write deadline for each.
+func (ss *session) write(batch []byte) error {
+	for len(batch) > 0 {
+		n := 0
+		for n < len(batch) && n < writeChunk {
+			fl, ok := wire.FrameLen(batch[n:])
+			if !ok {
+				fl = len(batch) - n
+			}
+			n += fl
+		}
+		ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
+		if err := ss.fc.WriteFrames(batch[:n]); err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
 }
 
 func isNetErr(err error) bool {

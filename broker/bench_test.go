@@ -16,7 +16,7 @@ type bufConn struct {
 	buf []byte
 }
 
-func (c *bufConn) Deliver(d broker.Delivery) int {
+func (c *bufConn) Deliver(d broker.Delivery) (int, bool) {
 	c.mu.Lock()
 	if len(c.buf) > 1<<20 {
 		c.buf = c.buf[:0]
@@ -24,7 +24,7 @@ func (c *bufConn) Deliver(d broker.Delivery) int {
 	c.buf = append(c.buf, d.Topic...)
 	c.buf = append(c.buf, d.Payload...)
 	c.mu.Unlock()
-	return 0 // nothing stays pending: this "writer" always keeps up
+	return 0, true // nothing stays pending: this "writer" always keeps up
 }
 func (c *bufConn) Ack(uint64, error) {}
 func (c *bufConn) Close(error)       {}

@@ -134,16 +134,18 @@ func (b *Broker) publish(from *Session, m *Message) error {
 	if len(m.Payload) > b.opts.MaxPayload {
 		return fmt.Errorf("%w: %d bytes, limit is %d", ErrPayloadTooLarge, len(m.Payload), b.opts.MaxPayload)
 	}
-	res, err := b.subs.MatchBytes(m.Topic)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadTopic, err)
-	}
 	if len(m.Reply) > 0 {
 		if err := topics.ValidatePublishBytes(m.Reply); err != nil {
 			return fmt.Errorf("%w: reply: %w", ErrBadTopic, err)
 		}
 	}
 	if m.Retain {
+		// Store first, then match: a subscription made in between finds the
+		// message in the store, one made after gets it live (or both: a
+		// duplicate, never a loss).
+		if err := topics.ValidatePublishBytes(m.Topic); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadTopic, err)
+		}
 		rm := RetainedMessage{Topic: string(m.Topic), Header: m.Header, Payload: m.Payload}
 		var done func(error)
 		if id := m.AckID; id != 0 {
@@ -160,9 +162,15 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		}
 		if len(m.Payload) > 0 {
 			// An empty retained publish only deletes the retained message.
-			b.route(from, m, res)
+			if res, err := b.subs.MatchBytes(m.Topic); err == nil {
+				b.route(from, m, res)
+			}
 		}
 		return nil
+	}
+	res, err := b.subs.MatchBytes(m.Topic)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
 	n := b.route(from, m, res)
 	if n == 0 && len(m.Reply) > 0 {

@@ -36,8 +36,8 @@ type queued struct {
 // the Client's own method set so that Client.Close is the user's.
 type clientConn struct{ c *Client }
 
-func (cc clientConn) Deliver(d Delivery) int { return cc.c.deliver(d) }
-func (cc clientConn) Close(reason error)     { cc.c.stop(reason) }
+func (cc clientConn) Deliver(d Delivery) (int, bool) { return cc.c.deliver(d) }
+func (cc clientConn) Close(reason error)             { cc.c.stop(reason) }
 func (cc clientConn) Ack(id uint64, err error) {
 	cc.c.mu.Lock()
 	fn := cc.c.acks[id]
@@ -148,7 +148,7 @@ func (cs *ClientSub) Unsubscribe() error {
 	return nil
 }
 
-func (c *Client) deliver(d Delivery) int {
+func (c *Client) deliver(d Delivery) (int, bool) {
 	m := &Msg{
 		Topic: string(d.Topic), Reply: string(d.Reply),
 		Header: clone(d.Header), Payload: clone(d.Payload),
@@ -158,14 +158,14 @@ func (c *Client) deliver(d Delivery) int {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return 0
+		return 0, false
 	}
 	c.queue = append(c.queue, queued{d.SID, m})
 	c.pending += size
 	p := c.pending
 	c.mu.Unlock()
 	c.signal()
-	return p
+	return p, true
 }
 
 func (c *Client) signal() {

@@ -17,8 +17,6 @@ const (
 // Options configures a Broker. The zero value is usable: every limit falls
 // back to its default and retained messages are kept in memory.
 type Options struct {
-	// ServerName is reported to clients in the handshake. Default "msgtrans".
-	ServerName string
 	// MaxConnections is the number of sessions open at once, over all protocols.
 	MaxConnections int
 	// MaxPayload is the largest publish payload in bytes.
@@ -57,9 +55,6 @@ func (o *Options) setDefaults() error {
 		case *l.v == 0:
 			*l.v = l.def
 		}
-	}
-	if o.ServerName == "" {
-		o.ServerName = "msgtrans"
 	}
 	if o.Retained == nil {
 		o.Retained = NewMemoryStore(0, 0)

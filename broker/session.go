@@ -12,9 +12,11 @@ import (
 // and must never block on the network.
 type Conn interface {
 	// Deliver queues d for the client and returns how many bytes now wait
-	// to be written for this session. d's slices are only valid during the
-	// call: the adapter copies or encodes them before returning.
-	Deliver(d Delivery) (pending int)
+	// to be written for this session, and false if the session is ending
+	// and took nothing (a queue group then tries another member). d's
+	// slices are only valid during the call: the adapter copies or encodes
+	// them before returning.
+	Deliver(d Delivery) (pending int, ok bool)
 	// Ack reports the outcome of an accepted publish that carried an ack id:
 	// err is nil once the message is routed (for a retained message: once it
 	// is durable), or says why the retained store could not keep it. It may
@@ -177,19 +179,19 @@ func (s *Session) Subscribe(sid uint32, filter, queue string) error {
 	})
 }
 
-// Unsubscribe removes subscription sid now (after == 0) or after it has
-// delivered after more messages.
-func (s *Session) Unsubscribe(sid uint32, after uint32) error {
+// Unsubscribe removes subscription sid now (max == 0), or once it has
+// delivered max messages in all, counted from its Subscribe (at once if it
+// already has).
+func (s *Session) Unsubscribe(sid uint32, max uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sub, ok := s.subs[sid]
 	if !ok {
 		return fmt.Errorf("%w: %d not subscribed", ErrBadSubscription, sid)
 	}
-	if after > 0 {
-		limit := sub.delivered.Load() + uint64(after)
-		sub.max.Store(limit)
-		if sub.delivered.Load() < limit {
+	if max > 0 {
+		sub.max.Store(uint64(max))
+		if sub.delivered.Load() < uint64(max) {
 			return nil
 		}
 	}
@@ -233,7 +235,10 @@ func (s *Session) deliverLocked(sub *subscription, d Delivery) bool {
 	} else {
 		sub.delivered.Add(1)
 	}
-	pending := s.conn.Deliver(d)
+	pending, ok := s.conn.Deliver(d)
+	if !ok {
+		return false
+	}
 	s.msgsOut.Add(1)
 	s.bytesOut.Add(uint64(len(d.Payload)))
 	if pending > s.b.opts.MaxPending {
@@ -280,5 +285,16 @@ func (s *Session) Close(reason error) {
 	s.b.unregister(s, reason)
 }
 
-// Kick asks the adapter to close the session with reason.
+// Kick asks the adapter to close the session with reason. An adapter that
+// ends a session itself calls it first, so that no more messages are routed
+// to it (a queue group picks another member).
 func (s *Session) Kick(reason error) { s.requestClose(reason) }
+
+// CheckPending applies the slow-consumer limit to bytes an adapter queued
+// for the client on its own (pongs, acks, errors): a client that makes the
+// broker answer without ever reading is closed like a slow subscriber.
+func (s *Session) CheckPending(pending int) {
+	if pending > s.b.opts.MaxPending {
+		s.b.slowConsumer(s)
+	}
+}

@@ -45,7 +45,7 @@ type Conn struct {
 	wbuf    []byte // frames waiting for the writer
 	spare   []byte
 	nextSID uint32
-	acks    map[uint64]chan error
+	acks    map[uint64]func(error)
 	nextAck uint64
 	pongs   []chan error
 	inbox   string // "_INBOX.<random>." once the first request is made (under inboxMu too)
@@ -53,7 +53,8 @@ type Conn struct {
 	nextReq uint64
 	lastErr error
 
-	inboxMu sync.Mutex
+	inboxMu  sync.Mutex
+	inboxSub *Subscription
 
 	subsMu sync.RWMutex
 	subs   map[uint32]*Subscription
@@ -61,7 +62,13 @@ type Conn struct {
 	kick     chan struct{}
 	closedCh chan struct{}
 	done     chan struct{} // the run goroutine has ended
-	events   chan func()   // user handlers, called in order on one goroutine
+
+	// User handlers are called in order on one goroutine; the queue is
+	// unbounded so that the reader never waits on a handler (a handler may
+	// itself wait on the connection).
+	evMu   sync.Mutex
+	events []func()
+	evWake chan struct{}
 
 	framesIn   atomic.Uint64
 	inMsgs     atomic.Uint64
@@ -83,13 +90,13 @@ type Statistics struct {
 func Connect(urls string, opts ...Option) (*Conn, error) {
 	c := &Conn{
 		opts:     defaultOptions(),
-		acks:     make(map[uint64]chan error),
+		acks:     make(map[uint64]func(error)),
 		resps:    make(map[string]chan *Msg),
 		subs:     make(map[uint32]*Subscription),
 		kick:     make(chan struct{}, 1),
 		closedCh: make(chan struct{}),
 		done:     make(chan struct{}),
-		events:   make(chan func(), 64),
+		evWake:   make(chan struct{}, 1),
 	}
 	for _, o := range opts {
 		if err := o(&c.opts); err != nil {
@@ -102,7 +109,7 @@ func Connect(urls string, opts ...Option) (*Conn, error) {
 		}
 	}
 	var err error
-	if c.urls, err = parseURLs(urls); err != nil {
+	if c.urls, err = parseURLs(urls, c.opts.dialer != nil); err != nil {
 		return nil, err
 	}
 	var errs []error
@@ -219,25 +226,35 @@ func (c *Conn) signal() {
 // event queues a user handler call; handlers run in order on one goroutine
 // so that they may call any Conn method, Close included.
 func (c *Conn) event(fn func()) {
+	c.evMu.Lock()
+	c.events = append(c.events, fn)
+	c.evMu.Unlock()
 	select {
-	case c.events <- fn:
-	case <-c.closedCh:
+	case c.evWake <- struct{}{}:
+	default:
 	}
 }
 
 func (c *Conn) runEvents() {
 	for {
-		select {
-		case fn := <-c.events:
+		c.evMu.Lock()
+		batch := c.events
+		c.events = nil
+		c.evMu.Unlock()
+		for _, fn := range batch {
 			fn()
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-c.evWake:
 		case <-c.closedCh:
-			for {
-				select {
-				case fn := <-c.events:
-					fn()
-				default:
-					return
-				}
+			c.evMu.Lock()
+			left := len(c.events)
+			c.evMu.Unlock()
+			if left == 0 {
+				return
 			}
 		}
 	}
@@ -272,40 +289,54 @@ func (c *Conn) Flush(ctx context.Context) error {
 // Close closes the connection after writing what is buffered. It is safe
 // to call more than once, and from callbacks and handlers.
 func (c *Conn) Close() error {
+	var acks []func(error)
 	c.mu.Lock()
 	if c.state != stateClosed {
-		c.closeLocked(nil, false)
+		acks = c.closeLocked(nil, false)
 	}
 	c.mu.Unlock()
+	callAll(acks, ErrClosed)
 	c.signal()
 	<-c.done
 	return nil
 }
 
 // closeLocked moves to the closed state; c.mu is held. With drainSubs,
-// messages already received are still handed to their callbacks.
-func (c *Conn) closeLocked(reason error, drainSubs bool) {
+// messages already received are still handed to their callbacks. The
+// returned acknowledgement callbacks get ErrClosed once c.mu is released.
+func (c *Conn) closeLocked(reason error, drainSubs bool) (acks []func(error)) {
 	c.state = stateClosed
 	c.lastErr = reason
 	close(c.closedCh)
-	c.failWaitersLocked(ErrClosed)
+	acks = c.failWaitersLocked(ErrClosed)
 	c.subsMu.Lock()
 	for sid, s := range c.subs {
 		s.close(ErrClosed, drainSubs)
 		delete(c.subs, sid)
 	}
 	c.subsMu.Unlock()
+	return acks
 }
 
-func (c *Conn) failWaitersLocked(err error) {
-	for id, ch := range c.acks {
-		ch <- err
+// failWaitersLocked fails every pending flush and acknowledgement with err;
+// c.mu is held. The acknowledgement callbacks are returned, to be called
+// once c.mu is released.
+func (c *Conn) failWaitersLocked(err error) (acks []func(error)) {
+	for id, fn := range c.acks {
+		acks = append(acks, fn)
 		delete(c.acks, id)
 	}
 	for _, ch := range c.pongs {
 		ch <- err
 	}
 	c.pongs = nil
+	return acks
+}
+
+func callAll(fns []func(error), err error) {
+	for _, fn := range fns {
+		fn(err)
+	}
 }
 
 // Drain unsubscribes everything, lets the messages already on their way be

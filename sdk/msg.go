@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/msgtrans/msgtrans/wire"
 )
@@ -55,12 +56,13 @@ func (m *Msg) Respond(data []byte) error {
 
 // Publish sends data to topic.
 func (c *Conn) Publish(topic string, data []byte) error {
-	return c.publish(topic, "", nil, data, false, 0)
+	_, err := c.publish(topic, "", nil, data, false, nil)
+	return err
 }
 
 // PublishMsg sends m (its Topic, Reply, Data, Header and Retain).
 func (c *Conn) PublishMsg(m *Msg) error {
-	return c.publishMsg(m, 0)
+	return c.publishMsg(m)
 }
 
 // PublishAck sends m and waits until the broker confirms it: routed to the
@@ -69,15 +71,8 @@ func (c *Conn) PublishMsg(m *Msg) error {
 // or the connection was lost first (ErrConnectionLost), or ctx ended.
 func (c *Conn) PublishAck(ctx context.Context, m *Msg) error {
 	ch := make(chan error, 1)
-	c.mu.Lock()
-	c.nextAck++
-	id := c.nextAck
-	c.acks[id] = ch
-	c.mu.Unlock()
-	if err := c.publishMsg(m, id); err != nil {
-		c.mu.Lock()
-		delete(c.acks, id)
-		c.mu.Unlock()
+	id, err := c.publishAck(m, func(err error) { ch <- err })
+	if err != nil {
 		return err
 	}
 	select {
@@ -91,45 +86,83 @@ func (c *Conn) PublishAck(ctx context.Context, m *Msg) error {
 	}
 }
 
-func (c *Conn) publishMsg(m *Msg, ackID uint64) error {
-	var hdr []byte
-	if len(m.Header) > 0 {
-		if err := wire.CheckHeader(m.Header); err != nil {
-			return err
-		}
-		hdr = wire.AppendHeader(nil, m.Header)
+// PublishAckAsync sends m and calls done with the broker's answer, as
+// PublishAck would return it, without waiting: many confirmed publishes can
+// be in flight at once. done is called exactly once, from the connection's
+// reader, and must not block. An error return means m was not sent and done
+// will not be called.
+func (c *Conn) PublishAckAsync(m *Msg, done func(error)) error {
+	if done == nil {
+		return errors.New("sdk: nil done callback")
 	}
-	return c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, ackID)
+	_, err := c.publishAck(m, done)
+	return err
 }
 
-func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, ackID uint64) error {
-	if err := validTopic(topic); err != nil {
+func (c *Conn) publishAck(m *Msg, done func(error)) (uint64, error) {
+	hdr, err := encodeHeader(m.Header)
+	if err != nil {
+		return 0, err
+	}
+	return c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, done)
+}
+
+func (c *Conn) publishMsg(m *Msg) error {
+	hdr, err := encodeHeader(m.Header)
+	if err != nil {
 		return err
+	}
+	_, err = c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, nil)
+	return err
+}
+
+func encodeHeader(h Header) ([]byte, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	if err := wire.CheckHeader(h); err != nil {
+		return nil, err
+	}
+	return wire.AppendHeader(nil, h), nil
+}
+
+// publish queues a PUB frame; with done set it asks for an ack and
+// registers done for it under the same lock, so that a disconnect either
+// sees both (and fails done) or neither.
+func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, done func(error)) (uint64, error) {
+	if err := validTopic(topic); err != nil {
+		return 0, err
 	}
 	if reply != "" {
 		if err := validTopic(reply); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	c.mu.Lock()
 	switch {
 	case c.state == stateClosed:
 		c.mu.Unlock()
-		return ErrClosed
+		return 0, ErrClosed
 	case c.welcome.MaxPayload > 0 && len(data) > int(c.welcome.MaxPayload):
 		max := c.welcome.MaxPayload
 		c.mu.Unlock()
-		return &ServerError{Code: wire.CodePayloadTooLarge, Text: "payload of " + strconv.Itoa(len(data)) + " bytes exceeds the broker's limit of " + strconv.FormatUint(uint64(max), 10)}
+		return 0, &ServerError{Code: wire.CodePayloadTooLarge, Text: "payload of " + strconv.Itoa(len(data)) + " bytes exceeds the broker's limit of " + strconv.FormatUint(uint64(max), 10)}
 	case c.state == stateReconnecting && len(c.wbuf)+len(data) > c.opts.ReconnectBufSize:
 		c.mu.Unlock()
-		return ErrReconnectBufExceeded
+		return 0, ErrReconnectBufExceeded
 	}
-	c.wbuf = wire.AppendPub(c.wbuf, topic, reply, hdr, data, retain, ackID)
+	var id uint64
+	if done != nil {
+		c.nextAck++
+		id = c.nextAck
+		c.acks[id] = done
+	}
+	c.wbuf = wire.AppendPub(c.wbuf, topic, reply, hdr, data, retain, id)
 	c.mu.Unlock()
 	c.outMsgs.Add(1)
 	c.outBytes.Add(uint64(len(data)))
 	c.signal()
-	return nil
+	return id, nil
 }
 
 // Request publishes data to topic with a reply topic in the connection's
@@ -159,7 +192,7 @@ func (c *Conn) RequestMsg(ctx context.Context, m *Msg) (*Msg, error) {
 	req := *m
 	req.Reply = reply
 	req.Retain = false
-	if err := c.publishMsg(&req, 0); err != nil {
+	if err := c.publishMsg(&req); err != nil {
 		return nil, err
 	}
 	select {
@@ -182,15 +215,20 @@ func (c *Conn) ensureInbox() error {
 	c.inboxMu.Lock()
 	defer c.inboxMu.Unlock()
 	c.mu.Lock()
-	if c.inbox != "" {
+	if c.inbox != "" && c.inboxSub.IsValid() {
 		c.mu.Unlock()
 		return nil
 	}
+	// First request, or the broker refused the inbox subscription (a
+	// subscription limit): subscribe (again) with a new inbox.
 	inbox := newInbox()
 	c.inbox = inbox
 	c.mu.Unlock()
-	_, err := c.subscribe(inbox+"*", "", func(m *Msg) {
-		token := m.Topic[len(inbox):]
+	sub, err := c.subscribe(inbox+"*", "", func(m *Msg) {
+		token, ok := strings.CutPrefix(m.Topic, inbox)
+		if !ok {
+			return // not a reply: a confused or hostile server
+		}
 		c.mu.Lock()
 		ch := c.resps[token]
 		delete(c.resps, token)
@@ -199,10 +237,12 @@ func (c *Conn) ensureInbox() error {
 			ch <- m
 		}
 	})
+	c.mu.Lock()
 	if err != nil {
-		c.mu.Lock()
 		c.inbox = ""
-		c.mu.Unlock()
+	} else {
+		c.inboxSub = sub
 	}
+	c.mu.Unlock()
 	return err
 }

@@ -1,9 +1,11 @@
 package sdk
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -38,6 +40,7 @@ type Options struct {
 	serverName string
 	insecure   bool
 	pin        []byte
+	dialer     func(ctx context.Context, u *url.URL) (Transport, error)
 
 	DisconnectHandler func(c *Conn, err error)
 	ReconnectHandler  func(c *Conn)

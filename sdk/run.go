@@ -20,8 +20,9 @@ func (c *Conn) run(tr transport, r *wire.Reader) {
 			c.mu.Unlock()
 			return
 		}
-		c.disconnectedLocked()
+		lost := c.disconnectedLocked()
 		c.mu.Unlock()
+		callAll(lost, ErrConnectionLost)
 		if h := c.opts.DisconnectHandler; h != nil {
 			c.event(func() { h(c, err) })
 		}
@@ -56,10 +57,10 @@ func (c *Conn) serve(tr transport, r *wire.Reader) error {
 // plain publishes for the next one: subscriptions are restored from the
 // subscription table, and acknowledged publishes and flushes report
 // ErrConnectionLost so the caller knows they were not confirmed.
-func (c *Conn) disconnectedLocked() {
+func (c *Conn) disconnectedLocked() (lostAcks []func(error)) {
 	c.state = stateReconnecting
 	c.tr = nil
-	c.failWaitersLocked(ErrConnectionLost)
+	lostAcks = c.failWaitersLocked(ErrConnectionLost)
 	kept := c.spare[:0]
 	for p := c.wbuf; len(p) >= wire.HeaderLen; {
 		n, ok := wire.FrameLen(p)
@@ -73,6 +74,7 @@ func (c *Conn) disconnectedLocked() {
 	}
 	c.spare = c.wbuf[:0]
 	c.wbuf = kept
+	return lostAcks
 }
 
 // reconnect tries the URL list, in order, with growing pauses, and installs
@@ -119,11 +121,13 @@ func (c *Conn) reconnect(cause error) (transport, *wire.Reader) {
 }
 
 func (c *Conn) giveUp(err error) {
+	var acks []func(error)
 	c.mu.Lock()
 	if c.state != stateClosed {
-		c.closeLocked(err, true)
+		acks = c.closeLocked(err, true)
 	}
 	c.mu.Unlock()
+	callAll(acks, ErrClosed)
 }
 
 // writeLoop writes buffered frames in batches and watches the server's
@@ -167,8 +171,7 @@ func (c *Conn) writeLoop(tr transport, stop <-chan struct{}, done chan<- struct{
 			batch := c.wbuf
 			c.wbuf = c.spare[:0]
 			c.mu.Unlock()
-			tr.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			_, err := tr.Write(batch)
+			err := writeChunks(tr, batch)
 			c.mu.Lock()
 			if cap(batch) <= 1<<20 {
 				c.spare = batch[:0]
@@ -213,11 +216,12 @@ func (c *Conn) readLoop(r *wire.Reader) error {
 				err = serverError(f.Code, f.Text, false)
 			}
 			c.mu.Lock()
-			if ch, ok := c.acks[f.AckID]; ok {
-				delete(c.acks, f.AckID)
-				ch <- err
-			}
+			fn := c.acks[f.AckID]
+			delete(c.acks, f.AckID)
 			c.mu.Unlock()
+			if fn != nil {
+				fn(err)
+			}
 		case wire.TypeErr:
 			se := serverError(f.Code, f.Text, f.Flags.Has(wire.FlagFatal))
 			if se.Fatal {
@@ -267,4 +271,27 @@ func (c *Conn) processMsg(f *wire.Frame) {
 		m.Header = h
 	}
 	s.enqueue(m)
+}
+
+// writeChunks writes a batch of whole frames in chunks of about 256 KiB,
+// renewing the write deadline for each, so that a server that reads slowly
+// but steadily is not mistaken for a dead one.
+func writeChunks(tr transport, batch []byte) error {
+	const chunk = 256 << 10
+	for len(batch) > 0 {
+		n := 0
+		for n < len(batch) && n < chunk {
+			fl, ok := wire.FrameLen(batch[n:])
+			if !ok {
+				fl = len(batch) - n
+			}
+			n += fl
+		}
+		tr.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := tr.Write(batch[:n]); err != nil {
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
 }

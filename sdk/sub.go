@@ -91,6 +91,7 @@ func (s *Subscription) appendResubscribe(b []byte) []byte {
 	s.mu.Unlock()
 	b = wire.AppendSub(b, s.sid, s.Topic, s.Queue)
 	if max > 0 && max > delivered {
+		// The new server counts from this SUB: ask for what is still wanted.
 		b = wire.AppendUnsub(b, s.sid, uint32(max-delivered))
 	}
 	return b
@@ -148,7 +149,8 @@ func (s *Subscription) AutoUnsubscribe(max int) error {
 		}
 		s.close(nil, true)
 	} else if c.state == stateConnected {
-		c.wbuf = wire.AppendUnsub(c.wbuf, s.sid, uint32(left))
+		// The broker counts deliveries since the SUB, as we do.
+		c.wbuf = wire.AppendUnsub(c.wbuf, s.sid, uint32(max))
 	}
 	c.signal()
 	return nil

@@ -12,9 +12,9 @@ import (
 	"github.com/msgtrans/msgtrans/wire"
 )
 
-// transport is one connection to a server carrying native frames as a
-// byte stream.
-type transport interface {
+// Transport is one connection to a broker carrying the native protocol as
+// a byte stream, as returned by a CustomDialer. Write may modify p.
+type Transport interface {
 	Read(p []byte) (int, error)
 	Write(p []byte) (int, error)
 	Close() error
@@ -23,8 +23,18 @@ type transport interface {
 	SetWriteDeadline(t time.Time) error
 }
 
-// parseURLs splits a comma-separated list of server URLs.
-func parseURLs(list string) ([]*url.URL, error) {
+type transport = Transport
+
+// CustomDialer makes Connect reach every URL of its list through dial,
+// whatever the URL's scheme: for transports the SDK does not know, such as
+// the tunnel a protocol plugin opens into the broker (sdk/plugin).
+func CustomDialer(dial func(ctx context.Context, u *url.URL) (Transport, error)) Option {
+	return func(o *Options) error { o.dialer = dial; return nil }
+}
+
+// parseURLs splits a comma-separated list of server URLs; with custom
+// true, any scheme is accepted.
+func parseURLs(list string, custom bool) ([]*url.URL, error) {
 	var out []*url.URL
 	for _, s := range strings.Split(list, ",") {
 		s = strings.TrimSpace(s)
@@ -34,6 +44,10 @@ func parseURLs(list string) ([]*url.URL, error) {
 		u, err := url.Parse(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
+		}
+		if custom {
+			out = append(out, u)
+			continue
 		}
 		switch u.Scheme {
 		case "tcp", "tls", "quic":
@@ -56,6 +70,9 @@ func parseURLs(list string) ([]*url.URL, error) {
 }
 
 func (c *Conn) dial(ctx context.Context, u *url.URL) (transport, error) {
+	if c.opts.dialer != nil {
+		return c.opts.dialer(ctx, u)
+	}
 	var d net.Dialer
 	switch u.Scheme {
 	case "tcp":

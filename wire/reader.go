@@ -59,6 +59,16 @@ func (r *Reader) Buffered() int { return r.end - r.start }
 // and the next call goes on with the following frame. Other read errors are
 // returned once buffered frames are used up, and the call may be retried
 // (for example after a read deadline) without losing data.
+// SetMaxFrame changes the largest frame body accepted from the next frame
+// on (<= 0 means DefaultMaxFrame): a server reads the handshake with a small
+// limit, so that an unidentified client cannot make it allocate much.
+func (r *Reader) SetMaxFrame(n int) {
+	if n <= 0 {
+		n = DefaultMaxFrame
+	}
+	r.max = n
+}
+
 func (r *Reader) Next(f *Frame) error {
 	r.maybeShrink()
 	for {

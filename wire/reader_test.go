@@ -273,3 +273,23 @@ func TestReaderNoProgress(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+func TestReaderSetMaxFrame(t *testing.T) {
+	var stream []byte
+	stream = AppendPub(stream, "a", "", nil, make([]byte, 100), false, 0)
+	stream = AppendPub(stream, "a", "", nil, make([]byte, 100), false, 0)
+	r := NewReader(bytes.NewReader(stream), 50)
+	var f Frame
+	if err := r.Next(&f); err != ErrFrameTooLarge {
+		t.Fatalf("under a 50-byte limit: %v", err)
+	}
+	r = NewReader(bytes.NewReader(stream), 50)
+	r.SetMaxFrame(1000)
+	if err := r.Next(&f); err != nil || len(f.Payload) != 100 {
+		t.Fatalf("after raising the limit: %v", err)
+	}
+	r.SetMaxFrame(10)
+	if err := r.Next(&f); err != ErrFrameTooLarge {
+		t.Fatalf("after lowering the limit: %v", err)
+	}
+}

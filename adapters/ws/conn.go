@@ -51,6 +51,14 @@ func newConn(c net.Conn, maxFrame int) *conn {
 	return wc
 }
 
+// SetMaxFrame changes the largest frame (and so message) accepted from the
+// next message on.
+func (wc *conn) SetMaxFrame(n int) {
+	wc.maxFrame = n
+	wc.rd.MaxFrameSize = int64(n + wire.HeaderLen)
+	wc.rd.MaxMessageSize = int64(n + wire.HeaderLen)
+}
+
 // ReadFrame implements adapters.FrameConn: it reads the next binary message
 // (answering pings and close on the way) and decodes the one frame in it.
 func (wc *conn) ReadFrame(f *wire.Frame) error {

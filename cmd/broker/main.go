@@ -112,7 +112,6 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		auth = &broker.StaticAuth{Token: cfg.Auth.Token, Users: users}
 	}
 	b, err := broker.New(broker.Options{
-		ServerName:       cfg.ServerName,
 		MaxConnections:   cfg.Limits.MaxConnections,
 		MaxPayload:       int(cfg.Limits.MaxPayload),
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
