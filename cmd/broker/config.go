@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,17 +20,17 @@ import (
 // Config is the service configuration: the YAML file, then flags on top.
 // Every key is documented in docs/configuration.md.
 type Config struct {
-	ServerName string         `yaml:"server_name"`
-	DataDir    string         `yaml:"data_dir"`
-	Log        LogConfig      `yaml:"log"`
-	Limits     LimitsConfig   `yaml:"limits"`
-	Sessions   SessionsConfig `yaml:"sessions"`
-	TCP        TCPConfig      `yaml:"tcp"`
-	WS         WSConfig       `yaml:"ws"`
-	QUIC       QUICConfig     `yaml:"quic"`
-	Auth       AuthConfig     `yaml:"auth"`
-	Retained   RetainedConfig `yaml:"retained"`
-	Shutdown   ShutdownConfig `yaml:"shutdown"`
+	DataDir  string         `yaml:"data_dir"`
+	Log      LogConfig      `yaml:"log"`
+	Limits   LimitsConfig   `yaml:"limits"`
+	Sessions SessionsConfig `yaml:"sessions"`
+	TCP      TCPConfig      `yaml:"tcp"`
+	WS       WSConfig       `yaml:"ws"`
+	QUIC     QUICConfig     `yaml:"quic"`
+	Plugins  []PluginConfig `yaml:"plugins"`
+	Auth     AuthConfig     `yaml:"auth"`
+	Retained RetainedConfig `yaml:"retained"`
+	Shutdown ShutdownConfig `yaml:"shutdown"`
 }
 
 type LogConfig struct {
@@ -76,6 +77,16 @@ type QUICConfig struct {
 	MaxIncomingStreams int64         `yaml:"max_incoming_streams"`
 }
 
+// PluginConfig is one out-of-process protocol plugin.
+type PluginConfig struct {
+	Name     string            `yaml:"name"`
+	Path     string            `yaml:"path"`
+	Args     []string          `yaml:"args"`
+	SHA256   string            `yaml:"sha256"`   // optional pin of the binary
+	Optional bool              `yaml:"optional"` // a plugin that fails to start is logged, not fatal
+	Settings map[string]string `yaml:"settings"` // handed to the plugin at start
+}
+
 type TLSConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
@@ -102,9 +113,8 @@ type ShutdownConfig struct {
 
 func defaultConfig() Config {
 	return Config{
-		ServerName: "msgtrans",
-		DataDir:    "./data",
-		Log:        LogConfig{Level: "info"},
+		DataDir: "./data",
+		Log:     LogConfig{Level: "info"},
 		Limits: LimitsConfig{
 			MaxConnections:   65536,
 			MaxPayload:       1 << 20,
@@ -344,6 +354,27 @@ func (c *Config) validate() error {
 	}
 	if c.QUIC.KeepAlivePeriod > 0 && c.QUIC.KeepAlivePeriod >= c.QUIC.MaxIdleTimeout {
 		bad("quic.keepalive_period", "%v must be shorter than quic.max_idle_timeout %v, or idle clients are dropped", c.QUIC.KeepAlivePeriod, c.QUIC.MaxIdleTimeout)
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Plugins {
+		key := fmt.Sprintf("plugins[%d]", i)
+		switch {
+		case p.Name == "" || strings.ContainsAny(p.Name, " \t\r\n"):
+			bad(key+".name", "%q must be a non-empty word", p.Name)
+		case seen[p.Name]:
+			bad(key+".name", "%q is used twice", p.Name)
+		case p.Name == "tcp" || p.Name == "ws" || p.Name == "quic" || p.Name == "tls" || p.Name == "inproc":
+			bad(key+".name", "%q is the name of a built-in protocol", p.Name)
+		}
+		seen[p.Name] = true
+		if p.Path == "" {
+			bad(key+".path", "must be set")
+		}
+		if p.SHA256 != "" {
+			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {
+				bad(key+".sha256", "must be 64 hex digits")
+			}
+		}
 	}
 	for i, u := range c.Auth.Users {
 		if u.User == "" || u.Password == "" {

@@ -49,6 +49,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"log:\n  level: loud\n", "log.level"},
 		{"auth:\n  users:\n    - user: bob\n", "auth.users[0]"},
 		{"shutdown:\n  drain_timeout: 0s\n", "shutdown.drain_timeout"},
+		{"plugins:\n  - path: /bin/x\n", "plugins[0].name"},
+		{"plugins:\n  - name: a\n    path: /x\n  - name: a\n    path: /y\n", "plugins[1].name"},
+		{"plugins:\n  - name: tcp\n    path: /x\n", "built-in protocol"},
+		{"plugins:\n  - name: a\n", "plugins[0].path"},
+		{"plugins:\n  - name: a\n    path: /x\n    sha256: abc\n", "plugins[0].sha256"},
+		{"plugins:\n  - name: a\n    path: /x\n    setting: {}\n", "setting"},
 	} {
 		_, _, err := loadConfig([]string{"--config", writeConfig(t, tc.body)}, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

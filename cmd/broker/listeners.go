@@ -13,6 +13,7 @@ import (
 	"github.com/msgtrans/msgtrans/adapters/quic"
 	"github.com/msgtrans/msgtrans/adapters/tcp"
 	"github.com/msgtrans/msgtrans/adapters/ws"
+	"github.com/msgtrans/msgtrans/plugins"
 )
 
 // listener is what every transport adapter provides.
@@ -79,7 +80,40 @@ func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]liste
 			Logger:             qlog,
 		}))
 	}
+	for _, pc := range cfg.Plugins {
+		r, err := plugins.New(plugins.Config{
+			Name: pc.Name, Path: pc.Path, Args: pc.Args, SHA256: pc.SHA256, Settings: pc.Settings,
+		}, e, plugins.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		if pc.Optional {
+			ls = append(ls, optional{r, log.With().Str("plugin", pc.Name).Logger()})
+		} else {
+			ls = append(ls, r)
+		}
+	}
 	return ls, nil
+}
+
+// optional is a plugin whose failure to start is reported, not fatal.
+type optional struct {
+	*plugins.Runner
+	log zerolog.Logger
+}
+
+func (o optional) Listen(ctx context.Context) error {
+	if err := o.Runner.Listen(ctx); err != nil {
+		o.log.Error().Err(err).Msg("optional plugin failed to start; going on without it")
+	}
+	return nil
+}
+
+func (o optional) Serve(ctx context.Context) error {
+	if o.Runner.PID() == 0 {
+		return nil // it did not start
+	}
+	return o.Runner.Serve(ctx)
 }
 
 func loadTLS(c TLSConfig, key string) (*tls.Config, error) {

@@ -19,7 +19,7 @@ import (
 	"github.com/msgtrans/msgtrans/wire"
 )
 
-var brokerBin string
+var brokerBin, pluginBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "msgtrans-broker-test")
@@ -35,6 +35,11 @@ func TestMain(m *testing.M) {
 	out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building the broker: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	pluginBin = filepath.Join(dir, "example-plugin")
+	if out, err := exec.Command("go", "build", "-o", pluginBin, "../example-plugin").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the example plugin: %v\n%s", err, out)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -255,4 +260,77 @@ func TestServiceListensOnAllTransports(t *testing.T) {
 			t.Fatalf("exit: %v", err)
 		}
 	}
+}
+
+func pluginConfig(t *testing.T, extra string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "broker.yaml")
+	body := "plugins:\n  - name: text\n    path: " + pluginBin + "\n    settings:\n      listen: 127.0.0.1:0\n" + extra
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// alive reports whether pid is a running (not zombie) process.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, after, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(after, "Z")
+}
+
+func TestPluginExitsWhenBrokerIsKilled(t *testing.T) {
+	p := startBroker(t, "--data-dir", t.TempDir(), "--config", pluginConfig(t, ""))
+	started := p.waitLog(t, "plugin started", `"plugin":"text"`)
+	pid := int(started["pid"].(float64))
+	if !alive(pid) {
+		t.Fatalf("plugin pid %d not running", pid)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.waitExit(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("plugin %d still running 5s after the broker was killed", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestPluginStopsWithBroker(t *testing.T) {
+	p := startBroker(t, "--data-dir", t.TempDir(), "--config", pluginConfig(t, ""))
+	started := p.waitLog(t, "plugin started", `"plugin":"text"`)
+	pid := int(started["pid"].(float64))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.waitExit(t); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if alive(pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatal("plugin left running after a clean stop")
+	}
+}
+
+func TestMissingPluginBinary(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "broker.yaml")
+	os.WriteFile(cfg, []byte("plugins:\n  - name: gone\n    path: /nonexistent/plugin\n"), 0o600)
+	p := startBroker(t, "--data-dir", t.TempDir(), "--config", cfg)
+	line := p.waitLog(t, "start failed")
+	if msg := fmt.Sprint(line["error"]); !strings.Contains(msg, "plugin gone") || !strings.Contains(msg, "no such file") {
+		t.Fatalf("error: %s", msg)
+	}
+	var ee *exec.ExitError
+	if err := p.waitExit(t); !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v", err)
+	}
+
+	// Optional: the broker starts without it and says why.
+	os.WriteFile(cfg, []byte("plugins:\n  - name: gone\n    path: /nonexistent/plugin\n    optional: true\n"), 0o600)
+	p = startBroker(t, "--data-dir", t.TempDir(), "--config", cfg)
+	p.waitLog(t, "optional plugin failed to start", "no such file")
+	p.waitLog(t, "listening for tcp://")
 }

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/sdk/plugin"
+)
+
+// client is one text-protocol connection and its broker session.
+type client struct {
+	c    net.Conn
+	conn *sdk.Conn
+
+	wmu sync.Mutex // lines come from the reader, acks and subscriptions
+	w   *bufio.Writer
+
+	// Answers go out in command order, though a PUB's answer comes later,
+	// with its acknowledgement: a client may send many commands without
+	// waiting.
+	omu     sync.Mutex
+	answers []*answer
+
+	subs map[string]*sdk.Subscription // by topic; only the reader touches it
+}
+
+type answer struct {
+	line string
+	done bool
+}
+
+func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	cl := &client{c: c, w: bufio.NewWriter(c), subs: map[string]*sdk.Subscription{}}
+	opts := []sdk.Option{
+		sdk.Name("text " + c.RemoteAddr().String()),
+		// When the broker ends the session (shutdown, slow consumer), say
+		// so and hang up.
+		sdk.DisconnectHandler(func(_ *sdk.Conn, err error) {
+			if err != nil {
+				cl.reply("-ERR session closed by the broker: " + err.Error())
+			}
+			c.Close()
+		}),
+	}
+	if tok := h.Setting("token", ""); tok != "" {
+		opts = append(opts, sdk.Token(tok))
+	}
+	conn, err := h.Connect(ctx, c.RemoteAddr().String(), opts...)
+	if err != nil {
+		cl.reply("-ERR " + err.Error())
+		return
+	}
+	defer conn.Close()
+	cl.conn = conn
+
+	r := bufio.NewReaderSize(c, maxLine)
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			cl.reply(fmt.Sprintf("-ERR line longer than %d bytes", maxLine))
+			return
+		}
+		if err != nil {
+			return // the client left
+		}
+		cl.handle(ctx, string(bytes.TrimRight(line, "\r\n")))
+		if conn.IsClosed() {
+			cl.reply("-ERR session closed by the broker")
+			return
+		}
+	}
+}
+
+func (cl *client) handle(ctx context.Context, line string) {
+	a := cl.expectAnswer()
+	cmd, rest, _ := strings.Cut(line, " ")
+	switch strings.ToUpper(cmd) {
+	case "SUB":
+		topic, queue, _ := strings.Cut(rest, " ")
+		cl.answer(a, result(cl.subscribe(topic, queue)))
+	case "UNSUB":
+		s, ok := cl.subs[rest]
+		if !ok {
+			cl.answer(a, "-ERR not subscribed to "+rest)
+			return
+		}
+		delete(cl.subs, rest)
+		cl.answer(a, result(s.Unsubscribe()))
+	case "PUB":
+		topic, payload, _ := strings.Cut(rest, " ")
+		// The broker's verdict (a bad topic, a payload too large) is the
+		// answer to this line; it arrives with the acknowledgement.
+		err := cl.conn.PublishAckAsync(&sdk.Msg{Topic: topic, Data: []byte(payload)}, func(err error) {
+			cl.answer(a, result(err))
+		})
+		if err != nil {
+			cl.answer(a, result(err))
+		}
+	case "REQ":
+		topic, payload, _ := strings.Cut(rest, " ")
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		m, err := cl.conn.Request(rctx, topic, []byte(payload))
+		switch {
+		case errors.Is(err, sdk.ErrNoResponders):
+			cl.answer(a, "-ERR no responders")
+		case errors.Is(err, context.DeadlineExceeded):
+			cl.answer(a, "-ERR request timed out")
+		case err != nil:
+			cl.answer(a, "-ERR "+err.Error())
+		default:
+			cl.answer(a, "REPLY "+oneLine(m.Data))
+		}
+	case "PING":
+		cl.answer(a, "PONG")
+	case "":
+		cl.answer(a, "")
+	default:
+		cl.answer(a, "-ERR unknown command "+cmd)
+	}
+}
+
+// expectAnswer reserves the place of a command's answer.
+func (cl *client) expectAnswer() *answer {
+	a := &answer{}
+	cl.omu.Lock()
+	cl.answers = append(cl.answers, a)
+	cl.omu.Unlock()
+	return a
+}
+
+// answer fills in a; the answers ready at the head of the queue go out.
+func (cl *client) answer(a *answer, line string) {
+	cl.omu.Lock()
+	defer cl.omu.Unlock()
+	a.line, a.done = line, true
+	n := 0
+	for n < len(cl.answers) && cl.answers[n].done {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	cl.wmu.Lock()
+	for _, x := range cl.answers[:n] {
+		if x.line != "" {
+			cl.w.WriteString(x.line)
+			cl.w.WriteString("\r\n")
+		}
+	}
+	cl.flushLocked()
+	cl.wmu.Unlock()
+	cl.answers = cl.answers[n:]
+}
+
+func (cl *client) subscribe(topic, queue string) error {
+	if topic == "" {
+		return errors.New("usage: SUB <topic> [queue]")
+	}
+	if _, dup := cl.subs[topic]; dup {
+		return errors.New("already subscribed to " + topic)
+	}
+	deliver := func(m *sdk.Msg) {
+		line := "MSG " + m.Topic + " " + oneLine(m.Data)
+		if m.Reply != "" {
+			line = "REQUEST " + m.Topic + " " + m.Reply + " " + oneLine(m.Data)
+		}
+		// Flush when this subscription has nothing more queued: a burst of
+		// messages goes out in few writes.
+		more, _ := m.Sub.Pending()
+		cl.write(line, more == 0)
+	}
+	var s *sdk.Subscription
+	var err error
+	if queue != "" {
+		s, err = cl.conn.QueueSubscribe(topic, queue, deliver)
+	} else {
+		s, err = cl.conn.Subscribe(topic, deliver)
+	}
+	if err != nil {
+		return err
+	}
+	// The broker validates the filter; a round trip makes its verdict the
+	// answer to this line.
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := cl.conn.Flush(fctx); err != nil {
+		return err
+	}
+	if !s.IsValid() {
+		return errors.New("subscription refused by the broker")
+	}
+	cl.subs[topic] = s
+	return nil
+}
+
+func result(err error) string {
+	if err != nil {
+		return "-ERR " + err.Error()
+	}
+	return "+OK"
+}
+
+// write sends one line outside the command/answer order (a message).
+func (cl *client) write(line string, flush bool) {
+	cl.wmu.Lock()
+	defer cl.wmu.Unlock()
+	cl.w.WriteString(line)
+	cl.w.WriteString("\r\n")
+	if flush {
+		cl.flushLocked()
+	}
+}
+
+// flushLocked writes out what is buffered; a client that stops reading for
+// 10 seconds is disconnected instead of holding up its subscriptions.
+func (cl *client) flushLocked() {
+	cl.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := cl.w.Flush(); err != nil {
+		cl.c.Close()
+	}
+}
+
+// reply writes one line at once, outside the answer order (errors that end
+// the connection).
+func (cl *client) reply(line string) { cl.write(line, true) }
+
+// oneLine keeps a payload on one line of the text protocol.
+func oneLine(p []byte) string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(string(p))
+}

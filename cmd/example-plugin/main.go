@@ -1,0 +1,67 @@
+// Command example-plugin is a msgtrans protocol plugin: a line-oriented
+// text protocol over TCP that a person can speak with nc or telnet. It is
+// the example to copy when writing a plugin; docs/plugins.md walks through
+// it.
+//
+//	SUB <topic> [queue]    subscribe (wildcards * and >), optionally in a queue group
+//	UNSUB <topic>          unsubscribe
+//	PUB <topic> <payload>  publish (payload: the rest of the line)
+//	REQ <topic> <payload>  request; answered with REPLY <payload> or -ERR no responders
+//	PING                   answered with PONG
+//
+// The plugin answers +OK or -ERR <reason> to each command and sends
+// MSG <topic> <payload> for each message, or REQUEST <topic> <reply> <payload>
+// for a request, which the client answers with PUB <reply> <answer>.
+// Settings: listen (default 127.0.0.1:7001), token (credentials for the
+// broker, if it requires them), max_line (bytes, default 65536).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/msgtrans/msgtrans/sdk/plugin"
+)
+
+func main() { plugin.Serve(textProtocol{}) }
+
+type textProtocol struct{}
+
+// Serve implements plugin.Plugin.
+func (textProtocol) Serve(ctx context.Context, h *plugin.Host) error {
+	maxLine, err := strconv.Atoi(h.Setting("max_line", "65536"))
+	if err != nil || maxLine < 64 {
+		return fmt.Errorf("setting max_line: want a number of bytes >= 64, got %q", h.Setting("max_line", ""))
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", h.Setting("listen", "127.0.0.1:7001"))
+	if err != nil {
+		return err
+	}
+	h.Ready("listening on " + ln.Addr().String())
+	h.Logger().Info("text protocol listening", "addr", ln.Addr().String())
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			h.Logger().Warn("accept failed", "err", err)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			serveClient(ctx, h, c, maxLine)
+		}()
+	}
+}

@@ -1,0 +1,396 @@
+package plugins_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/adapterstest"
+	"github.com/msgtrans/msgtrans/plugins"
+	"github.com/msgtrans/msgtrans/sdk"
+)
+
+const wait = 5 * time.Second
+
+var pluginBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "msgtrans-plugins-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pluginBin = filepath.Join(dir, "example-plugin")
+	if out, err := exec.Command("go", "build", "-o", pluginBin, "../cmd/example-plugin").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the example plugin: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer collects the broker's log lines for assertions.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type env struct {
+	srv  *adapterstest.Server
+	r    *plugins.Runner
+	logs *syncBuffer
+	stop func()
+}
+
+// start runs a broker with the example plugin and returns when the plugin
+// listens.
+func start(t *testing.T, opts plugins.Options) *env { return startTB(t, opts) }
+
+func startTB(t testing.TB, opts plugins.Options) *env {
+	t.Helper()
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	e, err := adapters.NewEngine(srv.B, adapters.Options{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	opts.Logger = zerolog.New(logs)
+	r, err := plugins.New(plugins.Config{Name: "text", Path: pluginBin, Settings: map[string]string{"listen": "127.0.0.1:0"}}, e, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := r.Listen(ctx); err != nil {
+		cancel()
+		t.Fatalf("starting the plugin: %v\nlog:\n%s", err, logs)
+	}
+	done := make(chan struct{})
+	go func() { r.Serve(ctx); close(done) }()
+	once := sync.Once{}
+	stop := func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return &env{srv: srv, r: r, logs: logs, stop: stop}
+}
+
+func (e *env) pluginAddr(t *testing.T) string { return e.pluginAddrTB(t) }
+
+func (e *env) pluginAddrTB(t testing.TB) string {
+	t.Helper()
+	st := e.r.Status()
+	addr, ok := strings.CutPrefix(st, "listening on ")
+	if !ok {
+		t.Fatalf("plugin status %q", st)
+	}
+	return addr
+}
+
+// textClient speaks the example plugin's line protocol.
+type textClient struct {
+	t     *testing.T
+	c     net.Conn
+	lines chan string
+}
+
+func dialText(t *testing.T, addr string) *textClient {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := &textClient{t: t, c: c, lines: make(chan string, 1024)}
+	go func() {
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			tc.lines <- sc.Text()
+		}
+		close(tc.lines)
+	}()
+	t.Cleanup(func() { c.Close() })
+	return tc
+}
+
+func (tc *textClient) send(line string) {
+	tc.t.Helper()
+	if _, err := fmt.Fprintf(tc.c, "%s\r\n", line); err != nil {
+		tc.t.Fatal(err)
+	}
+}
+
+func (tc *textClient) expect(prefix string) string {
+	tc.t.Helper()
+	select {
+	case l, ok := <-tc.lines:
+		if !ok {
+			tc.t.Fatalf("connection closed, want %q", prefix)
+		}
+		if !strings.HasPrefix(l, prefix) {
+			tc.t.Fatalf("got %q, want %q...", l, prefix)
+		}
+		return l
+	case <-time.After(wait):
+		tc.t.Fatalf("no line, want %q", prefix)
+	}
+	return ""
+}
+
+// cmd sends a command and expects its answer.
+func (tc *textClient) cmd(line, want string) string {
+	tc.t.Helper()
+	tc.send(line)
+	return tc.expect(want)
+}
+
+func sdkConn(t *testing.T, url string) *sdk.Conn {
+	t.Helper()
+	c, err := sdk.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func flush(t *testing.T, c *sdk.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTextAndSDKClientsExchangeMessages(t *testing.T) {
+	e := start(t, plugins.Options{})
+	text := dialText(t, e.pluginAddr(t))
+	native := sdkConn(t, e.srv.URL)
+
+	// native -> text, through a wildcard.
+	text.cmd("SUB orders.*.created", "+OK")
+	native.Publish("orders.eu.created", []byte("order 1"))
+	if l := text.expect("MSG "); l != "MSG orders.eu.created order 1" {
+		t.Fatalf("got %q", l)
+	}
+
+	// text -> native.
+	s, _ := native.SubscribeSync("chat.>")
+	flush(t, native)
+	text.cmd("PUB chat.room1 hello from text", "+OK")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if m, err := s.NextMsg(ctx); err != nil || string(m.Data) != "hello from text" || m.Topic != "chat.room1" {
+		t.Fatalf("native got %v %v", m, err)
+	}
+
+	// Request-reply, native responder, text requester.
+	native.Subscribe("svc.time", func(m *sdk.Msg) { m.Respond([]byte("noon")) })
+	flush(t, native)
+	text.cmd("REQ svc.time now?", "REPLY noon")
+	text.cmd("REQ svc.nobody x", "-ERR no responders")
+
+	// Request-reply, text responder, native requester.
+	text.cmd("SUB svc.echo", "+OK")
+	go func() {
+		l := text.expect("REQUEST svc.echo ")
+		f := strings.Fields(l) // REQUEST <topic> <reply> <payload...>
+		text.send("PUB " + f[2] + " echo:" + strings.Join(f[3:], " "))
+	}()
+	resp, err := native.Request(ctx, "svc.echo", []byte("ping pong"))
+	if err != nil || string(resp.Data) != "echo:ping pong" {
+		t.Fatalf("native request: %v %v", resp, err)
+	}
+	text.expect("+OK") // for the PUB of the answer
+
+	// Bad lines get -ERR, not a disconnect.
+	text.cmd("FROB", "-ERR unknown command")
+	text.cmd("PUB bad..topic x", "-ERR")
+	text.cmd("SUB bad.>.filter", "-ERR")
+	text.cmd("UNSUB not.subscribed", "-ERR")
+	text.cmd("PING", "PONG")
+
+	// The broker counts the plugin's sessions under the plugin's name.
+	if n := e.srv.B.Stats().ConnectionsByProtocol["text"]; n != 1 {
+		t.Fatalf("text sessions %d", n)
+	}
+}
+
+func TestQueueGroupAcrossPluginAndNative(t *testing.T) {
+	e := start(t, plugins.Options{})
+	a, b := dialText(t, e.pluginAddr(t)), dialText(t, e.pluginAddr(t))
+	a.cmd("SUB jobs workers", "+OK")
+	b.cmd("SUB jobs workers", "+OK")
+	native := sdkConn(t, e.srv.URL)
+	var mu sync.Mutex
+	nativeGot := 0
+	native.QueueSubscribe("jobs", "workers", func(*sdk.Msg) { mu.Lock(); nativeGot++; mu.Unlock() })
+	flush(t, native)
+	const total = 150
+	for i := range total {
+		native.Publish("jobs", []byte(fmt.Sprint(i)))
+	}
+	flush(t, native)
+	count := func(tc *textClient) int {
+		n := 0
+		for {
+			select {
+			case l := <-tc.lines:
+				if strings.HasPrefix(l, "MSG jobs ") {
+					n++
+				}
+			case <-time.After(300 * time.Millisecond):
+				return n
+			}
+		}
+	}
+	na, nb := count(a), count(b)
+	mu.Lock()
+	defer mu.Unlock()
+	if na+nb+nativeGot != total || na == 0 || nb == 0 || nativeGot == 0 {
+		t.Fatalf("split: text %d + %d, native %d; want %d in all, each > 0", na, nb, nativeGot, total)
+	}
+}
+
+func TestOverlongLineDisconnects(t *testing.T) {
+	e := start(t, plugins.Options{})
+	text := dialText(t, e.pluginAddr(t))
+	text.send("PUB a " + strings.Repeat("x", 70000))
+	text.expect("-ERR line longer than")
+	select {
+	case _, ok := <-text.lines:
+		if ok {
+			t.Fatal("still connected")
+		}
+	case <-time.After(wait):
+		t.Fatal("not disconnected")
+	}
+}
+
+func TestPluginCrashIsSurvivedAndRestarted(t *testing.T) {
+	e := start(t, plugins.Options{MinBackoff: 50 * time.Millisecond})
+	text := dialText(t, e.pluginAddr(t))
+	text.cmd("SUB x", "+OK")
+	native := sdkConn(t, e.srv.URL)
+	s, _ := native.SubscribeSync("still.serving")
+	flush(t, native)
+
+	pid := e.r.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The text client's connection dies with the process.
+	deadline := time.After(wait)
+	for open := true; open; {
+		select {
+		case _, open = <-text.lines:
+		case <-deadline:
+			t.Fatal("text client still connected to a dead plugin")
+		}
+	}
+	// Native clients are served all along.
+	native.Publish("still.serving", []byte("yes"))
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := s.NextMsg(ctx); err != nil {
+		t.Fatalf("native client not served: %v", err)
+	}
+	// The plugin comes back, its old sessions gone.
+	waitFor(t, func() bool { return e.r.PID() != 0 && e.r.PID() != pid && e.r.Status() != "" })
+	waitFor(t, func() bool { return e.srv.B.Stats().ConnectionsByProtocol["text"] == 0 })
+	again := dialText(t, e.pluginAddr(t))
+	again.cmd("PING", "PONG")
+	if !strings.Contains(e.logs.String(), "plugin process exited") || !strings.Contains(e.logs.String(), "restarting plugin") {
+		t.Fatalf("crash not logged:\n%s", e.logs)
+	}
+}
+
+func TestPluginLogsReachBrokerLog(t *testing.T) {
+	e := start(t, plugins.Options{})
+	waitFor(t, func() bool { return strings.Contains(e.logs.String(), "text protocol listening") })
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, "text protocol listening") {
+			if !strings.Contains(line, `"plugin":"text"`) || !strings.Contains(line, `"level":"info"`) {
+				t.Fatalf("plugin log line: %s", line)
+			}
+			return
+		}
+	}
+}
+
+func TestBadPluginConfigurations(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	e, _ := adapters.NewEngine(srv.B, adapters.Options{}, "test")
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	notExec := filepath.Join(dir, "not-exec")
+	os.WriteFile(notExec, []byte("data"), 0o644)
+	for _, tc := range []struct {
+		name string
+		cfg  plugins.Config
+		want error
+		text string
+	}{
+		{"missing binary", plugins.Config{Path: filepath.Join(dir, "nope")}, plugins.ErrBinary, "no such file"},
+		{"not executable", plugins.Config{Path: notExec}, plugins.ErrBinary, "permission denied"},
+		{"not a plugin", plugins.Config{Path: script("true", "echo hello; exit 0")}, plugins.ErrHandshake, ""},
+		{"wrong checksum", plugins.Config{Path: pluginBin, SHA256: strings.Repeat("0", 64)}, plugins.ErrChecksum, ""},
+		{"handshake mismatch", plugins.Config{Path: script("oldproto", `echo "9|1|unix|/tmp/none.sock|grpc|"; sleep 5`)}, plugins.ErrHandshake, "version"},
+		{"plugin refuses its settings", plugins.Config{Path: pluginBin, Settings: map[string]string{"max_line": "x"}}, plugins.ErrStart, "max_line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Name = "bad"
+			r, err := plugins.New(tc.cfg, e, plugins.Options{StartTimeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = r.Listen(context.Background())
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), "plugin bad") || !strings.Contains(err.Error(), tc.text) {
+				t.Fatalf("got %v, want %v mentioning %q", err, tc.want, tc.text)
+			}
+		})
+	}
+	if _, err := plugins.New(plugins.Config{Name: "x", Path: pluginBin, SHA256: "zz"}, e, plugins.Options{}); err == nil {
+		t.Fatal("malformed sha256 accepted")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,166 @@
+package plugin
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+var errDeadline = os.ErrDeadlineExceeded
+
+// maxIn bounds what the broker sent for one session and its client code
+// has not read yet; beyond it the session is ended rather than let one
+// stuck client grow the plugin's memory without bound.
+const maxIn = 64 << 20
+
+// tunnel is one session's byte stream to the broker, the sdk.Transport of
+// the session's *sdk.Conn.
+type tunnel struct {
+	h  *Host
+	id uint64
+
+	mu       sync.Mutex
+	in       []byte
+	eof      bool
+	closed   bool
+	rdl, wdl time.Time
+	readable chan struct{}
+}
+
+func newTunnel(h *Host, id uint64) *tunnel {
+	return &tunnel{h: h, id: id, readable: make(chan struct{}, 1)}
+}
+
+// deliver appends what the broker sent; end means the broker ended the
+// session.
+func (t *tunnel) deliver(data []byte, end bool) {
+	t.mu.Lock()
+	overflow := !t.eof && len(t.in)+len(data) > maxIn
+	if overflow {
+		end, data = true, nil
+	}
+	t.in = append(t.in, data...)
+	if end {
+		t.eof = true
+	}
+	t.mu.Unlock()
+	if overflow {
+		t.h.log.Warn("session's client does not keep up; ending the session", "session", t.id)
+		t.h.send(t.id, nil, true, nil) // an end is queued without waiting
+	}
+	select {
+	case t.readable <- struct{}{}:
+	default:
+	}
+}
+
+func (t *tunnel) Read(p []byte) (int, error) {
+	for {
+		t.mu.Lock()
+		if len(t.in) > 0 {
+			n := copy(p, t.in)
+			t.in = t.in[n:]
+			if len(t.in) == 0 {
+				t.in = nil
+			}
+			t.mu.Unlock()
+			return n, nil
+		}
+		switch {
+		case t.closed:
+			t.mu.Unlock()
+			return 0, net.ErrClosed
+		case t.eof:
+			t.mu.Unlock()
+			return 0, io.EOF
+		}
+		dl := t.rdl
+		t.mu.Unlock()
+		var timeout <-chan time.Time
+		if !dl.IsZero() {
+			d := time.Until(dl)
+			if d <= 0 {
+				return 0, errDeadline
+			}
+			timer := time.NewTimer(d)
+			timeout = timer.C
+			defer timer.Stop()
+		}
+		select {
+		case <-t.readable:
+		case <-timeout:
+			return 0, errDeadline
+		}
+	}
+}
+
+func (t *tunnel) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	closed, eof, dl := t.closed, t.eof, t.wdl
+	t.mu.Unlock()
+	if closed || eof {
+		return 0, net.ErrClosed
+	}
+	var deadline <-chan struct{}
+	if !dl.IsZero() {
+		ch := make(chan struct{})
+		timer := time.AfterFunc(time.Until(dl), func() { close(ch) })
+		defer timer.Stop()
+		deadline = ch
+	}
+	if err := t.h.send(t.id, p, false, deadline); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close ends the session: what was written before goes first.
+func (t *tunnel) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	eof := t.eof
+	t.mu.Unlock()
+	select {
+	case t.readable <- struct{}{}:
+	default:
+	}
+	t.h.forget(t.id)
+	if eof {
+		return nil // the broker already ended it
+	}
+	err := t.h.send(t.id, nil, true, nil)
+	if errors.Is(err, ErrStopped) {
+		return nil
+	}
+	return err
+}
+
+func (t *tunnel) SetDeadline(d time.Time) error {
+	t.SetReadDeadline(d)
+	return t.SetWriteDeadline(d)
+}
+
+func (t *tunnel) SetReadDeadline(d time.Time) error {
+	t.mu.Lock()
+	t.rdl = d
+	t.mu.Unlock()
+	select {
+	case t.readable <- struct{}{}: // re-evaluate a waiting Read
+	default:
+	}
+	return nil
+}
+
+func (t *tunnel) SetWriteDeadline(d time.Time) error {
+	t.mu.Lock()
+	t.wdl = d
+	t.mu.Unlock()
+	return nil
+}
