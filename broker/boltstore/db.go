@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime/debug"
 	"time"
@@ -62,9 +63,14 @@ func openDB(path string, timeout time.Duration) (db *bolt.DB, err error) {
 		errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, io.EOF),
 		errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, fmt.Errorf("boltstore: %s is %w: %w", path, ErrCorrupt, err)
-	default:
-		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
 	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err) // permissions, I/O
+	}
+	// bbolt's other refusals ("file size too small", bad pages) are about
+	// the file's content.
+	return nil, fmt.Errorf("boltstore: %s is %w: %w", path, ErrCorrupt, err)
 }
 
 // load checks or creates the buckets and the format record, deletes expired

@@ -335,7 +335,7 @@ func TestOptions(t *testing.T) {
 		}
 	}
 	s := openStore(t, dbPath(t), Options{})
-	if s.opts.LockTimeout != DefaultLockTimeout || s.opts.CommitDelay != DefaultCommitDelay || s.opts.MaxBatch != DefaultMaxBatch {
+	if s.opts.LockTimeout != DefaultLockTimeout || s.opts.CommitDelay != 0 || s.opts.MaxBatch != DefaultMaxBatch {
 		t.Fatalf("defaults not applied: %+v", s.opts)
 	}
 	// MaxBatch bounds a commit: 10 queued writes with MaxBatch 3 take 4.

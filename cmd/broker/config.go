@@ -103,8 +103,9 @@ type UserAuth struct {
 }
 
 type RetainedConfig struct {
-	MaxMessages int  `yaml:"max_messages"`
-	MaxBytes    Size `yaml:"max_bytes"`
+	Store       string `yaml:"store"` // bolt (in data_dir/retained.db) or memory
+	MaxMessages int    `yaml:"max_messages"`
+	MaxBytes    Size   `yaml:"max_bytes"`
 }
 
 type ShutdownConfig struct {
@@ -135,6 +136,7 @@ func defaultConfig() Config {
 			MaxIdleTimeout:     30 * time.Second,
 			MaxIncomingStreams: 1,
 		},
+		Retained: RetainedConfig{Store: "bolt"},
 		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
 	}
 }
@@ -308,6 +310,9 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.MaxPending > 0 && c.Limits.MaxPending < c.Limits.MaxPayload {
 		bad("limits.max_pending", "%d is below limits.max_payload %d", c.Limits.MaxPending, c.Limits.MaxPayload)
+	}
+	if c.Retained.Store != "bolt" && c.Retained.Store != "memory" {
+		bad("retained.store", "%q is not bolt or memory", c.Retained.Store)
 	}
 	if c.Retained.MaxMessages < 0 {
 		bad("retained.max_messages", "must not be negative")

@@ -18,6 +18,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/broker/boltstore"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -111,16 +112,22 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 	if cfg.Auth.Token != "" || len(users) > 0 {
 		auth = &broker.StaticAuth{Token: cfg.Auth.Token, Users: users}
 	}
+	store, err := openRetained(cfg, log)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
 	b, err := broker.New(broker.Options{
 		MaxConnections:   cfg.Limits.MaxConnections,
 		MaxPayload:       int(cfg.Limits.MaxPayload),
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		MaxPending:       int(cfg.Limits.MaxPending),
-		Retained:         broker.NewMemoryStore(cfg.Retained.MaxMessages, int(cfg.Retained.MaxBytes)),
+		Retained:         store,
 		Authenticator:    auth,
 		OnEvent:          func(e broker.Event) { logEvent(log, e) },
 	})
 	if err != nil {
+		store.Close()
 		lock.Close()
 		return nil, err
 	}
@@ -206,6 +213,21 @@ func logEvent(log zerolog.Logger, e broker.Event) {
 		ev.Uint64("session", si.ID).Str("protocol", si.Protocol).Str("remote", si.RemoteAddr).
 			Str("name", si.Name).AnErr("reason", e.Reason).Msg("session closed")
 	}
+}
+
+// openRetained opens the configured retained-message store.
+func openRetained(cfg Config, log zerolog.Logger) (broker.RetainedStore, error) {
+	if cfg.Retained.Store == "memory" {
+		log.Info().Msg("retained messages are kept in memory only: they do not survive a restart")
+		return broker.NewMemoryStore(cfg.Retained.MaxMessages, int(cfg.Retained.MaxBytes)), nil
+	}
+	path := filepath.Join(cfg.DataDir, "retained.db")
+	s, err := boltstore.Open(path, boltstore.Options{MaxMessages: cfg.Retained.MaxMessages, MaxBytes: int(cfg.Retained.MaxBytes)})
+	if err != nil {
+		return nil, fmt.Errorf("retained store: %w", err)
+	}
+	log.Info().Str("path", path).Int("messages", s.Len()).Msg("retained messages loaded")
+	return s, nil
 }
 
 // lockDataDir creates the data directory and takes an exclusive lock in
