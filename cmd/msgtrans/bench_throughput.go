@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/msgtrans/msgtrans/sdk"
+)
+
+// flushWindowBytes is how much a publisher sends between two flushes; it
+// keeps at most two windows unconfirmed, so a publisher never runs more than
+// about twice this ahead of the broker and its memory stays bounded.
+const flushWindowBytes = 256 << 10
+
+// benchSub is one subscriber connection and what it received.
+type benchSub struct {
+	nc          *sdk.Conn
+	n, bytes    atomic.Uint64
+	first, last atomic.Int64 // nanoseconds since the benchmark's base time; first is 0 until a message arrives
+	mu          sync.Mutex
+	err         error // why the connection failed, if it did
+}
+
+func (s *benchSub) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+}
+
+func (s *benchSub) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// benchPub is one publisher connection and what it sent.
+type benchPub struct {
+	nc  *sdk.Conn
+	n   atomic.Uint64
+	end time.Time // when the broker confirmed the last message
+	err error
+	mu  sync.Mutex
+	bad error // a refusal reported asynchronously
+}
+
+// conns closes connections when the scenario ends.
+type conns []*sdk.Conn
+
+func (cs *conns) add(nc *sdk.Conn) { *cs = append(*cs, nc) }
+
+func (cs conns) closeAll() {
+	var wg sync.WaitGroup
+	for _, nc := range cs {
+		wg.Go(func() { nc.Close() })
+	}
+	wg.Wait()
+}
+
+// throughput runs the publish/subscribe scenarios: npub publishers, nsub
+// subscribers on one topic (sub-only has no publisher, pub no subscriber).
+func (o *benchOptions) throughput(ctx context.Context, e *env, cf *connFlags, npub, nsub int) (*benchResult, error) {
+	var open conns
+	defer func() { open.closeAll() }()
+	base := time.Now()
+	res := &benchResult{Scenario: o.scenario, Size: o.size, Publishers: npub, Subscribers: nsub}
+
+	subs := make([]*benchSub, nsub)
+	for i := range subs {
+		s := &benchSub{}
+		nc, err := cf.connect(fmt.Sprintf("msgtrans-bench-sub-%d", i+1),
+			sdk.MaxReconnects(0),
+			sdk.SubPendingLimits(1<<24, 1<<30),
+			sdk.DisconnectHandler(func(_ *sdk.Conn, err error) {
+				s.fail(fmt.Errorf("subscriber %d disconnected: %w", i+1, err))
+			}),
+			sdk.ErrorHandler(func(_ *sdk.Conn, _ *sdk.Subscription, err error) {
+				s.fail(fmt.Errorf("subscriber %d: %w", i+1, err))
+			}))
+		if err != nil {
+			return nil, err
+		}
+		open.add(nc)
+		s.nc = nc
+		if _, err := nc.Subscribe(o.topic, func(m *sdk.Msg) {
+			t := int64(time.Since(base))
+			if s.n.Add(1) == 1 {
+				s.first.Store(t)
+			}
+			s.last.Store(t)
+			s.bytes.Add(uint64(len(m.Data)))
+		}); err != nil {
+			return nil, fmt.Errorf("subscriber %d: %w", i+1, err)
+		}
+		subs[i] = s
+	}
+	// Subscriptions must be in place at the broker before anything is sent.
+	for i, s := range subs {
+		if err := o.flush(ctx, s.nc); err != nil {
+			return nil, fmt.Errorf("subscriber %d: %w", i+1, err)
+		}
+		if err := s.failure(); err != nil {
+			return nil, err
+		}
+	}
+
+	pubs := make([]*benchPub, npub)
+	for i := range pubs {
+		p := &benchPub{}
+		nc, err := cf.connect(fmt.Sprintf("msgtrans-bench-pub-%d", i+1),
+			sdk.MaxReconnects(0),
+			sdk.ErrorHandler(func(_ *sdk.Conn, _ *sdk.Subscription, err error) {
+				p.mu.Lock()
+				if p.bad == nil {
+					p.bad = err
+				}
+				p.mu.Unlock()
+			}))
+		if err != nil {
+			return nil, err
+		}
+		open.add(nc)
+		p.nc = nc
+		pubs[i] = p
+	}
+	if len(open) > 0 {
+		res.Server = open[0].ConnectedURL()
+		res.Transport = transportOf(res.Server)
+	}
+
+	payload := make([]byte, o.size)
+	for i := range payload {
+		payload[i] = 'a' + byte(i%26)
+	}
+	window := max(1, flushWindowBytes/(o.size+len(o.topic)+16))
+	stopProgress := progress(e, func() string {
+		return o.progressLine(pubs, subs)
+	})
+	defer stopProgress()
+
+	// Publish.
+	start := time.Now()
+	var deadline time.Time
+	if o.duration > 0 && npub > 0 {
+		deadline = start.Add(o.duration)
+	}
+	var wg sync.WaitGroup
+	for _, p := range pubs {
+		wg.Go(func() {
+			p.err = o.publishLoop(ctx, p, payload, window, deadline)
+			p.end = time.Now()
+		})
+	}
+	wg.Wait()
+	var published uint64
+	var pubEnd time.Time
+	for i, p := range pubs {
+		err := p.err
+		if err == nil {
+			p.mu.Lock()
+			err = p.bad
+			p.mu.Unlock()
+		}
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil, errInterrupted
+			}
+			return nil, fmt.Errorf("publisher %d: %w", i+1, err)
+		}
+		published += p.n.Load()
+		if p.end.After(pubEnd) {
+			pubEnd = p.end
+		}
+	}
+	if npub > 0 {
+		res.Pub = &pubStats{newRate(published, published*uint64(o.size), pubEnd.Sub(start))}
+	}
+	if nsub == 0 {
+		return res, nil
+	}
+
+	// Receive: every subscriber gets every message.
+	perSub := published
+	if npub == 0 {
+		perSub = uint64(o.msgs) // sub-only; 0 with --duration: no count
+	}
+	waitErr := o.awaitSubs(ctx, subs, perSub, npub == 0)
+	stopProgress()
+	var got, bytes uint64
+	first, last := int64(math.MaxInt64), int64(0)
+	for _, s := range subs {
+		n := s.n.Load()
+		got += n
+		bytes += s.bytes.Load()
+		if n > 0 {
+			first = min(first, s.first.Load())
+			last = max(last, s.last.Load())
+		}
+	}
+	var span time.Duration
+	if got > 0 {
+		span = time.Duration(last - first)
+	}
+	expected := perSub * uint64(nsub)
+	if perSub == 0 { // sub-only for a duration: whatever came
+		expected = got
+	}
+	if npub == 0 && got > 0 {
+		res.Size = int(bytes / got) // sub-only: what arrived, not --size
+	}
+	res.Sub = &subStats{rate: newRate(got, bytes, span), Expected: expected}
+	if got < expected {
+		res.Sub.Lost = expected - got
+	}
+	if waitErr != nil {
+		return res, waitErr
+	}
+	for _, s := range subs {
+		if err := s.failure(); err != nil {
+			return res, err
+		}
+	}
+	if res.Sub.Lost > 0 {
+		return res, fmt.Errorf("%d of %d messages lost (none arrived for %v)", res.Sub.Lost, expected, o.timeout)
+	}
+	return res, nil
+}
+
+// publishLoop publishes until --msgs or the deadline, flushing every window
+// messages with at most one flush outstanding, then flushes the rest.
+func (o *benchOptions) publishLoop(ctx context.Context, p *benchPub, payload []byte, window int, deadline time.Time) error {
+	var pending chan error
+	wait := func() error {
+		if pending == nil {
+			return nil
+		}
+		err := <-pending
+		pending = nil
+		return err
+	}
+	defer wait()
+	limit := uint64(o.msgs)
+	var n uint64
+	for limit == 0 || n < limit {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if !deadline.IsZero() && !time.Now().Before(deadline) {
+				break
+			}
+			p.n.Store(n)
+		}
+		if err := p.nc.Publish(o.topic, payload); err != nil {
+			return err
+		}
+		n++
+		if n%uint64(window) == 0 {
+			if err := wait(); err != nil {
+				return err
+			}
+			ch := make(chan error, 1)
+			go func() { ch <- o.flush(ctx, p.nc) }()
+			pending = ch
+		}
+	}
+	p.n.Store(n)
+	if err := wait(); err != nil {
+		return err
+	}
+	return o.flush(ctx, p.nc)
+}
+
+func (o *benchOptions) flush(ctx context.Context, nc *sdk.Conn) error {
+	fctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := nc.Flush(fctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("broker did not answer a flush within %v", o.timeout)
+		}
+		return err
+	}
+	return nil
+}
+
+// awaitSubs waits until each subscriber has perSub messages (perSub 0:
+// until --duration after the first message), until none arrives for
+// --timeout, or until a subscriber fails. sub-only waits for the first
+// message without a time limit and treats Ctrl-C as the end of the run.
+func (o *benchOptions) awaitSubs(ctx context.Context, subs []*benchSub, perSub uint64, subOnly bool) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	var lastSum uint64
+	lastProgress := time.Now()
+	var firstSeen time.Time
+	for {
+		var sum uint64
+		done := true
+		for _, s := range subs {
+			n := s.n.Load()
+			sum += n
+			if perSub == 0 || n < perSub {
+				done = false
+			}
+			if err := s.failure(); err != nil {
+				return err
+			}
+		}
+		now := time.Now()
+		if sum > 0 && firstSeen.IsZero() {
+			firstSeen = now
+		}
+		if o.duration > 0 && subOnly && !firstSeen.IsZero() && now.Sub(firstSeen) >= o.duration {
+			return nil
+		}
+		if done {
+			return nil
+		}
+		if sum != lastSum {
+			lastSum, lastProgress = sum, now
+		} else if now.Sub(lastProgress) > o.timeout && !(subOnly && sum == 0) {
+			return nil // the caller reports what is missing
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			if subOnly {
+				return nil
+			}
+			return errInterrupted
+		}
+	}
+}
+
+func (o *benchOptions) progressLine(pubs []*benchPub, subs []*benchSub) string {
+	var sent, got uint64
+	for _, p := range pubs {
+		sent += p.n.Load()
+	}
+	for _, s := range subs {
+		got += s.n.Load()
+	}
+	line := "[" + o.scenario + "]"
+	if len(pubs) > 0 {
+		line += " published " + humanRate(float64(sent))
+		if o.msgs > 0 {
+			line += "/" + humanRate(float64(uint64(o.msgs)*uint64(len(pubs))))
+		}
+	}
+	if len(subs) > 0 {
+		line += " received " + humanRate(float64(got))
+		if o.msgs > 0 {
+			per := uint64(o.msgs) * uint64(max(len(pubs), 1)) // sub-only: --msgs per subscriber
+			line += "/" + humanRate(float64(per*uint64(len(subs))))
+		}
+	}
+	return line
+}
