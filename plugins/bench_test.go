@@ -32,18 +32,26 @@ func BenchmarkNativeToPlugin(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pub.Close()
-	payload := strings.Repeat("x", 16)
+	payload := []byte(strings.Repeat("x", 16))
 	b.SetBytes(16)
 	b.ResetTimer()
+	// The publisher stays at most a window ahead of the text client: an
+	// unbounded flood would (rightly) make the client a slow consumer.
+	const window = 50000
+	var read atomic.Int64
 	go func() {
-		for range b.N {
-			pub.Publish("bench.in", []byte(payload))
+		for i := range b.N {
+			for int64(i)-read.Load() > window {
+				time.Sleep(50 * time.Microsecond)
+			}
+			pub.Publish("bench.in", payload)
 		}
 	}()
 	for range b.N {
 		if _, err := r.ReadSlice('\n'); err != nil {
 			b.Fatal(err)
 		}
+		read.Add(1)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")

@@ -287,7 +287,9 @@ func (c *Conn) Flush(ctx context.Context) error {
 }
 
 // Close closes the connection after writing what is buffered. It is safe
-// to call more than once, and from callbacks and handlers.
+// to call more than once, and from callbacks and handlers; for that reason
+// it does not wait for a callback or handler that is running (Drain does).
+// Messages still queued for callbacks are dropped.
 func (c *Conn) Close() error {
 	var acks []func(error)
 	c.mu.Lock()
