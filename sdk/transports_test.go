@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/adapters/adapterstest"
 	"github.com/msgtrans/msgtrans/adapters/tcp"
+	"github.com/msgtrans/msgtrans/adapters/ws"
 	"github.com/msgtrans/msgtrans/sdk"
 )
 
@@ -223,4 +225,22 @@ func freeAddr(t *testing.T, network string) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+func TestSecureWebSocket(t *testing.T) {
+	cert, pool := selfSigned(t)
+	srv := adapterstest.Start(t, adapterstest.Config{WS: ws.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}})
+	if !strings.HasPrefix(srv.WSURL, "wss://") {
+		t.Fatalf("url %s", srv.WSURL)
+	}
+	c := connect(t, srv.WSURL, sdk.RootCAs(pool))
+	s := subSync(t, c, "wss.test")
+	flush(t, c)
+	c.Publish("wss.test", []byte("secure"))
+	if m := next(t, s); string(m.Data) != "secure" {
+		t.Fatalf("got %q", m.Data)
+	}
+	if _, err := sdk.Connect(srv.WSURL, sdk.MaxReconnects(0)); err == nil {
+		t.Fatal("untrusted wss certificate accepted")
+	}
 }
