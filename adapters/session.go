@@ -151,6 +151,7 @@ func (ss *session) readLoop(f *wire.Frame) error {
 			m = broker.Message{
 				Topic: f.Topic, Reply: f.Reply, Header: f.Header, Payload: f.Payload,
 				Retain: f.Flags.Has(wire.FlagRetain), AckID: f.AckID,
+				TTL: time.Duration(f.TTL) * time.Millisecond,
 			}
 			if err := s.Publish(&m); err != nil {
 				ss.refuse(f.AckID, 0, err)

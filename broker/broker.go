@@ -147,6 +147,9 @@ func (b *Broker) publish(from *Session, m *Message) error {
 			return fmt.Errorf("%w: %w", ErrBadTopic, err)
 		}
 		rm := RetainedMessage{Topic: string(m.Topic), Header: m.Header, Payload: m.Payload}
+		if m.TTL > 0 {
+			rm.Expires = time.Now().Add(m.TTL)
+		}
 		var done func(error)
 		if id := m.AckID; id != 0 {
 			conn := from.conn

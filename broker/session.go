@@ -48,6 +48,9 @@ type Message struct {
 	Header  []byte
 	Payload []byte
 	Retain  bool
+	// TTL, for a retained message, is how long it stays retained; zero
+	// means until replaced or deleted.
+	TTL time.Duration
 	// AckID, when not zero, asks for Conn.Ack(AckID, ...) once the message
 	// is accepted. A publish that Publish refuses is not acked: the error
 	// return is the answer.

@@ -502,3 +502,25 @@ func TestClientSideValidation(t *testing.T) {
 		t.Errorf("2000-byte topic: %v", err)
 	}
 }
+
+func TestRetainedTTL(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	c := connect(t, srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := c.PublishAck(ctx, &sdk.Msg{Topic: "ttl.short", Data: []byte("soon gone"), Retain: true, TTL: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PublishAck(ctx, &sdk.Msg{Topic: "ttl.long", Data: []byte("stays"), Retain: true, TTL: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	first := subSync(t, c, "ttl.>")
+	next(t, first)
+	next(t, first)
+	time.Sleep(300 * time.Millisecond)
+	later := subSync(t, c, "ttl.>")
+	if m := next(t, later); m.Topic != "ttl.long" {
+		t.Fatalf("got %s after the short TTL expired", m.Topic)
+	}
+	nothing(t, later)
+}

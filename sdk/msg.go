@@ -3,8 +3,10 @@ package sdk
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/msgtrans/msgtrans/wire"
 )
@@ -36,6 +38,9 @@ type Msg struct {
 	// topic's retained message (an empty Data deletes it). On a received
 	// message it says the message came from the retained store.
 	Retain bool
+	// TTL, on a retained publish, is how long the broker keeps the message
+	// retained (at millisecond precision); zero keeps it until replaced.
+	TTL time.Duration
 	// Sub is the subscription that received the message.
 	Sub *Subscription
 
@@ -56,7 +61,7 @@ func (m *Msg) Respond(data []byte) error {
 
 // Publish sends data to topic.
 func (c *Conn) Publish(topic string, data []byte) error {
-	_, err := c.publish(topic, "", nil, data, false, nil)
+	_, err := c.publish(topic, "", nil, data, false, 0, nil)
 	return err
 }
 
@@ -104,7 +109,16 @@ func (c *Conn) publishAck(m *Msg, done func(error)) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, done)
+	return c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), done)
+}
+
+// ttlMS converts a TTL to the protocol's milliseconds: a positive TTL is
+// at least 1 ms, and at most about 49 days.
+func ttlMS(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	return uint32(min(max(d.Milliseconds(), 1), math.MaxUint32))
 }
 
 func (c *Conn) publishMsg(m *Msg) error {
@@ -112,7 +126,7 @@ func (c *Conn) publishMsg(m *Msg) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, nil)
+	_, err = c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), nil)
 	return err
 }
 
@@ -129,7 +143,7 @@ func encodeHeader(h Header) ([]byte, error) {
 // publish queues a PUB frame; with done set it asks for an ack and
 // registers done for it under the same lock, so that a disconnect either
 // sees both (and fails done) or neither.
-func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, done func(error)) (uint64, error) {
+func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, ttl uint32, done func(error)) (uint64, error) {
 	if err := validTopic(topic); err != nil {
 		return 0, err
 	}
@@ -157,7 +171,7 @@ func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, done 
 		id = c.nextAck
 		c.acks[id] = done
 	}
-	c.wbuf = wire.AppendPub(c.wbuf, topic, reply, hdr, data, retain, id)
+	c.wbuf = wire.AppendPubTTL(c.wbuf, topic, reply, hdr, data, retain, id, ttl)
 	c.mu.Unlock()
 	c.outMsgs.Add(1)
 	c.outBytes.Add(uint64(len(data)))

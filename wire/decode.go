@@ -110,6 +110,12 @@ func decodeMessage(t Type, fl Flags, d *decoder, f *Frame) error {
 			return fmt.Errorf("%w: PUB: ack flag with ack id 0", ErrMalformed)
 		}
 	}
+	if t == TypePub && fl.Has(FlagTTL) {
+		f.TTL = d.u32()
+		if d.ok() && f.TTL == 0 {
+			return fmt.Errorf("%w: PUB: ttl flag with ttl 0", ErrMalformed)
+		}
+	}
 	if fl.Has(FlagHeader) {
 		n := d.u32()
 		if !d.ok() {

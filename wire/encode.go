@@ -85,10 +85,17 @@ func AppendWelcome(dst []byte, w *Welcome) []byte {
 // iff len(header) > 0 (header is a block built by AppendHeader, without its u32
 // length; it is not checked here), FlagAck iff ackID != 0, FlagRetain iff retain.
 func AppendPub(dst []byte, topic, reply string, header, payload []byte, retain bool, ackID uint64) []byte {
-	return appendPub(dst, topic, reply, header, payload, retain, ackID)
+	return appendPub(dst, topic, reply, header, payload, retain, ackID, 0)
 }
 
-func appendPub[S bytesOrString](dst []byte, topic, reply S, header, payload []byte, retain bool, ackID uint64) []byte {
+// AppendPubTTL is AppendPub with a time to live in milliseconds for a
+// retained message (FlagTTL iff ttlMS != 0): the broker forgets the
+// retained message once it expires.
+func AppendPubTTL(dst []byte, topic, reply string, header, payload []byte, retain bool, ackID uint64, ttlMS uint32) []byte {
+	return appendPub(dst, topic, reply, header, payload, retain, ackID, ttlMS)
+}
+
+func appendPub[S bytesOrString](dst []byte, topic, reply S, header, payload []byte, retain bool, ackID uint64, ttlMS uint32) []byte {
 	var fl Flags
 	n := 2 + len(topic) + len(payload)
 	if retain {
@@ -102,6 +109,10 @@ func appendPub[S bytesOrString](dst []byte, topic, reply S, header, payload []by
 		fl |= FlagAck
 		n += 8
 	}
+	if ttlMS != 0 {
+		fl |= FlagTTL
+		n += 4
+	}
 	if len(header) > 0 {
 		fl |= FlagHeader
 		n += 4 + len(header)
@@ -113,6 +124,9 @@ func appendPub[S bytesOrString](dst []byte, topic, reply S, header, payload []by
 	}
 	if ackID != 0 {
 		dst = binary.BigEndian.AppendUint64(dst, ackID)
+	}
+	if ttlMS != 0 {
+		dst = binary.BigEndian.AppendUint32(dst, ttlMS)
 	}
 	if len(header) > 0 {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(header)))
@@ -215,7 +229,7 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 	case TypeWelcome:
 		return AppendWelcome(dst, &f.Welcome)
 	case TypePub:
-		return appendPub(dst, f.Topic, f.Reply, f.Header, f.Payload, f.Flags.Has(FlagRetain), f.AckID)
+		return appendPub(dst, f.Topic, f.Reply, f.Header, f.Payload, f.Flags.Has(FlagRetain), f.AckID, f.TTL)
 	case TypeSub:
 		return appendSub(dst, f.SID, f.Topic, f.Queue)
 	case TypeUnsub:

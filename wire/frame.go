@@ -77,6 +77,7 @@ const (
 	FlagHeader       Flags = 0x04 // PUB, MSG: a header block precedes the payload
 	FlagAck          Flags = 0x08 // PUB: an ack id follows; the server answers with ACK
 	FlagNoResponders Flags = 0x10 // MSG: status, the request had no subscriber
+	FlagTTL          Flags = 0x10 // PUB: a time to live (u32 ms) follows; for a retained message
 	FlagFatal        Flags = 0x01 // ERR: the server closes the connection after it
 )
 
@@ -86,7 +87,7 @@ func (f Flags) Has(f2 Flags) bool { return f&f2 == f2 }
 // validFlags holds the flag bits each type defines.
 var validFlags = [...]Flags{
 	TypeHello: FlagNoEcho,
-	TypePub:   FlagRetain | FlagReply | FlagHeader | FlagAck,
+	TypePub:   FlagRetain | FlagReply | FlagHeader | FlagAck | FlagTTL,
 	TypeMsg:   FlagRetain | FlagReply | FlagHeader | FlagNoResponders,
 	TypeErr:   FlagFatal,
 }
@@ -156,13 +157,14 @@ type Welcome struct {
 //
 // For a decoded frame, FlagReply is set exactly when Reply is non-empty and
 // FlagHeader exactly when Header is non-empty; for PUB, FlagAck exactly when
-// AckID is non-zero.
+// AckID is non-zero and FlagTTL exactly when TTL is non-zero.
 type Frame struct {
 	Type    Type
 	Flags   Flags
 	SID     uint32  // SUB, UNSUB, MSG, ERR
 	Max     uint32  // UNSUB
 	AckID   uint64  // PUB (FlagAck), ACK
+	TTL     uint32  // PUB (FlagTTL): milliseconds a retained message is kept
 	Code    Code    // ACK, ERR
 	Topic   []byte  // PUB, MSG; the filter for SUB
 	Reply   []byte  // PUB, MSG

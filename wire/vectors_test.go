@@ -44,6 +44,7 @@ func TestVectorsFromEncoders(t *testing.T) {
 		"pub-empty-payload":  AppendPub(nil, "a.b", "", nil, nil, false, 0),
 		"pub-retain":         AppendPub(nil, "cfg.x", "", nil, []byte("on"), true, 0),
 		"pub-retain-delete":  AppendPub(nil, "cfg.x", "", nil, nil, true, 0),
+		"pub-retain-ttl":     AppendPubTTL(nil, "cfg.x", "", nil, []byte("on"), true, 9, 60000),
 		"pub-request":        AppendPub(nil, "svc.time", "_INBOX.k3.1", nil, nil, false, 0),
 		"pub-all":            AppendPub(nil, "orders.eu", "_INBOX.k3.2", hdrAll, []byte("{}"), true, 7),
 		"sub":                AppendSub(nil, 1, "orders.>", ""),
@@ -122,6 +123,9 @@ func TestVectorsFields(t *testing.T) {
 	}
 	if f = vs["err-fatal"]; !f.Flags.Has(FlagFatal) || f.Code != CodeAuth || f.SID != 0 || string(f.Text) != "authentication failed" {
 		t.Errorf("err-fatal: %+v", f)
+	}
+	if f = vs["pub-retain-ttl"]; f.TTL != 60000 || f.AckID != 9 || !f.Flags.Has(FlagRetain) || string(f.Payload) != "on" {
+		t.Errorf("pub-retain-ttl: %+v", f)
 	}
 	if f = vs["ack-error"]; f.AckID != 8 || f.Code != CodePayloadTooLarge || string(f.Text) != "payload too large" {
 		t.Errorf("ack-error: %+v", f)
