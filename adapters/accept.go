@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -9,6 +10,20 @@ import (
 
 	"github.com/rs/zerolog"
 )
+
+// ListenTCP binds addr for a stream adapter, with TCP keep-alive period
+// keepAlive (0: Go's default, negative: off), and TLS when tlsConf is set.
+func ListenTCP(ctx context.Context, addr string, keepAlive time.Duration, tlsConf *tls.Config) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: keepAlive}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tlsConf != nil {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	return ln, nil
+}
 
 // AcceptLoop accepts connections from ln and runs handle for each on its own
 // goroutine, until ctx is cancelled (it then closes ln). Temporary accept

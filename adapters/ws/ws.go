@@ -59,13 +59,9 @@ func New(e *adapters.Engine, opts Options) *Adapter {
 
 // Listen binds the listen address.
 func (a *Adapter) Listen(ctx context.Context) error {
-	lc := net.ListenConfig{KeepAlive: a.opts.KeepAlive}
-	ln, err := lc.Listen(ctx, "tcp", a.opts.Addr)
+	ln, err := adapters.ListenTCP(ctx, a.opts.Addr, a.opts.KeepAlive, a.opts.TLS)
 	if err != nil {
 		return fmt.Errorf("ws: listen: %w", err)
-	}
-	if a.opts.TLS != nil {
-		ln = tls.NewListener(ln, a.opts.TLS)
 	}
 	a.ln = ln
 	return nil
