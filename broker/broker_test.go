@@ -3,7 +3,6 @@ package broker_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -289,4 +288,3 @@ func TestOptionsValidation(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -220,7 +219,6 @@ func TestListenFailureIsReported(t *testing.T) {
 	}
 }
 
-var _ = io.Discard
 
 func TestServiceListensOnAllTransports(t *testing.T) {
 	dir := t.TempDir()
