@@ -287,4 +287,3 @@ func TestOptionsValidation(t *testing.T) {
 		t.Fatalf("defaults %+v", o)
 	}
 }
-

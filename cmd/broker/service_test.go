@@ -219,7 +219,6 @@ func TestListenFailureIsReported(t *testing.T) {
 	}
 }
 
-
 func TestServiceListensOnAllTransports(t *testing.T) {
 	dir := t.TempDir()
 	var fingerprint string
