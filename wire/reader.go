@@ -5,8 +5,15 @@ import (
 	"io"
 )
 
-// initialBuf is the size a Reader's buffer starts at and shrinks back to.
-const initialBuf = 32 << 10
+// A Reader's buffer starts at initialBuf, so that an idle connection holds
+// little; it doubles, up to hotBuf, while reads keep filling it (a busy
+// stream: fewer, larger reads), and goes back to initialBuf after quietReads
+// reads in a row that used less than a quarter of it.
+const (
+	initialBuf = 1 << 10
+	hotBuf     = 64 << 10
+	quietReads = 16
+)
 
 // maxEmptyReads is how many (0, nil) reads in a row Reader tolerates.
 const maxEmptyReads = 100
@@ -14,10 +21,10 @@ const maxEmptyReads = 100
 // Reader reads frames from a byte stream (a TCP connection, a QUIC stream)
 // with one buffer and no copy of payloads. Each read takes as much as the
 // stream has into the buffer; frames are decoded in place. Bytes are moved
-// only when a frame straddles the end of the buffer. The buffer starts at
-// 32 KiB and grows, up to maxFrame+HeaderLen, only for a frame whose declared
-// length is within maxFrame; it goes back to its first 32 KiB once the frame
-// that needed more has been consumed and the bytes still pending fit in it.
+// only when a frame straddles the end of the buffer. The buffer starts small
+// and grows while the stream is busy (see initialBuf); it also grows, up to
+// maxFrame+HeaderLen, for a frame whose declared length is within maxFrame,
+// and goes back to its working size once that frame has been consumed.
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
@@ -27,6 +34,8 @@ type Reader struct {
 	buf        []byte
 	start, end int   // buf[start:end] is read but not yet decoded
 	err        error // read error to report once buffered frames are used up
+	working    int   // the buffer size the traffic asks for (initialBuf..hotBuf)
+	quiet      int   // reads in a row that used less than a quarter of buf
 }
 
 // NewReader returns a Reader of frames from r whose declared body length is
@@ -40,7 +49,7 @@ func newReaderSize(r io.Reader, maxFrame, size int) *Reader {
 		maxFrame = DefaultMaxFrame
 	}
 	b := make([]byte, size)
-	return &Reader{r: r, max: maxFrame, small: b, buf: b}
+	return &Reader{r: r, max: maxFrame, small: b, buf: b, working: size}
 }
 
 // Buffered returns the number of bytes read from the stream but not yet
@@ -108,8 +117,8 @@ func (r *Reader) makeRoom(need int) {
 		return
 	}
 	pending := r.end - r.start
-	if need > len(r.buf) {
-		size := min(max(need, 2*len(r.buf)), HeaderLen+r.max)
+	if need > len(r.buf) || r.working > len(r.buf) {
+		size := min(max(need, 2*len(r.buf), r.working), max(HeaderLen+r.max, r.working))
 		nb := make([]byte, size)
 		copy(nb, r.buf[r.start:r.end])
 		r.buf = nb
@@ -128,6 +137,18 @@ func (r *Reader) fill() {
 			return
 		}
 		r.end += n
+		switch {
+		case r.end == len(r.buf):
+			// The stream had more than we had room for: read bigger.
+			r.working = min(max(r.working, 2*len(r.buf)), hotBuf)
+			r.quiet = 0
+		case n < len(r.buf)/4:
+			if r.quiet++; r.quiet >= quietReads {
+				r.working, r.quiet = len(r.small), 0
+			}
+		default:
+			r.quiet = 0
+		}
 		if err != nil {
 			r.err = err
 			return
@@ -139,10 +160,11 @@ func (r *Reader) fill() {
 	r.err = io.ErrNoProgress
 }
 
-// maybeShrink goes back to the small buffer when the pending bytes, and the
-// frame they start, fit in it.
+// maybeShrink goes back to the small buffer when the traffic has gone
+// quiet (or a large frame is consumed) and the pending bytes, and the frame
+// they start, fit in it.
 func (r *Reader) maybeShrink() {
-	if len(r.buf) <= len(r.small) {
+	if len(r.buf) <= len(r.small) || len(r.buf) <= r.working {
 		return
 	}
 	pending := r.buf[r.start:r.end]

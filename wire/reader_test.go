@@ -96,7 +96,7 @@ func TestReaderManyFramesOneRead(t *testing.T) {
 	}
 	frameLen, _ := FrameLen(all)
 	reads := 0
-	r := NewReader(readCounter{bytes.NewReader(all), &reads}, 0)
+	r := newReaderSize(readCounter{bytes.NewReader(all), &reads}, 0, 32<<10)
 	var f Frame
 	for i := range n {
 		if err := r.Next(&f); err != nil {
@@ -291,5 +291,45 @@ func TestReaderSetMaxFrame(t *testing.T) {
 	r.SetMaxFrame(10)
 	if err := r.Next(&f); err != ErrFrameTooLarge {
 		t.Fatalf("after lowering the limit: %v", err)
+	}
+}
+
+// An idle stream holds a small buffer; a busy one reads in large chunks;
+// once it goes quiet the buffer shrinks back.
+func TestReaderAdaptsItsBuffer(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewReader(pr, 0)
+	if len(r.buf) != initialBuf {
+		t.Fatalf("initial buffer %d", len(r.buf))
+	}
+	var burst []byte
+	for range 20000 {
+		burst = AppendPub(burst, "busy", "", nil, make([]byte, 16), false, 0)
+	}
+	go func() {
+		pw.Write(burst) // a pipe hands over as much as each read asks for
+		for range 2 * quietReads {
+			pw.Write(AppendPing(nil))
+		}
+		pw.Close()
+	}()
+	var f Frame
+	grown := 0
+	for range 20000 {
+		if err := r.Next(&f); err != nil {
+			t.Fatal(err)
+		}
+		grown = max(grown, len(r.buf))
+	}
+	if grown != hotBuf {
+		t.Errorf("a busy stream read with a %d-byte buffer, want %d", grown, hotBuf)
+	}
+	for range 2 * quietReads {
+		if err := r.Next(&f); err != nil || f.Type != TypePing {
+			t.Fatalf("%v %v", f.Type, err)
+		}
+	}
+	if len(r.buf) != initialBuf {
+		t.Errorf("after the stream went quiet the buffer is %d, want %d", len(r.buf), initialBuf)
 	}
 }
