@@ -339,6 +339,8 @@ func TestUsageErrors(t *testing.T) {
 		{"pub", "a.b", "x", "--server", "foo://127.0.0.1:1"},
 		{"pub", "a.b", "x", "--pin", "zz"},
 		{"pub", "a.b", "x", "--connect-timeout", "0s"},
+		{"pub", "a.b", "x", "--ttl", "1m"},
+		{"pub", "a.b", "x", "--retain", "--ttl", "-1s"},
 		{"sub"},
 		{"sub", "a.b", "--raw", "--json"},
 		{"sub", "a.b", "--count", "-1"},
@@ -446,5 +448,24 @@ func TestAuthAndNameFlags(t *testing.T) {
 	defer mu.Unlock()
 	if len(names) != 2 || names[0] != "msgtrans-pub" || names[1] != "cli-test" {
 		t.Errorf("session names %q, want [msgtrans-pub cli-test]", names)
+	}
+}
+
+func TestPubRetainedTTL(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	server := "--server=" + srv.URL
+	if r := runCLI(t, "pub", server, "--retain", "--ttl", "100ms", "--ack", "cfg.short", "gone soon"); r.code != 0 {
+		t.Fatalf("pub: %d %s", r.code, r.stderr)
+	}
+	if r := runCLI(t, "pub", server, "--retain", "--ack", "cfg.long", "stays"); r.code != 0 {
+		t.Fatalf("pub: %d %s", r.code, r.stderr)
+	}
+	time.Sleep(300 * time.Millisecond)
+	// Everything retained arrives at once; after half a second, stop.
+	wait, cancel := runAsync(t, "sub", server, "--raw", "cfg.>")
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	if r := wait(); r.stdout != "stays\n" {
+		t.Fatalf("sub after the TTL printed %q (stderr %s)", r.stdout, r.stderr)
 	}
 }

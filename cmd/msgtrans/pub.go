@@ -15,6 +15,7 @@ import (
 type pubOptions struct {
 	count   int
 	retain  bool
+	ttl     time.Duration
 	ack     bool
 	headers headerFlag
 	timeout time.Duration
@@ -37,7 +38,8 @@ permitted, retained store full...) fails the command with the broker's
 reason; without --ack the command still waits until the broker has processed
 everything, but a refusal is only reported if it arrives before exit.
 
-An empty data with --retain deletes the topic's retained message.
+An empty data with --retain deletes the topic's retained message; --ttl makes
+a retained message expire (it is then neither delivered nor kept).
 
 Examples:
   msgtrans pub orders.eu.created '{"id":1}'
@@ -46,6 +48,7 @@ Examples:
 		flags: func(fs *flag.FlagSet) {
 			fs.IntVar(&o.count, "count", 1, "publish the message `n` times; {{i}} in data is replaced by the index")
 			fs.BoolVar(&o.retain, "retain", false, "keep the message as the topic's retained message")
+			fs.DurationVar(&o.ttl, "ttl", 0, "with --retain: forget the retained message after this `duration` (e.g. 10m)")
 			fs.Var(&o.headers, "header", "add a header `key=value` (repeatable)")
 			fs.BoolVar(&o.ack, "ack", false, "wait for the broker to confirm each message; fail on refusal")
 			fs.DurationVar(&o.timeout, "timeout", 5*time.Second, "how long to wait for each confirmation and the final flush")
@@ -57,6 +60,9 @@ Examples:
 func (o *pubOptions) run(ctx context.Context, e *env, _ *flag.FlagSet, cf *connFlags, args []string) error {
 	if len(args) != 2 {
 		return usagef("want <topic> <data>, got %d arguments", len(args))
+	}
+	if o.ttl < 0 || (o.ttl > 0 && !o.retain) {
+		return usagef("--ttl needs --retain and a positive duration")
 	}
 	if o.count < 1 {
 		return usagef("--count must be at least 1, got %d", o.count)
@@ -83,7 +89,7 @@ func (o *pubOptions) run(ctx context.Context, e *env, _ *flag.FlagSet, cf *connF
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("interrupted after %d of %d messages", i, o.count)
 		}
-		m := &sdk.Msg{Topic: topic, Data: []byte(data), Header: o.headers.h, Retain: o.retain}
+		m := &sdk.Msg{Topic: topic, Data: []byte(data), Header: o.headers.h, Retain: o.retain, TTL: o.ttl}
 		if templated {
 			m.Data = []byte(strings.ReplaceAll(data, "{{i}}", strconv.Itoa(i)))
 		}
