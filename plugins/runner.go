@@ -44,14 +44,13 @@ type Config struct {
 
 // Options tunes supervision. Zero values take the defaults.
 type Options struct {
-	StartTimeout   time.Duration // launch + handshake + Start; default 10s
-	StopTimeout    time.Duration // Stop before the process is killed; default 5s
-	MinBackoff     time.Duration // first restart pause; default 500ms
-	MaxBackoff     time.Duration // default 30s
-	MaxRestarts    int           // consecutive failed runs before giving up; default 5
-	StableAfter    time.Duration // a run this long resets the failure count; default 1m
-	Logger         zerolog.Logger
-	processStarted func(pid int) // for tests
+	StartTimeout time.Duration // launch + handshake + Start; default 10s
+	StopTimeout  time.Duration // Stop before the process is killed; default 5s
+	MinBackoff   time.Duration // first restart pause; default 500ms
+	MaxBackoff   time.Duration // default 30s
+	MaxRestarts  int           // consecutive failed runs before giving up; default 5
+	StableAfter  time.Duration // a run this long resets the failure count; default 1m
+	Logger       zerolog.Logger
 }
 
 // Runner runs and supervises one plugin. It has the Listen/Serve shape of
@@ -270,9 +269,6 @@ func (r *Runner) launch(ctx context.Context) (*instance, error) {
 		ev = ev.Str("status", resp.Description)
 	}
 	ev.Msg("plugin started")
-	if r.opts.processStarted != nil {
-		r.opts.processStarted(inst.pid)
-	}
 	return inst, nil
 }
 

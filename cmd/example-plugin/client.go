@@ -74,11 +74,9 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 		if err != nil {
 			return // the client left
 		}
+		// When the broker ends the session, the DisconnectHandler hangs
+		// up, which ends this loop.
 		cl.handle(ctx, string(bytes.TrimRight(line, "\r\n")))
-		if conn.IsClosed() {
-			cl.reply("-ERR session closed by the broker")
-			return
-		}
 	}
 }
 
