@@ -242,14 +242,7 @@ const writeChunk = 256 << 10
 // renewing the write deadline for each.
 func (ss *session) write(batch []byte) error {
 	for len(batch) > 0 {
-		n := 0
-		for n < len(batch) && n < writeChunk {
-			fl, ok := wire.FrameLen(batch[n:])
-			if !ok {
-				fl = len(batch) - n
-			}
-			n += fl
-		}
+		n := wire.ChunkLen(batch, writeChunk)
 		ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
 		if err := ss.fc.WriteFrames(batch[:n]); err != nil {
 			return err

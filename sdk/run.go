@@ -279,14 +279,7 @@ func (c *Conn) processMsg(f *wire.Frame) {
 func writeChunks(tr transport, batch []byte) error {
 	const chunk = 256 << 10
 	for len(batch) > 0 {
-		n := 0
-		for n < len(batch) && n < chunk {
-			fl, ok := wire.FrameLen(batch[n:])
-			if !ok {
-				fl = len(batch) - n
-			}
-			n += fl
-		}
+		n := wire.ChunkLen(batch, chunk)
 		tr.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := tr.Write(batch[:n]); err != nil {
 			return err

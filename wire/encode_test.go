@@ -145,3 +145,24 @@ func TestStrings(t *testing.T) {
 		t.Error("Flags.Has")
 	}
 }
+
+func TestChunkLen(t *testing.T) {
+	var p []byte
+	for range 10 {
+		p = AppendPub(p, "t", "", nil, make([]byte, 91), false, 0) // 100-byte frames
+	}
+	for _, tc := range []struct{ limit, want int }{
+		{2000, 1000}, // fits whole
+		{1000, 1000},
+		{350, 300}, // whole frames only
+		{100, 100},
+		{50, 100}, // at least one frame
+	} {
+		if got := ChunkLen(p, tc.limit); got != tc.want {
+			t.Errorf("ChunkLen(limit %d) = %d, want %d", tc.limit, got, tc.want)
+		}
+	}
+	if got := ChunkLen(p[:150], 120); got != 100 {
+		t.Errorf("partial tail: %d", got)
+	}
+}

@@ -185,3 +185,28 @@ func FrameLen(p []byte) (int, bool) {
 	}
 	return HeaderLen + int(binary.BigEndian.Uint32(p)), true
 }
+
+// ChunkLen returns how much of p, a run of whole frames, to write in one
+// call of at most about limit bytes: all of p when it fits, otherwise the
+// frames that fit (at least one, however large). Writers use it so that a
+// write deadline bounds one chunk rather than a whole backlog.
+func ChunkLen(p []byte, limit int) int {
+	if len(p) <= limit {
+		return len(p)
+	}
+	n := 0
+	for n < len(p) && n < limit {
+		fl, ok := FrameLen(p[n:])
+		if !ok || fl > len(p)-n {
+			if n == 0 {
+				return len(p) // not a whole frame: write it as it is
+			}
+			break
+		}
+		if n > 0 && n+fl > limit {
+			break
+		}
+		n += fl
+	}
+	return n
+}
