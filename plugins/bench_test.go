@@ -100,15 +100,18 @@ func BenchmarkPluginToNative(b *testing.B) {
 	select {
 	case <-done:
 	case <-time.After(2 * time.Minute):
-		b.Fatalf("received %d of %d", got.Load(), b.N)
+		b.Fatalf("received %d of %d\nplugin log:\n%s", got.Load(), b.N, e.logs)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-type benchEnv struct{ addr, url string }
+type benchEnv struct {
+	addr, url string
+	logs      *syncBuffer
+}
 
 func startB(b *testing.B) benchEnv {
 	e := startTB(b, plugins.Options{})
-	return benchEnv{addr: e.pluginAddrTB(b), url: e.srv.URL}
+	return benchEnv{addr: e.pluginAddrTB(b), url: e.srv.URL, logs: e.logs}
 }

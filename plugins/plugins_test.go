@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/adapterstest"
+	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/plugins"
 	"github.com/msgtrans/msgtrans/sdk"
 )
@@ -74,14 +77,23 @@ func start(t *testing.T, opts plugins.Options) *env { return startTB(t, opts) }
 
 func startTB(t testing.TB, opts plugins.Options) *env {
 	t.Helper()
-	srv := adapterstest.Start(t, adapterstest.Config{})
+	return startWith(t, adapterstest.Config{}, nil, opts)
+}
+
+// startWith is start with a broker configuration and extra plugin
+// settings.
+func startWith(t testing.TB, cfg adapterstest.Config, settings map[string]string, opts plugins.Options) *env {
+	t.Helper()
+	srv := adapterstest.Start(t, cfg)
 	e, err := adapters.NewEngine(srv.B, adapters.Options{}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
 	opts.Logger = zerolog.New(logs)
-	r, err := plugins.New(plugins.Config{Name: "text", Path: pluginBin, Settings: map[string]string{"listen": "127.0.0.1:0"}}, e, opts)
+	all := map[string]string{"listen": "127.0.0.1:0"}
+	maps.Copy(all, settings)
+	r, err := plugins.New(plugins.Config{Name: "text", Path: pluginBin, Settings: all}, e, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +248,47 @@ func TestTextAndSDKClientsExchangeMessages(t *testing.T) {
 	// The broker counts the plugin's sessions under the plugin's name.
 	if n := e.srv.B.Stats().ConnectionsByProtocol["text"]; n != 1 {
 		t.Fatalf("text sessions %d", n)
+	}
+}
+
+// A message larger than one gRPC message can carry (4 MiB) crosses the
+// plugin boundary in pieces, in both directions.
+func TestMessageLargerThanAGRPCMessage(t *testing.T) {
+	const size = 6 << 20
+	e := startWith(t, adapterstest.Config{Broker: broker.Options{MaxPayload: 8 << 20}},
+		map[string]string{"max_line": strconv.Itoa(8 << 20)}, plugins.Options{})
+	text := dialText(t, e.pluginAddr(t))
+	native := sdkConn(t, e.srv.URL)
+	big := strings.Repeat("x", size)
+
+	s, _ := native.SubscribeSync("big.out")
+	flush(t, native)
+	text.cmd("PUB big.out "+big, "+OK")
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if m, err := s.NextMsg(ctx); err != nil || len(m.Data) != size {
+		t.Fatalf("native got %d bytes, %v", len(m.Data), err)
+	}
+
+	// The other way: a text client reads its MSG line itself, longer than
+	// dialText's scanner takes.
+	c, err := net.Dial("tcp", e.pluginAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReaderSize(c, 16<<20)
+	fmt.Fprintf(c, "SUB big.in\r\n")
+	if l, err := r.ReadString('\n'); err != nil || l != "+OK\r\n" {
+		t.Fatalf("SUB: %q %v", l, err)
+	}
+	if err := native.Publish("big.in", []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(wait))
+	l, err := r.ReadString('\n')
+	if err != nil || l != "MSG big.in "+big+"\r\n" {
+		t.Fatalf("text got %d bytes, %v", len(l), err)
 	}
 }
 

@@ -105,9 +105,18 @@ func (h *Host) open(ctx context.Context, remoteAddr string) (*tunnel, error) {
 	return t, nil
 }
 
-// maxOut bounds the bytes waiting to be sent to the broker; writers wait
-// beyond it.
-const maxOut = 4 << 20
+// Bounds of the data on its way to the broker: writers wait while maxOut
+// bytes are queued; one piece carries at most maxPiece bytes of a session
+// and one Send call at most about maxBatch bytes, well under gRPC's 4 MiB
+// message limit however the queue is made up. (Pieces are not merged: one
+// per tunnel write measured faster than appending writes to a piece.)
+const (
+	maxOut   = 4 << 20
+	maxPiece = 256 << 10
+	maxBatch = 1 << 20
+	// itemOverhead is a generous estimate of what protobuf adds to a piece.
+	itemOverhead = 32
+)
 
 // send queues data (or the end, with closed) of one session for the
 // broker; it waits while too much is queued, until deadline.
@@ -119,12 +128,7 @@ func (h *Host) send(id uint64, data []byte, closed bool, deadline <-chan struct{
 			return ErrStopped
 		}
 		if h.outSize < maxOut || closed {
-			item := &pluginpb.SessionData{SessionId: id, Closed: closed}
-			if len(data) > 0 {
-				item.Data = append([]byte(nil), data...)
-			}
-			h.out = append(h.out, item)
-			h.outSize += len(data)
+			h.queueLocked(id, data, closed)
 			h.mu.Unlock()
 			select {
 			case h.kick <- struct{}{}:
@@ -142,6 +146,42 @@ func (h *Host) send(id uint64, data []byte, closed bool, deadline <-chan struct{
 	}
 }
 
+// queueLocked appends data to the queue in pieces of at most maxPiece
+// bytes (a frame may be larger than a gRPC message can carry).
+func (h *Host) queueLocked(id uint64, data []byte, closed bool) {
+	for len(data) > 0 {
+		k := min(len(data), maxPiece)
+		h.out = append(h.out, &pluginpb.SessionData{SessionId: id, Data: append([]byte(nil), data[:k]...)})
+		h.outSize += k + itemOverhead
+		data = data[k:]
+	}
+	if closed {
+		h.out = append(h.out, &pluginpb.SessionData{SessionId: id, Closed: true})
+		h.outSize += itemOverhead
+	}
+}
+
+// takeLocked removes and returns the pieces for one Send call: at least
+// one, and no more than about maxBatch bytes.
+func (h *Host) takeLocked() []*pluginpb.SessionData {
+	n, size := 0, 0
+	for n < len(h.out) {
+		sz := len(h.out[n].Data) + itemOverhead
+		if n > 0 && size+sz > maxBatch {
+			break
+		}
+		size += sz
+		n++
+	}
+	items := h.out[:n:n]
+	h.out = h.out[n:]
+	if len(h.out) == 0 {
+		h.out = nil
+	}
+	h.outSize -= size
+	return items
+}
+
 // sendLoop sends queued session data to the broker in batches until ctx
 // ends.
 func (h *Host) sendLoop(ctx context.Context) {
@@ -153,8 +193,7 @@ func (h *Host) sendLoop(ctx context.Context) {
 		}
 		for {
 			h.mu.Lock()
-			items := h.out
-			h.out, h.outSize = nil, 0
+			items := h.takeLocked()
 			h.sending = len(items) > 0
 			close(h.space)
 			h.space = make(chan struct{})
