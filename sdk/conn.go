@@ -45,7 +45,7 @@ type Conn struct {
 	wbuf    []byte // frames waiting for the writer
 	spare   []byte
 	nextSID uint32
-	acks    map[uint64]func(error)
+	acks    ackQueue
 	nextAck uint64
 	pongs   []chan error
 	inbox   string // "_INBOX.<random>." once the first request is made (under inboxMu too)
@@ -90,7 +90,6 @@ type Statistics struct {
 func Connect(urls string, opts ...Option) (*Conn, error) {
 	c := &Conn{
 		opts:     defaultOptions(),
-		acks:     make(map[uint64]func(error)),
 		resps:    make(map[string]chan *Msg),
 		subs:     make(map[uint32]*Subscription),
 		kick:     make(chan struct{}, 1),
@@ -324,10 +323,7 @@ func (c *Conn) closeLocked(reason error, drainSubs bool) (acks []func(error)) {
 // c.mu is held. The acknowledgement callbacks are returned, to be called
 // once c.mu is released.
 func (c *Conn) failWaitersLocked(err error) (acks []func(error)) {
-	for id, fn := range c.acks {
-		acks = append(acks, fn)
-		delete(c.acks, id)
-	}
+	acks = c.acks.takeAll()
 	for _, ch := range c.pongs {
 		ch <- err
 	}

@@ -85,7 +85,7 @@ func (c *Conn) PublishAck(ctx context.Context, m *Msg) error {
 		return err
 	case <-ctx.Done():
 		c.mu.Lock()
-		delete(c.acks, id)
+		c.acks.take(id)
 		c.mu.Unlock()
 		return ctx.Err()
 	}
@@ -169,7 +169,7 @@ func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, ttl u
 	if done != nil {
 		c.nextAck++
 		id = c.nextAck
-		c.acks[id] = done
+		c.acks.push(id, done)
 	}
 	c.wbuf = wire.AppendPubTTL(c.wbuf, topic, reply, hdr, data, retain, id, ttl)
 	c.mu.Unlock()

@@ -216,8 +216,7 @@ func (c *Conn) readLoop(r *wire.Reader) error {
 				err = serverError(f.Code, f.Text, false)
 			}
 			c.mu.Lock()
-			fn := c.acks[f.AckID]
-			delete(c.acks, f.AckID)
+			fn := c.acks.take(f.AckID)
 			c.mu.Unlock()
 			if fn != nil {
 				fn(err)

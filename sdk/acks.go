@@ -1,0 +1,77 @@
+package sdk
+
+import "sort"
+
+// ackQueue holds the callbacks of acknowledged publishes in flight, by
+// ack id. Ids are handed out in increasing order and the broker mostly
+// answers in that order, so a queue with a moving head finds the answer
+// first try, where a map with a constantly moving key range spends its
+// time probing past deleted slots.
+type ackQueue struct {
+	q    []pendingAck // ids increasing; answered entries have fn == nil
+	head int
+	n    int // entries with fn != nil
+}
+
+type pendingAck struct {
+	id uint64
+	fn func(error)
+}
+
+func (a *ackQueue) push(id uint64, fn func(error)) {
+	if a.head > 0 && a.head >= len(a.q)/2 {
+		// Reuse the front: move the live part down.
+		k := copy(a.q, a.q[a.head:])
+		clear(a.q[k:])
+		a.q = a.q[:k]
+		a.head = 0
+	}
+	a.q = append(a.q, pendingAck{id: id, fn: fn})
+	a.n++
+}
+
+// take removes and returns the callback for id, or nil.
+func (a *ackQueue) take(id uint64) func(error) {
+	live := a.q[a.head:]
+	i := 0
+	if len(live) == 0 || live[0].id != id {
+		i = sort.Search(len(live), func(i int) bool { return live[i].id >= id })
+		if i == len(live) || live[i].id != id {
+			return nil
+		}
+	}
+	fn := live[i].fn
+	if fn == nil {
+		return nil
+	}
+	live[i].fn = nil
+	a.n--
+	for a.head < len(a.q) && a.q[a.head].fn == nil {
+		a.head++
+	}
+	if a.head == len(a.q) {
+		a.q, a.head = a.q[:0], 0
+		if cap(a.q) > 1024 {
+			a.q = nil // let a burst's queue go
+		}
+	}
+	return fn
+}
+
+// takeAll removes every callback, oldest first.
+func (a *ackQueue) takeAll() []func(error) {
+	if a.n == 0 {
+		return nil
+	}
+	fns := make([]func(error), 0, a.n)
+	for _, p := range a.q[a.head:] {
+		if p.fn != nil {
+			fns = append(fns, p.fn)
+		}
+	}
+	*a = ackQueue{}
+	return fns
+}
+
+// len returns the number of callbacks waiting.
+func (a *ackQueue) len() int { return a.n }

@@ -1,0 +1,59 @@
+package sdk
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// The queue must find every callback exactly once whatever order the
+// broker answers in, and give the rest back oldest first.
+func TestAckQueueAnyOrder(t *testing.T) {
+	var a ackQueue
+	var calls []uint64
+	next := uint64(0)
+	var inFlight []uint64 // increasing, like the ids
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 20000; round++ {
+		if len(inFlight) == 0 || rng.IntN(3) > 0 {
+			next++
+			id := next
+			a.push(id, func(error) { calls = append(calls, id) })
+			inFlight = append(inFlight, id)
+			continue
+		}
+		i := 0 // mostly the oldest, sometimes any
+		if rng.IntN(4) == 0 {
+			i = rng.IntN(len(inFlight))
+		}
+		id := inFlight[i]
+		inFlight = slices.Delete(inFlight, i, i+1)
+		fn := a.take(id)
+		if fn == nil {
+			t.Fatalf("round %d: no callback for %d", round, id)
+		}
+		fn(nil)
+		if calls[len(calls)-1] != id {
+			t.Fatalf("take(%d) returned the callback of %d", id, calls[len(calls)-1])
+		}
+		if a.take(id) != nil {
+			t.Fatalf("callback for %d taken twice", id)
+		}
+		if a.len() != len(inFlight) {
+			t.Fatalf("len %d, want %d", a.len(), len(inFlight))
+		}
+	}
+	if a.take(next+1) != nil || a.take(0) != nil {
+		t.Fatal("a callback for an id never pushed")
+	}
+	calls = nil
+	for _, fn := range a.takeAll() {
+		fn(nil)
+	}
+	if !slices.Equal(calls, inFlight) {
+		t.Fatalf("takeAll called %v, want %v oldest first", calls, inFlight)
+	}
+	if a.len() != 0 || len(inFlight) > 0 && a.take(inFlight[0]) != nil {
+		t.Fatal("queue not empty after takeAll")
+	}
+}
