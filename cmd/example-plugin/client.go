@@ -17,11 +17,9 @@ import (
 
 // client is one text-protocol connection and its broker session.
 type client struct {
-	c    net.Conn
 	conn *sdk.Conn
 
-	wmu sync.Mutex // lines come from the reader, acks and subscriptions
-	w   *bufio.Writer
+	out *output // lines come from the reader, acks and subscriptions
 
 	// Answers go out in command order, though a PUB's answer comes later,
 	// with its acknowledgement: a client may send many commands without
@@ -38,19 +36,20 @@ type answer struct {
 }
 
 func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
-	defer c.Close()
+	cl := &client{out: newOutput(c), subs: map[string]*sdk.Subscription{}}
+	defer cl.out.close("")
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	cl := &client{c: c, w: bufio.NewWriter(c), subs: map[string]*sdk.Subscription{}}
 	opts := []sdk.Option{
 		sdk.Name("text " + c.RemoteAddr().String()),
 		// When the broker ends the session (shutdown, slow consumer), say
 		// so and hang up.
 		sdk.DisconnectHandler(func(_ *sdk.Conn, err error) {
+			last := ""
 			if err != nil {
-				cl.reply("-ERR session closed by the broker: " + err.Error())
+				last = "-ERR session closed by the broker: " + err.Error()
 			}
-			c.Close()
+			cl.out.hangUp(last)
 		}),
 	}
 	if tok := h.Setting("token", ""); tok != "" {
@@ -58,7 +57,7 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 	}
 	conn, err := h.Connect(ctx, c.RemoteAddr().String(), opts...)
 	if err != nil {
-		cl.reply("-ERR " + err.Error())
+		cl.out.close("-ERR " + err.Error())
 		return
 	}
 	defer conn.Close()
@@ -68,7 +67,7 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			cl.reply(fmt.Sprintf("-ERR line longer than %d bytes", maxLine))
+			cl.out.close(fmt.Sprintf("-ERR line longer than %d bytes", maxLine))
 			return
 		}
 		if err != nil {
@@ -150,15 +149,16 @@ func (cl *client) answer(a *answer, line string) {
 	if n == 0 {
 		return
 	}
-	cl.wmu.Lock()
-	for _, x := range cl.answers[:n] {
-		if x.line != "" {
-			cl.w.WriteString(x.line)
-			cl.w.WriteString("\r\n")
+	if cl.out.lock() {
+		for _, x := range cl.answers[:n] {
+			if x.line != "" {
+				cl.out.buf = append(cl.out.buf, x.line...)
+				cl.out.buf = append(cl.out.buf, "\r\n"...)
+			}
 		}
+		cl.out.unlock()
 	}
-	cl.flushLocked()
-	cl.wmu.Unlock()
+	clear(cl.answers[:n])
 	cl.answers = cl.answers[n:]
 }
 
@@ -170,14 +170,23 @@ func (cl *client) subscribe(topic, queue string) error {
 		return errors.New("already subscribed to " + topic)
 	}
 	deliver := func(m *sdk.Msg) {
-		line := "MSG " + m.Topic + " " + oneLine(m.Data)
-		if m.Reply != "" {
-			line = "REQUEST " + m.Topic + " " + m.Reply + " " + oneLine(m.Data)
+		o := cl.out
+		if !o.lock() {
+			return
 		}
-		// Flush when this subscription has nothing more queued: a burst of
-		// messages goes out in few writes.
-		more, _ := m.Sub.Pending()
-		cl.write(line, more == 0)
+		if m.Reply != "" {
+			o.buf = append(o.buf, "REQUEST "...)
+			o.buf = append(o.buf, m.Topic...)
+			o.buf = append(o.buf, ' ')
+			o.buf = append(o.buf, m.Reply...)
+		} else {
+			o.buf = append(o.buf, "MSG "...)
+			o.buf = append(o.buf, m.Topic...)
+		}
+		o.buf = append(o.buf, ' ')
+		o.buf = appendOneLine(o.buf, m.Data)
+		o.buf = append(o.buf, "\r\n"...)
+		o.unlock()
 	}
 	var s *sdk.Subscription
 	var err error
@@ -210,31 +219,24 @@ func result(err error) string {
 	return "+OK"
 }
 
-// write sends one line outside the command/answer order (a message).
-func (cl *client) write(line string, flush bool) {
-	cl.wmu.Lock()
-	defer cl.wmu.Unlock()
-	cl.w.WriteString(line)
-	cl.w.WriteString("\r\n")
-	if flush {
-		cl.flushLocked()
+// appendOneLine appends a payload so that it stays on one line of the
+// text protocol: CR and LF become the two characters \r and \n.
+func appendOneLine(b, p []byte) []byte {
+	for len(p) > 0 {
+		i := bytes.IndexAny(p, "\r\n")
+		if i < 0 {
+			return append(b, p...)
+		}
+		b = append(b, p[:i]...)
+		if p[i] == '\r' {
+			b = append(b, `\r`...)
+		} else {
+			b = append(b, `\n`...)
+		}
+		p = p[i+1:]
 	}
+	return b
 }
 
-// flushLocked writes out what is buffered; a client that stops reading for
-// 10 seconds is disconnected instead of holding up its subscriptions.
-func (cl *client) flushLocked() {
-	cl.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := cl.w.Flush(); err != nil {
-		cl.c.Close()
-	}
-}
-
-// reply writes one line at once, outside the answer order (errors that end
-// the connection).
-func (cl *client) reply(line string) { cl.write(line, true) }
-
-// oneLine keeps a payload on one line of the text protocol.
-func oneLine(p []byte) string {
-	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(string(p))
-}
+// oneLine is appendOneLine for an answer line.
+func oneLine(p []byte) string { return string(appendOneLine(nil, p)) }
