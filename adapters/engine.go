@@ -83,7 +83,7 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, protocol, remote strin
 	stop := context.AfterFunc(ctx, func() { fc.Close() })
 	defer stop()
 
-	ss := &session{e: e, fc: fc, kick: make(chan struct{}, 1), writerDone: make(chan struct{})}
+	ss := &session{e: e, fc: fc, done: make(chan struct{})}
 	var f wire.Frame
 	hello, err := e.handshake(fc, &f)
 	if err != nil {
@@ -103,16 +103,11 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, protocol, remote strin
 		MaxPayload:  uint32(e.b.Options().MaxPayload),
 		HeartbeatMS: uint32(e.opts.PingInterval / time.Millisecond),
 	})
-	ss.mu.Lock()
-	// Before anything the broker may already have queued (a shutdown's ERR).
-	ss.buf = append(welcome, ss.buf...)
-	ss.mu.Unlock()
-	go ss.writeLoop()
-	ss.signal()
+	ss.start(welcome)
 
 	reason := ss.readLoop(&f)
 	ss.stop(reason)
-	<-ss.writerDone
+	ss.wait()
 	fc.Close()
 	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
 		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ctx))

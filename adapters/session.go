@@ -17,7 +17,9 @@ import (
 const slowGrace = 100 * time.Millisecond
 
 // session is one native-protocol connection: its outbound buffer (the
-// broker.Conn the broker delivers into) and its reader and writer loops.
+// broker.Conn the broker delivers into), its reader loop, and a writer
+// goroutine that runs only while there is something to write, so that an
+// idle connection costs one goroutine, not two.
 type session struct {
 	e  *Engine
 	fc FrameConn
@@ -25,15 +27,25 @@ type session struct {
 
 	frames atomic.Uint64 // frames read, for the dead-peer check
 
-	mu      sync.Mutex
-	buf     []byte // encoded frames waiting for the writer
-	spare   []byte // the writer's last batch, reused
-	writing int    // bytes the writer is writing now
-	closing bool
-	reason  error
+	mu       sync.Mutex
+	buf      []byte // encoded frames waiting for the writer
+	spare    []byte // the writer's last batch, reused
+	writing  int    // bytes the writer is writing now
+	ready    bool   // the WELCOME is queued: the writer may start
+	writerOn bool   // a writer goroutine is running
+	failed   bool   // a write failed: drop what is queued
+	closing  bool
+	reason   error
 
-	kick       chan struct{} // wakes the writer
-	writerDone chan struct{}
+	done chan struct{} // closed once the writer has closed the connection
+
+	// The ping timer: every PingInterval it checks that the peer sent
+	// something lately and queues a PING. ticks counts the armed timer and
+	// a running callback, so that Serve can wait for them.
+	tick       *time.Timer
+	ticks      sync.WaitGroup
+	lastFrames uint64
+	lastSeen   time.Time
 }
 
 // Deliver implements broker.Conn: it encodes d into the outbound buffer.
@@ -52,8 +64,8 @@ func (ss *session) Deliver(d broker.Delivery) (int, bool) {
 	}
 	ss.buf = wire.AppendMsg(ss.buf, flags, d.SID, d.Topic, d.Reply, d.Header, d.Payload)
 	pending := len(ss.buf) + ss.writing
+	ss.startWriterLocked()
 	ss.mu.Unlock()
-	ss.signal()
 	return pending, true
 }
 
@@ -87,12 +99,12 @@ func (ss *session) stop(reason error) {
 	if reason != nil && !isNetErr(reason) {
 		ss.buf = wire.AppendErr(ss.buf, true, Code(reason), 0, reason.Error())
 	}
+	ss.startWriterLocked()
 	ss.mu.Unlock()
 	if slow {
 		// Unblock a writer stuck on a peer that does not read.
 		ss.fc.SetWriteDeadline(time.Now().Add(slowGrace))
 	}
-	ss.signal()
 	if s := ss.s.Load(); s != nil {
 		// Route nothing more here: a queue group picks another member.
 		s.Kick(reason)
@@ -105,11 +117,58 @@ func (ss *session) closeReason() error {
 	return ss.reason
 }
 
-func (ss *session) signal() {
-	select {
-	case ss.kick <- struct{}{}:
-	default:
+// startWriterLocked starts a writer goroutine unless one is running (or
+// the WELCOME is not queued yet). ss.mu is held.
+func (ss *session) startWriterLocked() {
+	if ss.ready && !ss.writerOn {
+		ss.writerOn = true
+		go ss.writeLoop()
 	}
+}
+
+// start queues the WELCOME ahead of anything the broker may already have
+// queued (a shutdown's ERR), and starts the writer and the ping timer.
+func (ss *session) start(welcome []byte) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.buf = append(welcome, ss.buf...)
+	ss.ready = true
+	ss.startWriterLocked()
+	ss.lastSeen = time.Now()
+	ss.ticks.Add(1)
+	ss.tick = time.AfterFunc(ss.e.opts.PingInterval, ss.ping)
+}
+
+// ping runs on the ping timer: a peer that sent nothing for the dead-peer
+// timeout is stale; otherwise it gets a PING (which the client answers, so
+// that a live but quiet client keeps sending something).
+func (ss *session) ping() {
+	defer ss.ticks.Done()
+	now := time.Now()
+	if n := ss.frames.Load(); n != ss.lastFrames {
+		ss.lastFrames, ss.lastSeen = n, now
+	} else if now.Sub(ss.lastSeen) >= ss.e.opts.DeadPeerTimeout {
+		ss.stop(ErrStale)
+	}
+	ss.send(wire.AppendPing)
+	ss.mu.Lock()
+	if !ss.closing {
+		ss.ticks.Add(1)
+		ss.tick.Reset(ss.e.opts.PingInterval)
+	}
+	ss.mu.Unlock()
+}
+
+// wait returns once the writer has closed the connection and the ping
+// timer is stopped and its callback done. ss.stop must have been called.
+func (ss *session) wait() {
+	ss.mu.Lock()
+	if ss.tick != nil && ss.tick.Stop() {
+		ss.ticks.Done() // it will not fire
+	}
+	ss.mu.Unlock()
+	ss.ticks.Wait()
+	<-ss.done
 }
 
 // send queues a frame the server itself originates (PONG, ERR, ACK). These
@@ -123,8 +182,8 @@ func (ss *session) send(appendFrame func([]byte) []byte) {
 	}
 	ss.buf = appendFrame(ss.buf)
 	pending := len(ss.buf) + ss.writing
+	ss.startWriterLocked()
 	ss.mu.Unlock()
-	ss.signal()
 	if s := ss.s.Load(); s != nil {
 		s.CheckPending(pending)
 	}
@@ -183,53 +242,45 @@ func (ss *session) refuse(ackID uint64, sid uint32, err error) {
 	ss.send(func(b []byte) []byte { return wire.AppendErr(b, false, Code(err), sid, err.Error()) })
 }
 
-// writeLoop writes queued frames in batches, PINGs the peer, and checks it
-// is alive, until the session stops.
+// writeLoop writes queued frames in batches until there are none; once the
+// session is closing and everything is written, it closes the connection.
+// It runs on its own goroutine, started by startWriterLocked.
 func (ss *session) writeLoop() {
-	defer close(ss.writerDone)
-	tick := time.NewTicker(ss.e.opts.PingInterval)
-	defer tick.Stop()
-	lastFrames, lastSeen := ss.frames.Load(), time.Now()
 	for {
-		select {
-		case <-ss.kick:
-		case now := <-tick.C:
-			if n := ss.frames.Load(); n != lastFrames {
-				lastFrames, lastSeen = n, now
-			} else if now.Sub(lastSeen) >= ss.e.opts.DeadPeerTimeout {
-				ss.stop(ErrStale)
-			}
-			ss.send(wire.AppendPing)
+		ss.mu.Lock()
+		if ss.failed {
+			ss.buf = ss.buf[:0]
 		}
-		for {
-			ss.mu.Lock()
-			if len(ss.buf) == 0 {
-				closing := ss.closing
+		if len(ss.buf) == 0 {
+			if ss.closing {
+				// writerOn stays true: no writer starts again.
 				ss.mu.Unlock()
-				if closing {
-					ss.fc.Close()
-					return
-				}
-				break
-			}
-			batch := ss.buf
-			ss.buf = ss.spare[:0]
-			ss.writing = len(batch)
-			ss.mu.Unlock()
-			err := ss.write(batch)
-			ss.mu.Lock()
-			ss.writing = 0
-			if cap(batch) <= 1<<20 {
-				ss.spare = batch[:0]
-			} else {
-				ss.spare = nil // let a burst's buffer go
-			}
-			ss.mu.Unlock()
-			if err != nil {
-				ss.stop(err)
 				ss.fc.Close()
+				close(ss.done)
 				return
 			}
+			ss.writerOn = false
+			ss.mu.Unlock()
+			return
+		}
+		batch := ss.buf
+		ss.buf = ss.spare[:0]
+		ss.writing = len(batch)
+		ss.mu.Unlock()
+		err := ss.write(batch)
+		ss.mu.Lock()
+		ss.writing = 0
+		if cap(batch) <= 1<<20 {
+			ss.spare = batch[:0]
+		} else {
+			ss.spare = nil // let a burst's buffer go
+		}
+		if err != nil {
+			ss.failed = true
+		}
+		ss.mu.Unlock()
+		if err != nil {
+			ss.stop(err)
 		}
 	}
 }

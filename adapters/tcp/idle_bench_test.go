@@ -1,0 +1,64 @@
+package tcp_test
+
+import (
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/msgtrans/msgtrans/adapters/adapterstest"
+	"github.com/msgtrans/msgtrans/wire"
+)
+
+// BenchmarkIdleSession reports what an idle TCP session costs the broker's
+// process: goroutines, Go heap and goroutine stacks per connection (the
+// dialing side's sockets are counted too, a few hundred bytes each). Each
+// iteration opens 2,000 sessions, waits until the broker has them all, and
+// closes them. `msgtrans bench --scenario idle` measures the broker's RSS
+// from outside.
+func BenchmarkIdleSession(b *testing.B) {
+	const n = 2000
+	srv := adapterstest.Start(b, adapterstest.Config{})
+	hello := wire.AppendHello(nil, &wire.Hello{Version: wire.Version, Name: "idle"})
+	var goroutines, heap, stack float64
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		g0 := runtime.NumGoroutine()
+		conns := make([]net.Conn, 0, n)
+		for range n {
+			c, err := net.Dial("tcp", srv.Addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Write(hello); err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for srv.B.Stats().Connections < n {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d sessions open", srv.B.Stats().Connections, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		goroutines += float64(runtime.NumGoroutine() - g0)
+		heap += float64(int64(after.HeapInuse) - int64(before.HeapInuse))
+		stack += float64(int64(after.StackInuse) - int64(before.StackInuse))
+		for _, c := range conns {
+			c.Close()
+		}
+		for srv.B.Stats().Connections > 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	per := float64(b.N * n)
+	b.ReportMetric(goroutines/per, "goroutines/conn")
+	b.ReportMetric(heap/per, "heap-B/conn")
+	b.ReportMetric(stack/per, "stack-B/conn")
+	b.ReportMetric(0, "ns/op")
+}
