@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +43,7 @@ type Conn struct {
 	welcome wire.Welcome
 	wbuf    []byte // frames waiting for the writer
 	spare   []byte
+	room    sync.Cond // publishers wait here while wbuf is full (maxWriteBuf)
 	nextSID uint32
 	acks    ackQueue
 	nextAck uint64
@@ -97,6 +97,7 @@ func Connect(urls string, opts ...Option) (*Conn, error) {
 		done:     make(chan struct{}),
 		evWake:   make(chan struct{}, 1),
 	}
+	c.room.L = &c.mu
 	for _, o := range opts {
 		if err := o(&c.opts); err != nil {
 			return nil, err
@@ -302,11 +303,24 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// hasSpace reports whether t holds a space, tab, CR or LF (a loop: this is
+// on every publish, and strings.ContainsAny builds its set on each call).
+func hasSpace(t string) bool {
+	for i := 0; i < len(t); i++ {
+		switch t[i] {
+		case ' ', '\t', '\r', '\n':
+			return true
+		}
+	}
+	return false
+}
+
 // closeLocked moves to the closed state; c.mu is held. With drainSubs,
 // messages already received are still handed to their callbacks. The
 // returned acknowledgement callbacks get ErrClosed once c.mu is released.
 func (c *Conn) closeLocked(reason error, drainSubs bool) (acks []func(error)) {
 	c.state = stateClosed
+	c.room.Broadcast()
 	c.lastErr = reason
 	close(c.closedCh)
 	acks = c.failWaitersLocked(ErrClosed)
@@ -398,7 +412,7 @@ func (c *Conn) sortedSubs() []*Subscription {
 // validTopic catches what the client can see without the broker's rules:
 // empty, whitespace, or too long to encode. The broker checks the rest.
 func validTopic(t string) error {
-	if t == "" || len(t) > wire.MaxString || strings.ContainsAny(t, " \t\r\n") {
+	if t == "" || len(t) > wire.MaxString || hasSpace(t) {
 		if len(t) > 64 {
 			t = t[:64] + "..."
 		}

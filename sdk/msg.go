@@ -59,7 +59,9 @@ func (m *Msg) Respond(data []byte) error {
 	return m.conn.Publish(m.Reply, data)
 }
 
-// Publish sends data to topic.
+// Publish sends data to topic. It returns once the message is queued for
+// the connection's writer; while more than 512 KiB is queued (a publisher
+// faster than the network or the broker), it waits for the writer.
 func (c *Conn) Publish(topic string, data []byte) error {
 	_, err := c.publish(topic, "", nil, data, false, 0, nil)
 	return err
@@ -140,6 +142,12 @@ func encodeHeader(h Header) ([]byte, error) {
 	return wire.AppendHeader(nil, h), nil
 }
 
+// maxWriteBuf bounds the bytes a connection queues for its writer:
+// beyond it publishers wait until the writer takes the queue. Without the
+// bound a publisher faster than the socket grows the queue without limit,
+// and the copying of a growing buffer costs more than the wait.
+const maxWriteBuf = 512 << 10
+
 // publish queues a PUB frame; with done set it asks for an ack and
 // registers done for it under the same lock, so that a disconnect either
 // sees both (and fails done) or neither.
@@ -153,6 +161,9 @@ func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, ttl u
 		}
 	}
 	c.mu.Lock()
+	for c.state == stateConnected && len(c.wbuf) >= maxWriteBuf {
+		c.room.Wait()
+	}
 	switch {
 	case c.state == stateClosed:
 		c.mu.Unlock()

@@ -59,6 +59,7 @@ func (c *Conn) serve(tr transport, r *wire.Reader) error {
 // ErrConnectionLost so the caller knows they were not confirmed.
 func (c *Conn) disconnectedLocked() (lostAcks []func(error)) {
 	c.state = stateReconnecting
+	c.room.Broadcast()
 	c.tr = nil
 	lostAcks = c.failWaitersLocked(ErrConnectionLost)
 	kept := c.spare[:0]
@@ -170,6 +171,7 @@ func (c *Conn) writeLoop(tr transport, stop <-chan struct{}, done chan<- struct{
 			}
 			batch := c.wbuf
 			c.wbuf = c.spare[:0]
+			c.room.Broadcast()
 			c.mu.Unlock()
 			err := writeChunks(tr, batch)
 			c.mu.Lock()
