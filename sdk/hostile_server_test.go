@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -49,4 +50,76 @@ func TestMalformedReplyTopicDoesNotCrash(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	c.Request(ctx, "svc", nil)
+}
+
+// A server that stops reading makes a fast publisher wait instead of
+// queueing without bound, and Close releases the waiting publisher.
+func TestPublisherWaitsForAServerThatDoesNotRead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stopped := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		r := wire.NewReader(c, 0)
+		var f wire.Frame
+		r.Next(&f) // HELLO
+		c.Write(wire.AppendWelcome(nil, &wire.Welcome{Version: wire.Version, ServerID: "stuck", MaxPayload: 1 << 20, HeartbeatMS: 30000}))
+		stopped <- c // and never read again
+	}()
+	c, err := sdk.Connect("tcp://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srvConn := <-stopped
+	defer srvConn.Close()
+
+	errc := make(chan error, 1)
+	go func() {
+		payload := make([]byte, 1024)
+		for {
+			if err := c.Publish("stuck", payload); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	// The socket buffers fill, then the queue; then Publish waits. Wait
+	// until the publisher has made no progress for a while.
+	var last uint64
+	for {
+		time.Sleep(200 * time.Millisecond)
+		n := c.Stats().OutMsgs
+		if n == last && n > 0 {
+			break
+		}
+		if n > 64<<10 {
+			// The kernel's socket buffers (a few MiB on loopback at most)
+			// plus the 512 KiB queue hold far less.
+			t.Fatalf("%d KiB published into a server that reads nothing", n)
+		}
+		last = n
+	}
+	select {
+	case err := <-errc:
+		t.Fatalf("publish failed instead of waiting: %v", err)
+	default:
+	}
+	// Close writes what is queued first (here, until its write deadline);
+	// the waiting publisher is released at once.
+	go c.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, sdk.ErrClosed) {
+			t.Fatalf("waiting publish returned %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not release the waiting publisher")
+	}
 }
