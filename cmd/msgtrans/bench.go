@@ -23,6 +23,7 @@ type benchOptions struct {
 	responders int
 	conns      int
 	brokerPID  int
+	pluginPID  int
 	hold       time.Duration
 	duration   time.Duration
 	timeout    time.Duration
@@ -39,7 +40,7 @@ var scenarioFlags = map[string][]string{
 	"fanout":   {"msgs", "size", "subs", "duration", "timeout"},
 	"nm":       {"msgs", "size", "pubs", "subs", "duration", "timeout"},
 	"req":      {"msgs", "size", "clients", "responders", "duration", "timeout"},
-	"idle":     {"conns", "broker-pid", "hold"},
+	"idle":     {"conns", "broker-pid", "plugin-pid", "hold"},
 	"sub-only": {"msgs", "subs", "duration", "timeout"},
 }
 
@@ -73,7 +74,10 @@ Scenarios:
             --hold, and reports the memory each costs: the broker's RSS
             (VmRSS from /proc/<pid>/status, read before and after) when
             --broker-pid is given, and this client's own RSS and Go heap
-            always; without --broker-pid only the client side is reported
+            always; without --broker-pid only the client side is reported.
+            Over text:// each session's cost is split between the broker
+            and the plugin process: --plugin-pid reports the plugin's RSS
+            per connection too
   sub-only  --subs subscribers (default 1) wait for --msgs messages each and
             report the receive rate, so that "bench --scenario pub" in
             another process (or on another machine) can feed it:
@@ -95,12 +99,23 @@ count. MB/s counts payload bytes, in units of 10^6 bytes.
 
 The transport is the scheme of the URL connected to (--server), so run the
 same scenario with --server ws://... or quic://... to compare transports.
+text://host:port runs it through the example plugin (cmd/example-plugin)
+instead: every client is a connection to the plugin's line protocol on that
+port (its "listen" setting), which opens a broker session for it. Publishes
+are pipelined PUB lines, each answered +OK once the broker acknowledged it
+(a -ERR answer is counted and fails the run), a flush is PING/PONG, requests
+are REQ lines and responders answer REQUEST lines with PUB. The text
+protocol has no TLS and the plugin uses its own credentials, so the TLS
+flags, --token, --user, --password and --name do not apply to text://.
 
 Examples:
   msgtrans bench --scenario pubsub --msgs 1000000
   msgtrans bench --scenario fanout --subs 8 --size 128 --server ws://127.0.0.1:8002/ws
   msgtrans bench --scenario req --clients 4 --msgs 20000 --json
-  msgtrans bench --scenario idle --conns 5000 --broker-pid $(pidof broker)`,
+  msgtrans bench --scenario idle --conns 5000 --broker-pid $(pidof broker)
+  msgtrans bench --scenario pubsub --msgs 200000 --server text://127.0.0.1:7001
+  msgtrans bench --scenario idle --conns 5000 --server text://127.0.0.1:7001 \
+      --broker-pid $(pidof broker) --plugin-pid $(pidof example-plugin)`,
 		flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&o.scenario, "scenario", "", "`name`: pub, pubsub, fanout, nm, req, idle or sub-only (required)")
 			fs.IntVar(&o.msgs, "msgs", 100000, "messages per publisher (req: requests per client; sub-only: messages per subscriber)")
@@ -111,6 +126,7 @@ Examples:
 			fs.IntVar(&o.responders, "responders", 1, "responders in the queue group (req)")
 			fs.IntVar(&o.conns, "conns", 1000, "idle connections to open (idle)")
 			fs.IntVar(&o.brokerPID, "broker-pid", 0, "`pid` of the broker, to read its RSS (idle; Linux /proc)")
+			fs.IntVar(&o.pluginPID, "plugin-pid", 0, "`pid` of the text:// plugin process, to read its RSS too (idle over text://; Linux /proc)")
 			fs.DurationVar(&o.hold, "hold", time.Second, "how long to hold the idle connections before measuring (idle)")
 			fs.DurationVar(&o.duration, "duration", 0, "publish (req: send requests; sub-only: receive) for this long instead of --msgs")
 			fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on missing messages after this long without one (also bounds each flush and request)")
@@ -128,28 +144,31 @@ func (o *benchOptions) run(ctx context.Context, e *env, fs *flag.FlagSet, cf *co
 	if err := o.validate(fs); err != nil {
 		return err
 	}
+	// The transport first: a flag that does not apply to it is the error
+	// to report, rather than, say, a --ca file that cannot be read.
+	d, err := o.newBenchDialer(fs, cf)
+	if err != nil {
+		return err
+	}
 	if _, err := cf.options(""); err != nil {
 		return err
 	}
-	var (
-		res *benchResult
-		err error
-	)
+	var res *benchResult
 	switch o.scenario {
 	case "pub":
-		res, err = o.throughput(ctx, e, cf, o.pubs, 0)
+		res, err = o.throughput(ctx, e, d, o.pubs, 0)
 	case "pubsub":
-		res, err = o.throughput(ctx, e, cf, 1, 1)
+		res, err = o.throughput(ctx, e, d, 1, 1)
 	case "fanout":
-		res, err = o.throughput(ctx, e, cf, 1, o.subs)
+		res, err = o.throughput(ctx, e, d, 1, o.subs)
 	case "nm":
-		res, err = o.throughput(ctx, e, cf, o.pubs, o.subs)
+		res, err = o.throughput(ctx, e, d, o.pubs, o.subs)
 	case "sub-only":
-		res, err = o.throughput(ctx, e, cf, 0, o.subs)
+		res, err = o.throughput(ctx, e, d, 0, o.subs)
 	case "req":
-		res, err = o.request(ctx, e, cf)
+		res, err = o.request(ctx, e, d)
 	case "idle":
-		res, err = o.idle(ctx, e, cf)
+		res, err = o.idle(ctx, e, d)
 	}
 	if res != nil {
 		if perr := printResult(e, res, o.asJSON); perr != nil && err == nil {
@@ -214,6 +233,8 @@ func (o *benchOptions) validate(fs *flag.FlagSet) error {
 		return usagef("--conns must be at least 1, got %d", o.conns)
 	case o.brokerPID < 0:
 		return usagef("--broker-pid must be positive, got %d", o.brokerPID)
+	case o.pluginPID < 0:
+		return usagef("--plugin-pid must be positive, got %d", o.pluginPID)
 	case o.hold < 0:
 		return usagef("--hold must not be negative, got %v", o.hold)
 	case o.timeout <= 0:
@@ -288,6 +309,10 @@ type idleStats struct {
 	BrokerRSSBefore   uint64  `json:"broker_rss_before_bytes,omitempty"`
 	BrokerRSSAfter    uint64  `json:"broker_rss_after_bytes,omitempty"`
 	BrokerPerConn     float64 `json:"broker_rss_per_conn_bytes,omitempty"`
+	PluginPID         int     `json:"plugin_pid,omitempty"`
+	PluginRSSBefore   uint64  `json:"plugin_rss_before_bytes,omitempty"`
+	PluginRSSAfter    uint64  `json:"plugin_rss_after_bytes,omitempty"`
+	PluginPerConn     float64 `json:"plugin_rss_per_conn_bytes,omitempty"`
 	ClientRSSPerConn  float64 `json:"client_rss_per_conn_bytes"`
 	ClientHeapPerConn float64 `json:"client_heap_per_conn_bytes"`
 }

@@ -11,25 +11,29 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/msgtrans/msgtrans/sdk"
 )
 
 // idleDialers bounds how many connections are being opened at once.
 const idleDialers = 32
 
 // idle opens --conns connections, holds them, and reports what each costs
-// in memory: the broker's RSS if --broker-pid is given, this process's RSS
-// and Go heap always.
-func (o *benchOptions) idle(ctx context.Context, e *env, cf *connFlags) (*benchResult, error) {
-	st := &idleStats{Conns: o.conns, HoldS: o.hold.Seconds(), BrokerPID: o.brokerPID}
-	res := &benchResult{Scenario: o.scenario, Transport: transportOf(cf.server), Server: cf.server, Idle: st}
+// in memory: the broker's RSS if --broker-pid is given, the text plugin's
+// if --plugin-pid is, this process's RSS and Go heap always.
+func (o *benchOptions) idle(ctx context.Context, e *env, d *benchDialer) (*benchResult, error) {
+	st := &idleStats{Conns: o.conns, HoldS: o.hold.Seconds(), BrokerPID: o.brokerPID, PluginPID: o.pluginPID}
+	res := &benchResult{Scenario: o.scenario, Transport: transportOf(d.cf.server), Server: d.cf.server, Idle: st}
 
-	var brokerBefore uint64
+	var brokerBefore, pluginBefore uint64
 	if o.brokerPID > 0 {
 		var err error
 		if brokerBefore, err = readRSS(strconv.Itoa(o.brokerPID)); err != nil {
 			return nil, fmt.Errorf("--broker-pid: %w", err)
+		}
+	}
+	if o.pluginPID > 0 {
+		var err error
+		if pluginBefore, err = readRSS(strconv.Itoa(o.pluginPID)); err != nil {
+			return nil, fmt.Errorf("--plugin-pid: %w", err)
 		}
 	}
 	heapBefore := heapInUse()
@@ -38,7 +42,7 @@ func (o *benchOptions) idle(ctx context.Context, e *env, cf *connFlags) (*benchR
 		return nil, err
 	}
 
-	open := make([]*sdk.Conn, o.conns)
+	open := make([]benchClient, o.conns)
 	defer func() {
 		var wg sync.WaitGroup
 		next := atomic.Int64{}
@@ -70,7 +74,7 @@ func (o *benchOptions) idle(ctx context.Context, e *env, cf *connFlags) (*benchR
 				if ctx.Err() != nil {
 					return
 				}
-				nc, err := cf.connect(fmt.Sprintf("msgtrans-bench-idle-%d", i+1), sdk.MaxReconnects(0))
+				c, err := d.dial(ctx, fmt.Sprintf("msgtrans-bench-idle-%d", i+1))
 				if err != nil {
 					errMu.Lock()
 					if first == nil {
@@ -79,7 +83,7 @@ func (o *benchOptions) idle(ctx context.Context, e *env, cf *connFlags) (*benchR
 					errMu.Unlock()
 					return
 				}
-				open[i] = nc
+				open[i] = c
 				opened.Add(1)
 			}
 		})
@@ -91,7 +95,7 @@ func (o *benchOptions) idle(ctx context.Context, e *env, cf *connFlags) (*benchR
 	if first != nil {
 		return nil, fmt.Errorf("opened %d of %d connections: %w", opened.Load(), o.conns, first)
 	}
-	res.Server = open[0].ConnectedURL()
+	res.Server = open[0].URL()
 	select {
 	case <-time.After(o.hold):
 	case <-ctx.Done():
@@ -106,6 +110,14 @@ func (o *benchOptions) idle(ctx context.Context, e *env, cf *connFlags) (*benchR
 		}
 		st.BrokerRSSBefore, st.BrokerRSSAfter = brokerBefore, after
 		st.BrokerPerConn = perConn(brokerBefore, after, o.conns)
+	}
+	if o.pluginPID > 0 {
+		after, err := readRSS(strconv.Itoa(o.pluginPID))
+		if err != nil {
+			return nil, fmt.Errorf("--plugin-pid: %w", err)
+		}
+		st.PluginRSSBefore, st.PluginRSSAfter = pluginBefore, after
+		st.PluginPerConn = perConn(pluginBefore, after, o.conns)
 	}
 	selfAfter, err := readRSS("self")
 	if err != nil {

@@ -17,11 +17,17 @@ func resultTable(r *benchResult) string {
 		if st.BrokerPID > 0 {
 			before, after, per = humanBytes(float64(st.BrokerRSSBefore)), humanBytes(float64(st.BrokerRSSAfter)), humanBytes(st.BrokerPerConn)
 		}
-		writeTable(&b, "llrrrrrrr", [][]string{
-			{"scenario", "transport", "conns", "hold", "broker RSS before", "broker RSS after", "broker/conn", "client RSS/conn", "client heap/conn"},
-			{r.Scenario, r.Transport, strconv.Itoa(st.Conns), fmtDuration(time.Duration(st.HoldS * float64(time.Second))),
-				before, after, per, humanBytes(st.ClientRSSPerConn), humanBytes(st.ClientHeapPerConn)},
-		})
+		head := []string{"scenario", "transport", "conns", "hold", "broker RSS before", "broker RSS after", "broker/conn"}
+		row := []string{r.Scenario, r.Transport, strconv.Itoa(st.Conns), fmtDuration(time.Duration(st.HoldS * float64(time.Second))),
+			before, after, per}
+		if st.PluginPID > 0 {
+			// Over text:// a session costs memory in the plugin too.
+			head = append(head, "plugin RSS before", "plugin RSS after", "plugin/conn")
+			row = append(row, humanBytes(float64(st.PluginRSSBefore)), humanBytes(float64(st.PluginRSSAfter)), humanBytes(st.PluginPerConn))
+		}
+		head = append(head, "client RSS/conn", "client heap/conn")
+		row = append(row, humanBytes(st.ClientRSSPerConn), humanBytes(st.ClientHeapPerConn))
+		writeTable(&b, "ll"+strings.Repeat("r", len(head)-2), [][]string{head, row})
 		return b.String()
 	}
 	rows := [][]string{{"scenario", "transport", "side", "conns", "msgs", "size", "elapsed", "msgs/s", "MB/s", "lost"}}

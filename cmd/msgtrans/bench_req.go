@@ -16,44 +16,46 @@ import (
 // request runs the request-reply scenario: --clients requesters, each
 // sending requests one after the other to --responders echo responders in a
 // queue group, recording every round trip in an HDR histogram.
-func (o *benchOptions) request(ctx context.Context, e *env, cf *connFlags) (*benchResult, error) {
-	var open conns
+func (o *benchOptions) request(ctx context.Context, e *env, d *benchDialer) (*benchResult, error) {
+	var open benchConns
 	defer func() { open.closeAll() }()
 	res := &benchResult{Scenario: o.scenario, Size: o.size, Publishers: o.clients, Subscribers: o.responders}
 
-	for i := range o.responders {
-		nc, err := cf.connect(fmt.Sprintf("msgtrans-bench-responder-%d", i+1), sdk.MaxReconnects(0))
+	responders := make([]benchClient, o.responders)
+	for i := range responders {
+		c, err := d.dial(ctx, fmt.Sprintf("msgtrans-bench-responder-%d", i+1))
 		if err != nil {
 			return nil, err
 		}
-		open.add(nc)
-		if _, err := nc.QueueSubscribe(o.topic, "msgtrans-bench", func(m *sdk.Msg) { m.Respond(m.Data) }); err != nil {
+		open.add(c)
+		responders[i] = c
+		if err := c.Echo(o.topic, "msgtrans-bench"); err != nil {
 			return nil, fmt.Errorf("responder %d: %w", i+1, err)
 		}
-		if err := o.flush(ctx, nc); err != nil {
+		if err := o.flush(ctx, c); err != nil {
+			return nil, fmt.Errorf("responder %d: %w", i+1, err)
+		}
+		if err := c.Failure(); err != nil {
 			return nil, fmt.Errorf("responder %d: %w", i+1, err)
 		}
 	}
 
-	payload := make([]byte, o.size)
-	for i := range payload {
-		payload[i] = 'a' + byte(i%26)
-	}
-	clients := make([]*sdk.Conn, o.clients)
+	payload := benchPayload(o.size)
+	clients := make([]benchClient, o.clients)
 	for i := range clients {
-		nc, err := cf.connect(fmt.Sprintf("msgtrans-bench-req-%d", i+1), sdk.MaxReconnects(0))
+		c, err := d.dial(ctx, fmt.Sprintf("msgtrans-bench-req-%d", i+1))
 		if err != nil {
 			return nil, err
 		}
-		open.add(nc)
-		clients[i] = nc
+		open.add(c)
+		clients[i] = c
 		// A first request, not measured, sets up the client's inbox and
 		// checks that the responders answer.
-		if _, err := o.oneRequest(ctx, nc, payload); err != nil {
+		if _, err := o.oneRequest(ctx, c, payload); err != nil {
 			return nil, fmt.Errorf("requester %d: warm-up request: %w", i+1, err)
 		}
 	}
-	res.Server = open[0].ConnectedURL()
+	res.Server = open[0].URL()
 	res.Transport = transportOf(res.Server)
 
 	var done atomic.Uint64
@@ -74,7 +76,7 @@ func (o *benchOptions) request(ctx context.Context, e *env, cf *connFlags) (*ben
 		deadline = start.Add(o.duration)
 	}
 	var wg sync.WaitGroup
-	for i, nc := range clients {
+	for i, c := range clients {
 		// Nanoseconds with microsecond resolution, 3 significant digits, up
 		// to the request timeout (a slower request fails anyway).
 		h := hdrhistogram.New(1000, max(int64(o.timeout), int64(time.Second)), 3)
@@ -84,7 +86,7 @@ func (o *benchOptions) request(ctx context.Context, e *env, cf *connFlags) (*ben
 				if !deadline.IsZero() && !time.Now().Before(deadline) {
 					return
 				}
-				d, err := o.oneRequest(ctx, nc, payload)
+				d, err := o.oneRequest(ctx, c, payload)
 				if err != nil {
 					errs[i] = err
 					return
@@ -103,6 +105,20 @@ func (o *benchOptions) request(ctx context.Context, e *env, cf *connFlags) (*ben
 		}
 		if err != nil {
 			return nil, fmt.Errorf("requester %d: %w", i+1, err)
+		}
+	}
+	// A responder whose replies were refused or whose connection failed
+	// shows here, even if the requests were answered.
+	for i, c := range responders {
+		err := o.flush(ctx, c)
+		if err == nil {
+			err = c.Failure()
+		}
+		if errors.Is(err, context.Canceled) {
+			return nil, errInterrupted
+		}
+		if err != nil {
+			return nil, fmt.Errorf("responder %d: %w", i+1, err)
 		}
 	}
 	total := hdrhistogram.New(1000, max(int64(o.timeout), int64(time.Second)), 3)
@@ -126,11 +142,11 @@ func (o *benchOptions) request(ctx context.Context, e *env, cf *connFlags) (*ben
 }
 
 // oneRequest sends one request and returns its round-trip time.
-func (o *benchOptions) oneRequest(ctx context.Context, nc *sdk.Conn, payload []byte) (time.Duration, error) {
+func (o *benchOptions) oneRequest(ctx context.Context, c benchClient, payload []byte) (time.Duration, error) {
 	rctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	t0 := time.Now()
-	_, err := nc.Request(rctx, o.topic, payload)
+	err := c.Request(rctx, o.topic, payload)
 	d := time.Since(t0)
 	switch {
 	case errors.Is(err, sdk.ErrNoResponders):

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/msgtrans/msgtrans/sdk"
 )
 
 // flushWindowBytes is how much a publisher sends between two flushes; it
@@ -19,82 +17,52 @@ const flushWindowBytes = 256 << 10
 
 // benchSub is one subscriber connection and what it received.
 type benchSub struct {
-	nc          *sdk.Conn
+	c           benchClient
+	i           int // 1-based, for errors
 	n, bytes    atomic.Uint64
 	first, last atomic.Int64 // nanoseconds since the benchmark's base time; first is 0 until a message arrives
-	mu          sync.Mutex
-	err         error // why the connection failed, if it did
 }
 
-func (s *benchSub) fail(err error) {
-	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.mu.Unlock()
-}
-
+// failure is why the subscriber's connection failed, if it did.
 func (s *benchSub) failure() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+	if err := s.c.Failure(); err != nil {
+		return fmt.Errorf("subscriber %d: %w", s.i, err)
+	}
+	return nil
 }
 
 // benchPub is one publisher connection and what it sent.
 type benchPub struct {
-	nc  *sdk.Conn
+	c   benchClient
 	n   atomic.Uint64
 	end time.Time // when the broker confirmed the last message
 	err error
-	mu  sync.Mutex
-	bad error // a refusal reported asynchronously
-}
-
-// conns closes connections when the scenario ends.
-type conns []*sdk.Conn
-
-func (cs *conns) add(nc *sdk.Conn) { *cs = append(*cs, nc) }
-
-func (cs conns) closeAll() {
-	var wg sync.WaitGroup
-	for _, nc := range cs {
-		wg.Go(func() { nc.Close() })
-	}
-	wg.Wait()
 }
 
 // throughput runs the publish/subscribe scenarios: npub publishers, nsub
 // subscribers on one topic (sub-only has no publisher, pub no subscriber).
-func (o *benchOptions) throughput(ctx context.Context, e *env, cf *connFlags, npub, nsub int) (*benchResult, error) {
-	var open conns
+func (o *benchOptions) throughput(ctx context.Context, e *env, d *benchDialer, npub, nsub int) (*benchResult, error) {
+	var open benchConns
 	defer func() { open.closeAll() }()
 	base := time.Now()
 	res := &benchResult{Scenario: o.scenario, Size: o.size, Publishers: npub, Subscribers: nsub}
 
 	subs := make([]*benchSub, nsub)
 	for i := range subs {
-		s := &benchSub{}
-		nc, err := cf.connect(fmt.Sprintf("msgtrans-bench-sub-%d", i+1),
-			sdk.MaxReconnects(0),
-			sdk.SubPendingLimits(1<<24, 1<<30),
-			sdk.DisconnectHandler(func(_ *sdk.Conn, err error) {
-				s.fail(fmt.Errorf("subscriber %d disconnected: %w", i+1, err))
-			}),
-			sdk.ErrorHandler(func(_ *sdk.Conn, _ *sdk.Subscription, err error) {
-				s.fail(fmt.Errorf("subscriber %d: %w", i+1, err))
-			}))
+		s := &benchSub{i: i + 1}
+		c, err := d.dial(ctx, fmt.Sprintf("msgtrans-bench-sub-%d", i+1))
 		if err != nil {
 			return nil, err
 		}
-		open.add(nc)
-		s.nc = nc
-		if _, err := nc.Subscribe(o.topic, func(m *sdk.Msg) {
+		open.add(c)
+		s.c = c
+		if err := c.Subscribe(o.topic, func(data []byte) {
 			t := int64(time.Since(base))
 			if s.n.Add(1) == 1 {
 				s.first.Store(t)
 			}
 			s.last.Store(t)
-			s.bytes.Add(uint64(len(m.Data)))
+			s.bytes.Add(uint64(len(data)))
 		}); err != nil {
 			return nil, fmt.Errorf("subscriber %d: %w", i+1, err)
 		}
@@ -102,7 +70,7 @@ func (o *benchOptions) throughput(ctx context.Context, e *env, cf *connFlags, np
 	}
 	// Subscriptions must be in place at the broker before anything is sent.
 	for i, s := range subs {
-		if err := o.flush(ctx, s.nc); err != nil {
+		if err := o.flush(ctx, s.c); err != nil {
 			return nil, fmt.Errorf("subscriber %d: %w", i+1, err)
 		}
 		if err := s.failure(); err != nil {
@@ -112,32 +80,19 @@ func (o *benchOptions) throughput(ctx context.Context, e *env, cf *connFlags, np
 
 	pubs := make([]*benchPub, npub)
 	for i := range pubs {
-		p := &benchPub{}
-		nc, err := cf.connect(fmt.Sprintf("msgtrans-bench-pub-%d", i+1),
-			sdk.MaxReconnects(0),
-			sdk.ErrorHandler(func(_ *sdk.Conn, _ *sdk.Subscription, err error) {
-				p.mu.Lock()
-				if p.bad == nil {
-					p.bad = err
-				}
-				p.mu.Unlock()
-			}))
+		c, err := d.dial(ctx, fmt.Sprintf("msgtrans-bench-pub-%d", i+1))
 		if err != nil {
 			return nil, err
 		}
-		open.add(nc)
-		p.nc = nc
-		pubs[i] = p
+		open.add(c)
+		pubs[i] = &benchPub{c: c}
 	}
 	if len(open) > 0 {
-		res.Server = open[0].ConnectedURL()
+		res.Server = open[0].URL()
 		res.Transport = transportOf(res.Server)
 	}
 
-	payload := make([]byte, o.size)
-	for i := range payload {
-		payload[i] = 'a' + byte(i%26)
-	}
+	payload := benchPayload(o.size)
 	window := max(1, flushWindowBytes/(o.size+len(o.topic)+16))
 	stopProgress := progress(e, func() string {
 		return o.progressLine(pubs, subs)
@@ -163,9 +118,7 @@ func (o *benchOptions) throughput(ctx context.Context, e *env, cf *connFlags, np
 	for i, p := range pubs {
 		err := p.err
 		if err == nil {
-			p.mu.Lock()
-			err = p.bad
-			p.mu.Unlock()
+			err = p.c.Failure() // a refusal reported asynchronously
 		}
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
@@ -257,7 +210,7 @@ func (o *benchOptions) publishLoop(ctx context.Context, p *benchPub, payload []b
 			}
 			p.n.Store(n)
 		}
-		if err := p.nc.Publish(o.topic, payload); err != nil {
+		if err := p.c.Publish(o.topic, payload); err != nil {
 			return err
 		}
 		n++
@@ -266,7 +219,7 @@ func (o *benchOptions) publishLoop(ctx context.Context, p *benchPub, payload []b
 				return err
 			}
 			ch := make(chan error, 1)
-			go func() { ch <- o.flush(ctx, p.nc) }()
+			go func() { ch <- o.flush(ctx, p.c) }()
 			pending = ch
 		}
 	}
@@ -274,19 +227,7 @@ func (o *benchOptions) publishLoop(ctx context.Context, p *benchPub, payload []b
 	if err := wait(); err != nil {
 		return err
 	}
-	return o.flush(ctx, p.nc)
-}
-
-func (o *benchOptions) flush(ctx context.Context, nc *sdk.Conn) error {
-	fctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	if err := nc.Flush(fctx); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("broker did not answer a flush within %v", o.timeout)
-		}
-		return err
-	}
-	return nil
+	return o.flush(ctx, p.c)
 }
 
 // awaitSubs waits until each subscriber has perSub messages (perSub 0:

@@ -1,0 +1,537 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/msgtrans/msgtrans/sdk"
+)
+
+// The text protocol is the example plugin's (cmd/example-plugin): one
+// command per line (SUB, UNSUB, PUB, REQ, PING), exactly one answer per
+// command in command order (+OK, -ERR reason, PONG, REPLY payload), and
+// pushed lines (MSG topic payload, REQUEST topic reply payload) between
+// the answers.
+
+const (
+	// textWriteChunk is how many queued bytes of publishes wake the
+	// writer; commands that wait for their answer wake it at once.
+	textWriteChunk = 64 << 10
+	// textMaxQueued is how much a publisher may queue before it waits for
+	// the writer.
+	textMaxQueued = 1 << 20
+	// A connection's read buffer starts at textReadMin, so that thousands
+	// of idle connections stay small, and doubles up to textReadMax while
+	// reads fill it.
+	textReadMin = 4 << 10
+	textReadMax = 64 << 10
+)
+
+// textMaxLine is the longest line a text connection accepts: a MSG or
+// REQUEST line with the bench's payload and topic, and room for a reply
+// topic.
+func textMaxLine(size, topicLen int) int { return max(textReadMax, size+topicLen+512) }
+
+var errTextLineTooLong = errors.New("the plugin sent a line longer than expected")
+
+// textClient is a benchClient over one connection to the text protocol:
+// one broker session inside the plugin. Commands are appended to a buffer
+// that one writer goroutine sends, many in one write call, so publishes are
+// pipelined; one reader goroutine parses the lines in place. The commands
+// that wait for their answer (PING, REQ, SUB) are numbered; every other
+// answer belongs to a PUB: +OK, or a refusal that is counted.
+type textClient struct {
+	conn net.Conn
+	url  string
+
+	// The write side.
+	mu    sync.Mutex
+	space sync.Cond // signalled when the writer takes the buffer or the connection dies
+	buf   []byte
+	sent  uint64 // commands appended to buf so far
+	dead  error  // why the connection ended; commands fail with it
+	kick  chan struct{}
+
+	// The answer side.
+	qmu      sync.Mutex
+	answered uint64
+	waiters  []*textWaiter // in command order
+
+	onMsg atomic.Pointer[func([]byte)] // the subscription's callback
+	echo  atomic.Bool                  // answer requests with their payload
+
+	fmu          sync.Mutex
+	failure      error  // the first asynchronous failure
+	refused      uint64 // PUBs answered -ERR
+	firstRefusal string
+	lastErrLine  string // the last -ERR line, to explain a hang-up
+
+	quit       chan struct{}
+	closeOnce  sync.Once
+	closing    atomic.Bool
+	readerDone chan struct{}
+	writerDone chan struct{}
+}
+
+// textWaiter is a command waiting for its answer: on ch, or through
+// onAnswer (called on the reader goroutine).
+type textWaiter struct {
+	seq      uint64
+	ch       chan string // closed if the connection dies first
+	onAnswer func(string)
+}
+
+// dialTextClient connects to the text protocol at hostPort. The plugin
+// opens the broker session before it reads a line, so the PONG to a first
+// PING means the session is open.
+func dialTextClient(ctx context.Context, hostPort string, timeout time.Duration, maxLine int) (*textClient, error) {
+	u := "text://" + hostPort
+	d := net.Dialer{Timeout: timeout}
+	conn, err := d.DialContext(ctx, "tcp", hostPort)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", u, err)
+	}
+	c := newTextClient(conn, u, maxLine)
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := c.Flush(hctx); err != nil {
+		c.Close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer to PING within %v", timeout)
+		}
+		return nil, fmt.Errorf("%s: %w", u, err)
+	}
+	return c, nil
+}
+
+// newTextClient starts the reader and the writer of a connection.
+func newTextClient(conn net.Conn, url string, maxLine int) *textClient {
+	c := &textClient{
+		conn:       conn,
+		url:        url,
+		kick:       make(chan struct{}, 1),
+		quit:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	c.space.L = &c.mu
+	go c.readLoop(maxLine)
+	go c.writeLoop()
+	return c
+}
+
+func (c *textClient) URL() string { return c.url }
+
+// checkTextArgs makes sure a command stays one line with the fields the
+// plugin expects: a topic without spaces, a payload without CR or LF.
+func checkTextArgs(topic string, payload []byte) error {
+	if topic == "" || strings.ContainsAny(topic, " \r\n") {
+		return fmt.Errorf("topic %q cannot be sent over the text protocol", topic)
+	}
+	if bytes.IndexByte(payload, '\n') >= 0 || bytes.IndexByte(payload, '\r') >= 0 {
+		return errors.New("a payload with CR or LF cannot be sent over the text protocol")
+	}
+	return nil
+}
+
+func (c *textClient) Publish(topic string, payload []byte) error {
+	if err := checkTextArgs(topic, payload); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for len(c.buf) >= textMaxQueued && c.dead == nil {
+		c.space.Wait()
+	}
+	if c.dead != nil {
+		err := c.dead
+		c.mu.Unlock()
+		return err
+	}
+	c.buf = appendPub(c.buf, topic, payload)
+	c.sent++
+	full := len(c.buf) >= textWriteChunk
+	c.mu.Unlock()
+	if full {
+		c.wake()
+	}
+	return nil
+}
+
+func appendPub(b []byte, topic string, payload []byte) []byte {
+	b = append(b, "PUB "...)
+	b = append(b, topic...)
+	b = append(b, ' ')
+	b = append(b, payload...)
+	return append(b, "\r\n"...)
+}
+
+// send appends a command that has a waiter, and wakes the writer.
+func (c *textClient) send(w *textWaiter, cmd ...string) error {
+	c.mu.Lock()
+	if c.dead != nil {
+		err := c.dead
+		c.mu.Unlock()
+		return err
+	}
+	for i, s := range cmd {
+		if i > 0 {
+			c.buf = append(c.buf, ' ')
+		}
+		c.buf = append(c.buf, s...)
+	}
+	c.buf = append(c.buf, "\r\n"...)
+	c.sent++
+	w.seq = c.sent
+	c.qmu.Lock()
+	c.waiters = append(c.waiters, w)
+	c.qmu.Unlock()
+	c.mu.Unlock()
+	c.wake()
+	return nil
+}
+
+// roundTrip sends a command and waits for its answer.
+func (c *textClient) roundTrip(ctx context.Context, cmd ...string) (string, error) {
+	w := &textWaiter{ch: make(chan string, 1)}
+	if err := c.send(w, cmd...); err != nil {
+		return "", err
+	}
+	select {
+	case ans, ok := <-w.ch:
+		if !ok {
+			return "", c.deadErr()
+		}
+		return ans, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Flush sends PING: answers come in command order, so PONG means every
+// earlier command was answered, each PUB once the broker acknowledged it.
+func (c *textClient) Flush(ctx context.Context) error {
+	ans, err := c.roundTrip(ctx, "PING")
+	if err != nil {
+		return err
+	}
+	if ans != "PONG" {
+		return fmt.Errorf("the plugin answered %q to PING", ans)
+	}
+	return nil
+}
+
+func (c *textClient) Subscribe(topic string, onMsg func([]byte)) error {
+	if !c.onMsg.CompareAndSwap(nil, &onMsg) {
+		return errors.New("one subscription per text connection")
+	}
+	return c.subscribe(topic)
+}
+
+func (c *textClient) Echo(topic, queue string) error {
+	if queue == "" || strings.ContainsAny(queue, " \r\n") {
+		return fmt.Errorf("queue %q cannot be sent over the text protocol", queue)
+	}
+	c.echo.Store(true)
+	return c.subscribe(topic, queue)
+}
+
+// subscribe sends SUB without waiting: like the SDK's, the plugin's
+// verdict comes before the answer to the next PING, as a Failure.
+func (c *textClient) subscribe(topic string, queue ...string) error {
+	if err := checkTextArgs(topic, nil); err != nil {
+		return err
+	}
+	w := &textWaiter{onAnswer: func(ans string) {
+		if ans != "+OK" {
+			c.fail(fmt.Errorf("subscribe to %q: the plugin answered %q", topic, ans))
+		}
+	}}
+	return c.send(w, append([]string{"SUB", topic}, queue...)...)
+}
+
+func (c *textClient) Request(ctx context.Context, topic string, payload []byte) error {
+	if err := checkTextArgs(topic, payload); err != nil {
+		return err
+	}
+	ans, err := c.roundTrip(ctx, "REQ", topic, string(payload))
+	switch {
+	case err != nil:
+		return err
+	case ans == "REPLY" || strings.HasPrefix(ans, "REPLY "):
+		return nil
+	case ans == "-ERR no responders":
+		return fmt.Errorf("the plugin: %w", sdk.ErrNoResponders)
+	}
+	return fmt.Errorf("the plugin answered %q to REQ", ans)
+}
+
+func (c *textClient) Failure() error {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if c.refused > 0 {
+		err := fmt.Errorf("%d publishes refused by the plugin, the first with %q", c.refused, c.firstRefusal)
+		if c.failure != nil {
+			err = fmt.Errorf("%w; %w", c.failure, err)
+		}
+		return err
+	}
+	return c.failure
+}
+
+func (c *textClient) fail(err error) {
+	if c.closing.Load() {
+		return
+	}
+	c.fmu.Lock()
+	if c.failure == nil {
+		c.failure = err
+	}
+	c.fmu.Unlock()
+}
+
+func (c *textClient) Close() error {
+	c.closeOnce.Do(func() {
+		c.closing.Store(true)
+		close(c.quit)
+		c.conn.Close()
+		<-c.readerDone
+		<-c.writerDone
+	})
+	return nil
+}
+
+func (c *textClient) wake() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// die ends the connection: commands fail with err from now on, and so do
+// those waiting for an answer.
+func (c *textClient) die(err error) {
+	c.mu.Lock()
+	if c.dead == nil {
+		c.dead = err
+	}
+	c.space.Broadcast()
+	c.mu.Unlock()
+	c.conn.Close()
+	c.qmu.Lock()
+	ws := c.waiters
+	c.waiters = nil
+	c.qmu.Unlock()
+	for _, w := range ws {
+		if w.ch != nil {
+			close(w.ch)
+		}
+	}
+	c.fail(err)
+}
+
+func (c *textClient) deadErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
+}
+
+// writeLoop sends the buffer whenever it is woken, swapping in a spare
+// buffer so that commands are appended while a write is under way.
+func (c *textClient) writeLoop() {
+	defer close(c.writerDone)
+	var spare []byte
+	for {
+		select {
+		case <-c.kick:
+		case <-c.quit:
+			return
+		}
+		c.mu.Lock()
+		batch := c.buf
+		c.buf = spare[:0]
+		c.space.Broadcast()
+		c.mu.Unlock()
+		if len(batch) == 0 {
+			spare = batch
+			continue
+		}
+		if _, err := c.conn.Write(batch); err != nil {
+			c.die(fmt.Errorf("writing to %s: %w", c.url, err))
+			return
+		}
+		if cap(batch) <= 2*textMaxQueued {
+			spare = batch[:0]
+		} else {
+			spare = nil
+		}
+	}
+}
+
+var (
+	textMsg     = []byte("MSG ")
+	textRequest = []byte("REQUEST ")
+)
+
+func (c *textClient) readLoop(maxLine int) {
+	defer close(c.readerDone)
+	lr := lineReader{r: c.conn, buf: make([]byte, textReadMin), max: maxLine}
+	for {
+		line, err := lr.next()
+		if err != nil {
+			c.die(c.readError(err))
+			return
+		}
+		switch {
+		case bytes.HasPrefix(line, textMsg): // MSG topic payload
+			_, payload := cutSpace(line[len(textMsg):])
+			if f := c.onMsg.Load(); f != nil {
+				(*f)(payload)
+			}
+		case bytes.HasPrefix(line, textRequest): // REQUEST topic reply payload
+			_, rest := cutSpace(line[len(textRequest):])
+			reply, payload := cutSpace(rest)
+			if c.echo.Load() {
+				c.respond(reply, payload)
+			}
+		default:
+			c.answer(line)
+		}
+	}
+}
+
+// cutSpace splits b at its first space.
+func cutSpace(b []byte) (before, after []byte) {
+	if i := bytes.IndexByte(b, ' '); i >= 0 {
+		return b[:i], b[i+1:]
+	}
+	return b, nil
+}
+
+func (c *textClient) readError(err error) error {
+	c.fmu.Lock()
+	last := c.lastErrLine
+	c.fmu.Unlock()
+	if errors.Is(err, io.EOF) {
+		err = errors.New("the plugin closed the connection")
+	}
+	if last != "" {
+		return fmt.Errorf("%s: %w (its last error: %q)", c.url, err, last)
+	}
+	return fmt.Errorf("%s: %w", c.url, err)
+}
+
+// respond publishes a request's payload to its reply topic. It runs on the
+// reader, so it never waits for room in the buffer.
+func (c *textClient) respond(reply, payload []byte) {
+	c.mu.Lock()
+	if c.dead != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.buf = append(c.buf, "PUB "...)
+	c.buf = append(c.buf, reply...)
+	c.buf = append(c.buf, ' ')
+	c.buf = append(c.buf, payload...)
+	c.buf = append(c.buf, "\r\n"...)
+	c.sent++
+	c.mu.Unlock()
+	c.wake()
+}
+
+// answer matches an answer line with its command.
+func (c *textClient) answer(line []byte) {
+	c.qmu.Lock()
+	c.answered++
+	n := c.answered
+	var w *textWaiter
+	if len(c.waiters) > 0 && c.waiters[0].seq == n {
+		w = c.waiters[0]
+		c.waiters[0] = nil
+		c.waiters = c.waiters[1:]
+	}
+	c.qmu.Unlock()
+	if w != nil {
+		if w.onAnswer != nil {
+			w.onAnswer(string(line))
+		} else {
+			w.ch <- string(line)
+		}
+		return
+	}
+	if string(line) == "+OK" {
+		return // a PUB the broker acknowledged
+	}
+	c.mu.Lock()
+	unasked := n > c.sent
+	c.mu.Unlock()
+	s := string(line)
+	c.fmu.Lock()
+	if strings.HasPrefix(s, "-ERR") {
+		c.lastErrLine = s
+	}
+	if !unasked {
+		c.refused++
+		if c.refused == 1 {
+			c.firstRefusal = s
+		}
+	}
+	c.fmu.Unlock()
+	if unasked {
+		// Such as the plugin's last words before it hangs up.
+		c.fail(fmt.Errorf("%s: the plugin sent %q", c.url, s))
+	}
+}
+
+// lineReader reads lines in place from a buffer that grows while reads
+// fill it, up to max bytes.
+type lineReader struct {
+	r          io.Reader
+	buf        []byte
+	start, end int // unread bytes
+	scanned    int // of them, those known to hold no newline
+	filled     bool
+	max        int
+}
+
+// next returns the next line without its CR LF; it is valid until the
+// next call.
+func (lr *lineReader) next() ([]byte, error) {
+	for {
+		if i := bytes.IndexByte(lr.buf[lr.start+lr.scanned:lr.end], '\n'); i >= 0 {
+			line := lr.buf[lr.start : lr.start+lr.scanned+i]
+			lr.start += lr.scanned + i + 1
+			lr.scanned = 0
+			if n := len(line); n > 0 && line[n-1] == '\r' {
+				line = line[:n-1]
+			}
+			return line, nil
+		}
+		lr.scanned = lr.end - lr.start
+		if lr.start > 0 {
+			lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
+			lr.start = 0
+		}
+		if lr.end == len(lr.buf) || (lr.filled && len(lr.buf) < textReadMax) {
+			if lr.end == len(lr.buf) && len(lr.buf) >= lr.max {
+				return nil, errTextLineTooLong
+			}
+			nb := make([]byte, min(2*len(lr.buf), max(lr.max, len(lr.buf))))
+			copy(nb, lr.buf[:lr.end])
+			lr.buf = nb
+		}
+		n, err := lr.r.Read(lr.buf[lr.end:])
+		lr.filled = lr.end+n == len(lr.buf)
+		lr.end += n
+		if n == 0 && err != nil {
+			return nil, err
+		}
+	}
+}
