@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,25 +20,59 @@ type client interface {
 	Respond(topic string) error
 	Request(topic string, data []byte, timeout time.Duration) error
 	Flush() error
+	// Err is the first asynchronous error (a lost connection, dropped
+	// messages), or nil.
+	Err() error
 	Close()
 }
 
+// asyncErr keeps the first error reported by a client's callbacks.
+type asyncErr struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (a *asyncErr) set(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil && err != nil {
+		a.err = err
+	}
+}
+
+func (a *asyncErr) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
+}
+
+// system is one server reached over one transport.
 type system struct {
-	name string
-	dial func() (client, error)
+	name      string // msgtrans or nats-server
+	transport string
+	dial      func() (client, error)
 }
 
 // msgtrans
 
-type mtClient struct{ c *sdk.Conn }
+type mtClient struct {
+	c *sdk.Conn
+	asyncErr
+}
 
-func dialMsgtrans(url string) func() (client, error) {
+func dialMsgtrans(url string, opts ...sdk.Option) func() (client, error) {
 	return func() (client, error) {
-		c, err := sdk.Connect(url, sdk.SubPendingLimits(1<<24, 1<<30), sdk.MaxReconnects(0))
+		m := &mtClient{}
+		c, err := sdk.Connect(url, append([]sdk.Option{
+			sdk.SubPendingLimits(1<<24, 1<<30), sdk.MaxReconnects(0),
+			sdk.DisconnectHandler(func(_ *sdk.Conn, err error) { m.set(fmt.Errorf("disconnected: %w", err)) }),
+			sdk.ErrorHandler(func(_ *sdk.Conn, _ *sdk.Subscription, err error) { m.set(err) }),
+		}, opts...)...)
 		if err != nil {
 			return nil, err
 		}
-		return &mtClient{c}, nil
+		m.c = c
+		return m, nil
 	}
 }
 
@@ -64,15 +100,22 @@ func (m *mtClient) Close() { m.c.Close() }
 
 // nats
 
-type natsClient struct{ c *nats.Conn }
+type natsClient struct {
+	c *nats.Conn
+	asyncErr
+}
 
 func dialNATS(url string) func() (client, error) {
 	return func() (client, error) {
-		c, err := nats.Connect(url, nats.MaxReconnects(0))
+		n := &natsClient{}
+		c, err := nats.Connect(url, nats.MaxReconnects(0),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { n.set(fmt.Errorf("disconnected: %w", err)) }),
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { n.set(err) }))
 		if err != nil {
 			return nil, err
 		}
-		return &natsClient{c}, nil
+		n.c = c
+		return n, nil
 	}
 }
 

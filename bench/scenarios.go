@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -8,21 +9,48 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-type scenario struct {
+// metric is one row of the table: a scenario's measured quantity.
+type metric struct {
 	name        string
 	unit        string
 	lowerBetter bool
-	run         func(system) (float64, error)
 }
 
+// scenario runs once against a system and returns one value per metric,
+// so that request-reply reports p50 and p99 of the same run.
+type scenario struct {
+	name    string
+	metrics []metric
+	run     func(system) ([]float64, error)
+}
+
+// The table's rows, in order. The first three are the throughput ones that
+// issue 6's WebSocket and QUIC targets are about.
+var (
+	mPublish = metric{"publish only", "msgs/s", false}
+	mOneOne  = metric{"1 -> 1", "msgs/s received", false}
+	mFanout  = metric{"1 -> 4 fan-out", "msgs/s received, all subscribers", false}
+	mReqP50  = metric{"request-reply p50", "µs", true}
+	mReqP99  = metric{"request-reply p99", "µs", true}
+)
+
 func scenarios(msgs, reqs int, payload []byte) []scenario {
+	one := func(v float64, err error) ([]float64, error) { return []float64{v}, err }
 	return []scenario{
-		{"publish only", "msgs/s", false, func(s system) (float64, error) { return publishOnly(s, msgs, payload) }},
-		{"1 -> 1", "msgs/s received", false, func(s system) (float64, error) { return fanout(s, 1, msgs, payload) }},
-		{"1 -> 4 fan-out", "msgs/s received, all subscribers", false, func(s system) (float64, error) { return fanout(s, 4, msgs/2, payload) }},
-		{"request-reply p50", "µs", true, func(s system) (float64, error) { return requestReply(s, reqs, payload, 50) }},
-		{"request-reply p99", "µs", true, func(s system) (float64, error) { return requestReply(s, reqs, payload, 99) }},
+		{"publish only", []metric{mPublish}, func(s system) ([]float64, error) { return one(publishOnly(s, msgs, payload)) }},
+		{"1 -> 1", []metric{mOneOne}, func(s system) ([]float64, error) { return one(fanout(s, 1, msgs, payload)) }},
+		{"1 -> 4 fan-out", []metric{mFanout}, func(s system) ([]float64, error) { return one(fanout(s, 4, msgs/2, payload)) }},
+		{"request-reply", []metric{mReqP50, mReqP99}, func(s system) ([]float64, error) { return requestReply(s, reqs, payload, 50, 99) }},
 	}
+}
+
+// allMetrics lists the metrics of scs in table order.
+func allMetrics(scs []scenario) []metric {
+	var ms []metric
+	for _, sc := range scs {
+		ms = append(ms, sc.metrics...)
+	}
+	return ms
 }
 
 func publishOnly(s system, n int, payload []byte) (float64, error) {
@@ -49,12 +77,14 @@ func fanout(s system, subs, n int, payload []byte) (float64, error) {
 	var got atomic.Int64
 	done := make(chan struct{})
 	want := int64(subs * n)
+	var clients []client
 	for range subs {
 		c, err := s.dial()
 		if err != nil {
 			return 0, err
 		}
 		defer c.Close()
+		clients = append(clients, c)
 		if err := c.Subscribe("bench.fan", func([]byte) {
 			if got.Add(1) == want {
 				close(done)
@@ -71,48 +101,84 @@ func fanout(s system, subs, n int, payload []byte) (float64, error) {
 		return 0, err
 	}
 	defer pub.Close()
+	clients = append(clients, pub)
 	start := time.Now()
 	for range n {
 		if err := pub.Publish("bench.fan", payload); err != nil {
 			return 0, err
 		}
 	}
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		return 0, fmt.Errorf("received %d of %d", got.Load(), want)
+	if err := waitAll(done, &got, want, clients); err != nil {
+		return 0, err
 	}
 	return float64(want) / time.Since(start).Seconds(), nil
 }
 
+// stallTimeout is how long waitAll waits without a delivery before it
+// gives up: lost messages end a run in seconds, not minutes.
+const stallTimeout = 10 * time.Second
+
+// waitAll waits until done is closed, failing when got stops growing for
+// stallTimeout, naming the clients' asynchronous errors.
+func waitAll(done <-chan struct{}, got *atomic.Int64, want int64, clients []client) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last, lastMove := got.Load(), time.Now()
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-tick.C:
+		}
+		if n := got.Load(); n != last {
+			last, lastMove = n, time.Now()
+			continue
+		}
+		if time.Since(lastMove) < stallTimeout {
+			continue
+		}
+		var errs []error
+		for _, c := range clients {
+			if err := c.Err(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return fmt.Errorf("received %d of %d, none in the last %v (client errors: %v)", last, want, stallTimeout, errors.Join(errs...))
+	}
+}
+
 // requestReply makes n sequential requests and returns the given
-// percentile of their round trips in microseconds.
-func requestReply(s system, n int, payload []byte, pct float64) (float64, error) {
+// percentiles of their round trips in microseconds.
+func requestReply(s system, n int, payload []byte, pcts ...float64) ([]float64, error) {
 	resp, err := s.dial()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Close()
 	if err := resp.Respond("bench.svc"); err != nil {
-		return 0, err
+		return nil, err
 	}
 	if err := resp.Flush(); err != nil {
-		return 0, err
+		return nil, err
 	}
 	req, err := s.dial()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer req.Close()
 	h := hdrhistogram.New(1, int64(10*time.Second/time.Microsecond), 3)
 	for i := range n + n/10 {
 		t := time.Now()
 		if err := req.Request("bench.svc", payload, 5*time.Second); err != nil {
-			return 0, err
+			return nil, err
 		}
 		if i >= n/10 { // the first tenth warms up
 			h.RecordValue(time.Since(t).Microseconds())
 		}
 	}
-	return float64(h.ValueAtQuantile(pct)), nil
+	vals := make([]float64, len(pcts))
+	for i, p := range pcts {
+		vals[i] = float64(h.ValueAtQuantile(p))
+	}
+	return vals, nil
 }

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// servers are the two brokers under test, started on loopback ports in a
+// temporary directory. A field is empty when its transport is not wanted.
+type servers struct {
+	dir string
+	// msgtrans
+	mtTCP, mtWS, mtQUIC string // host:port
+	caFile              string // the QUIC certificate, trusted by the SDK
+	// nats-server (it has no QUIC)
+	natsTCP, natsWS string
+
+	procs []*exec.Cmd
+}
+
+// startServers builds ../cmd/broker and starts it with a listener for each
+// wanted transport, and nats-server with its client port (plus a WebSocket
+// listener if ws is wanted) unless only msgtrans-only transports are
+// wanted. Both get the same 1 GiB slow-consumer limit, so that a burst is
+// measured rather than cut off.
+func startServers(dir string, want map[string]bool, natsBin string) (_ *servers, err error) {
+	s := &servers{dir: dir}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+
+	brokerBin := filepath.Join(dir, "broker")
+	build := exec.Command("go", "build", "-o", brokerBin, "./cmd/broker")
+	build.Dir = ".." // the main module
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the broker: %v\n%s", err, out)
+	}
+	var cfg strings.Builder
+	cfg.WriteString("retained:\n  store: memory\nlimits:\n  max_pending: 1GiB\n")
+	listen := func(section, addr string) { fmt.Fprintf(&cfg, "%s:\n  listen: %q\n", section, addr) }
+	if want["tcp"] {
+		s.mtTCP = freeTCPPort()
+	}
+	listen("tcp", s.mtTCP) // an empty address disables the listener
+	if want["ws"] {
+		s.mtWS = freeTCPPort()
+	}
+	listen("ws", s.mtWS)
+	cfg.WriteString("  path: /ws\n")
+	if want["quic"] {
+		s.mtQUIC = freeUDPPort()
+		// The broker would generate a certificate in its data directory
+		// and log its fingerprint; giving it one we made keeps the client
+		// side to an ordinary CA file, with nothing to read from a log.
+		certFile, keyFile := filepath.Join(dir, "quic-cert.pem"), filepath.Join(dir, "quic-key.pem")
+		if err := writeSelfSigned(certFile, keyFile); err != nil {
+			return nil, err
+		}
+		s.caFile = certFile
+		listen("quic", s.mtQUIC)
+		fmt.Fprintf(&cfg, "  tls:\n    cert_file: %q\n    key_file: %q\n", certFile, keyFile)
+	} else {
+		listen("quic", "")
+	}
+	cfgFile := filepath.Join(dir, "broker.yaml")
+	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
+		return nil, err
+	}
+	mt := exec.Command(brokerBin, "--config", cfgFile, "--data-dir", filepath.Join(dir, "data"),
+		"--log-level", "warn", "--log-format", "json")
+	// quic-go asks for 7 MiB UDP buffers and warns once when the kernel
+	// grants less; the throughput measured is what this machine allows.
+	mt.Env = append(os.Environ(), "QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true")
+	mt.Stderr = os.Stderr
+	if err := s.start(mt); err != nil {
+		return nil, err
+	}
+
+	if !want["tcp"] && !want["ws"] {
+		return s, nil // nats-server speaks none of the wanted transports
+	}
+	if _, err := exec.LookPath(natsBin); err != nil {
+		return nil, fmt.Errorf("%s not found (apt-get install nats-server): %w", natsBin, err)
+	}
+	s.natsTCP = freeTCPPort() // nats-server always has its client port
+	natsCfg := fmt.Sprintf("listen: %q\nmax_pending: 1073741824\n", s.natsTCP)
+	if want["ws"] {
+		// nats-server 2.9 sends everything pending for a WebSocket client
+		// as one frame, which a subscriber that falls behind sees grow to
+		// megabytes; nats.go refuses frames over 8 x max_payload (64 MiB at
+		// most) and drops the connection ("websocket frame too large").
+		// 8 MiB, the largest max_payload nats-server accepts without a
+		// warning, lifts that bound to 64 MiB; 16-byte messages never
+		// come near the payload limit itself.
+		natsCfg += "max_payload: 8388608\n"
+		s.natsWS = freeTCPPort()
+		natsCfg += fmt.Sprintf("websocket {\n  listen: %q\n  no_tls: true\n}\n", s.natsWS)
+	}
+	natsCfgFile := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(natsCfgFile, []byte(natsCfg), 0o600); err != nil {
+		return nil, err
+	}
+	ns := exec.Command(natsBin, "-c", natsCfgFile) // its log (info level) is left out
+	if err := s.start(ns); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *servers) start(c *exec.Cmd) error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	s.procs = append(s.procs, c)
+	return nil
+}
+
+func (s *servers) stop() {
+	for _, c := range s.procs {
+		c.Process.Kill()
+		c.Wait()
+	}
+	s.procs = nil
+}
+
+// writeSelfSigned writes a P-256 certificate for 127.0.0.1 that is its own
+// CA, so that trusting the certificate file verifies the server normally.
+func writeSelfSigned(certFile, keyFile string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "msgtrans bench"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+}
+
+func freeTCPPort() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func freeUDPPort() string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+// waitReady dials sys until a connection succeeds: the same check for a
+// TCP, WebSocket or QUIC (UDP) listener.
+func waitReady(sys system) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := sys.dial()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s over %s did not come up: %w", sys.name, sys.transport, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
