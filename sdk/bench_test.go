@@ -43,10 +43,28 @@ func benchFlush(b *testing.B, c *sdk.Conn) {
 
 var payload16 = make([]byte, 16)
 
-// BenchmarkTCPPublish: one connection publishes, nobody subscribes.
-func BenchmarkTCPPublish(b *testing.B) {
+// BenchmarkPublish: one connection publishes, nobody subscribes.
+func BenchmarkPublish(b *testing.B) {
+	for _, tr := range []string{"tcp", "ws", "quic"} {
+		b.Run("transport="+tr, func(b *testing.B) { benchPublish(b, tr) })
+	}
+}
+
+// transportURL returns the URL and options to reach srv over tr.
+func transportURL(srv *adapterstest.Server, tr string) (string, []sdk.Option) {
+	switch tr {
+	case "ws":
+		return srv.WSURL, nil
+	case "quic":
+		return srv.QUICURL, []sdk.Option{sdk.PinnedCertSHA256(srv.CertSHA256)}
+	}
+	return srv.URL, nil
+}
+
+func benchPublish(b *testing.B, tr string) {
 	srv := benchServer(b)
-	pub := benchConn(b, srv.URL)
+	url, opts := transportURL(srv, tr)
+	pub := benchConnOpts(b, url, opts...)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload16)))
 	for b.Loop() {
@@ -73,13 +91,7 @@ func BenchmarkPubSub(b *testing.B) {
 
 func benchPubSub(b *testing.B, tr string, subs int) {
 	srv := benchServer(b)
-	url, opts := srv.URL, []sdk.Option(nil)
-	switch tr {
-	case "ws":
-		url = srv.WSURL
-	case "quic":
-		url, opts = srv.QUICURL, []sdk.Option{sdk.PinnedCertSHA256(srv.CertSHA256)}
-	}
+	url, opts := transportURL(srv, tr)
 	var got atomic.Int64
 	done := make(chan struct{}, 1)
 	var want atomic.Int64

@@ -176,6 +176,31 @@ func TestBadMessages(t *testing.T) {
 			t.Fatalf("got %v", f.Type)
 		}
 	})
+	t.Run("unmasked client message", func(t *testing.T) {
+		c := dial(t, srv.WSURL, true)
+		gws.WriteFrame(c, gws.NewBinaryFrame(wire.AppendPing(nil)))
+		if code := closeCode(t, c); code != gws.StatusProtocolError {
+			t.Fatalf("close code %d", code)
+		}
+	})
+	t.Run("messages with 7- and 16-bit lengths arriving a byte at a time", func(t *testing.T) {
+		c := dial(t, srv.WSURL, true)
+		send(t, c, wire.AppendSub(nil, 1, "slow.bytes", ""))
+		for _, size := range []int{10, 125, 126, 300, 1000} {
+			payload := []byte(strings.Repeat("p", size))
+			var frame strings.Builder
+			gws.WriteFrame(&frame, gws.MaskFrame(gws.NewBinaryFrame(wire.AppendPub(nil, "slow.bytes", "", nil, payload, false, 0))))
+			for _, b := range []byte(frame.String()) {
+				if _, err := c.Write([]byte{b}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f := recvFrame(t, c)
+			if f.Type != wire.TypeMsg || string(f.Payload) != string(payload) {
+				t.Fatalf("size %d: got %v with %d bytes", size, f.Type, len(f.Payload))
+			}
+		}
+	})
 	t.Run("websocket ping answered", func(t *testing.T) {
 		c := dial(t, srv.WSURL, true)
 		gws.WriteFrame(c, gws.MaskFrame(gws.NewPingFrame([]byte("hi"))))
