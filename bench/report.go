@@ -3,15 +3,16 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // row is one line of the table and one element of the --json array.
 type row struct {
 	Scenario  string `json:"scenario"`
-	Transport string `json:"transport"` // tcp, ws, quic
+	Transport string `json:"transport"` // tcp, ws, quic, plugin
 	Unit      string `json:"unit"`
 	// Values are the medians for msgtrans and nats-server, null where the
-	// system was not measured (nats-server has no QUIC).
+	// system was not measured (nats-server has no QUIC and no plugin).
 	Values values   `json:"values"`
 	Ratio  *float64 `json:"ratio"` // msgtrans / nats-server; null without both
 	// VsTCP is msgtrans over this transport / msgtrans over TCP, on rows
@@ -20,6 +21,9 @@ type row struct {
 	// TargetVsTCP is issue 6's lower bound for VsTCP, on throughput rows.
 	TargetVsTCP   float64 `json:"target_vs_tcp,omitempty"`
 	LowerIsBetter bool    `json:"lower_is_better"`
+	// Note says how the transport's numbers were measured where that
+	// differs from the others (the plugin rows).
+	Note string `json:"note,omitempty"`
 }
 
 // buildRows lays the transports' results out by metric, then transport.
@@ -37,7 +41,7 @@ func buildRows(metrics []metric, ts []transport, results []medians) []row {
 			if !ok {
 				continue
 			}
-			r := row{Scenario: m.name, Transport: t.name, Unit: m.unit, Values: v, LowerIsBetter: m.lowerBetter}
+			r := row{Scenario: m.name, Transport: t.name, Unit: m.unit, Values: v, LowerIsBetter: m.lowerBetter, Note: t.note}
 			r.Ratio = div(v[0], v[1])
 			if t.name != "tcp" && tcp != nil {
 				r.VsTCP = div(v[0], tcp[m.name][0])
@@ -81,6 +85,13 @@ func printTable(w io.Writer, rows []row) {
 		fmt.Fprintf(w, format, r.Scenario, r.Transport, human(r.Values[0]), human(r.Values[1]),
 			ratio(r.Ratio), vs, r.Unit+" ("+better+")")
 	}
+	noted := map[string]bool{}
+	for _, r := range rows {
+		if r.Note != "" && !noted[r.Note] {
+			noted[r.Note] = true
+			fmt.Fprintf(w, "\n%s\n", wrap(r.Note, 100))
+		}
+	}
 }
 
 func ratio(p *float64) string {
@@ -102,4 +113,22 @@ func human(p *float64) string {
 	default:
 		return fmt.Sprintf("%.1f", v)
 	}
+}
+
+// wrap breaks text into lines of at most width bytes at spaces.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, word := range strings.Fields(text) {
+		if i > 0 && n+1+len(word) > width {
+			b.WriteByte('\n')
+			n = 0
+		} else if i > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
 }

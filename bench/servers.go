@@ -26,6 +26,10 @@ type servers struct {
 	caFile              string // the QUIC certificate, trusted by the SDK
 	// nats-server (it has no QUIC)
 	natsTCP, natsWS string
+	// msgtrans through cmd/example-plugin, which the broker launches: the
+	// plugin's text-protocol listener, and cmd/msgtrans, whose bench
+	// command is the client that speaks it
+	pluginText, msgtransBin string
 
 	procs []*exec.Cmd
 }
@@ -34,8 +38,12 @@ type servers struct {
 // wanted transport, and nats-server with its client port (plus a WebSocket
 // listener if ws is wanted) unless only msgtrans-only transports are
 // wanted. Both get the same 1 GiB slow-consumer limit, so that a burst is
-// measured rather than cut off.
-func startServers(dir string, want map[string]bool, natsBin string) (_ *servers, err error) {
+// measured rather than cut off. With plugin wanted it also builds
+// ../cmd/example-plugin and ../cmd/msgtrans and configures the broker to
+// launch the plugin, its text protocol on a free port and its line limit
+// large enough for size-byte payloads; the broker's limits apply to the
+// plugin's sessions like to any other.
+func startServers(dir string, want map[string]bool, natsBin string, size int) (_ *servers, err error) {
 	s := &servers{dir: dir}
 	defer func() {
 		if err != nil {
@@ -43,12 +51,18 @@ func startServers(dir string, want map[string]bool, natsBin string) (_ *servers,
 		}
 	}()
 
-	brokerBin := filepath.Join(dir, "broker")
-	build := exec.Command("go", "build", "-o", brokerBin, "./cmd/broker")
+	// One go build for all binaries: with -o a directory, each main
+	// package becomes an executable named after its folder.
+	pkgs := []string{"./cmd/broker"}
+	if want["plugin"] {
+		pkgs = append(pkgs, "./cmd/example-plugin", "./cmd/msgtrans")
+	}
+	build := exec.Command("go", append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
 	build.Dir = ".." // the main module
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("building the broker: %v\n%s", err, out)
+		return nil, fmt.Errorf("building %s: %v\n%s", strings.Join(pkgs, " "), err, out)
 	}
+	brokerBin := filepath.Join(dir, "broker")
 	var cfg strings.Builder
 	cfg.WriteString("retained:\n  store: memory\nlimits:\n  max_pending: 1GiB\n")
 	listen := func(section, addr string) { fmt.Fprintf(&cfg, "%s:\n  listen: %q\n", section, addr) }
@@ -75,6 +89,15 @@ func startServers(dir string, want map[string]bool, natsBin string) (_ *servers,
 		fmt.Fprintf(&cfg, "  tls:\n    cert_file: %q\n    key_file: %q\n", certFile, keyFile)
 	} else {
 		listen("quic", "")
+	}
+	if want["plugin"] {
+		s.pluginText = freeTCPPort()
+		s.msgtransBin = filepath.Join(dir, "msgtrans")
+		// The plugin refuses lines over max_line (default 65536); msgtrans
+		// bench's own bound for its lines is the same formula.
+		maxLine := max(65536, size+512+len(benchTopic))
+		fmt.Fprintf(&cfg, "plugins:\n  - name: text\n    path: %q\n    settings:\n      listen: %q\n      max_line: %q\n",
+			filepath.Join(dir, "example-plugin"), s.pluginText, fmt.Sprint(maxLine))
 	}
 	cfgFile := filepath.Join(dir, "broker.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg.String()), 0o600); err != nil {
@@ -189,6 +212,23 @@ func freeUDPPort() string {
 	}
 	defer c.Close()
 	return c.LocalAddr().String()
+}
+
+// waitTCP dials addr until it accepts a connection: the plugin's listener
+// is up only once the broker has launched the plugin.
+func waitTCP(addr string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing accepts connections on %s (see the broker's log above): %w", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // waitReady dials sys until a connection succeeds: the same check for a

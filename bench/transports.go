@@ -12,17 +12,19 @@ import (
 // A transport is one group of rows in the table: the metrics measured over
 // one way of reaching the broker. measure is all there is to it, so a row
 // group produced some other way only has to return the same medians. The
-// planned "plugin" transport (msgtrans through cmd/example-plugin) is such
-// a one: its measure runs `msgtrans bench --server text://... --json` as a
-// subprocess for each scenario and files the results under the metric
+// "plugin" transport (msgtrans through cmd/example-plugin, plugin.go) is
+// such a one: its measure runs `msgtrans bench --server text://... --json`
+// as a subprocess for each scenario and files the results under the metric
 // names of scenarios.go (mPublish.name, ...), leaving nats-server's value
-// nil; add its name to transportNames and a case to builtinTransport (or
-// beside it), and the table, the ratios to TCP and --json follow.
+// nil; the table, the ratios to TCP and --json follow.
 type transport struct {
 	name string
 	// target is issue 6's lower bound for msgtrans throughput over this
 	// transport as a fraction of msgtrans over TCP; 0 when there is none.
-	target  float64
+	target float64
+	// note, if any, says how this transport's numbers were measured where
+	// that differs from the others; printed under the table.
+	note    string
 	measure func() (medians, error)
 }
 
@@ -35,7 +37,7 @@ type values [2]*float64
 type medians map[string]values
 
 // transportNames are the transports --transports accepts, in table order.
-var transportNames = []string{"tcp", "ws", "quic"}
+var transportNames = []string{"tcp", "ws", "quic", "plugin"}
 
 // parseTransports reads a comma-separated --transports list.
 func parseTransports(list string) (map[string]bool, error) {
@@ -84,7 +86,7 @@ func builtinTransport(name string, srv *servers, scs []scenario, runs int, progr
 	default:
 		panic("no built-in transport " + name)
 	}
-	return transport{name, target, func() (medians, error) { return measureClients(systems, scs, runs, progress) }}
+	return transport{name: name, target: target, measure: func() (medians, error) { return measureClients(systems, scs, runs, progress) }}
 }
 
 // measureClients runs every scenario runs times against each system (at
