@@ -50,6 +50,42 @@ func BenchmarkPublish(b *testing.B) {
 	}
 }
 
+// BenchmarkPublishAckAsync: one TCP connection publishes and asks the
+// broker to acknowledge every message (what the example plugin does for
+// each PUB line); the clock stops when every acknowledgement is in.
+func BenchmarkPublishAckAsync(b *testing.B) {
+	srv := benchServer(b)
+	pub := benchConn(b, srv.URL)
+	var acked atomic.Int64
+	done := make(chan struct{})
+	var want atomic.Int64
+	want.Store(-1)
+	cb := func(err error) {
+		if err != nil {
+			b.Error(err)
+		}
+		if acked.Add(1) == want.Load() {
+			close(done)
+		}
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload16)))
+	want.Store(int64(b.N))
+	b.ResetTimer()
+	m := &sdk.Msg{Topic: "bench.ack", Data: payload16}
+	for range b.N {
+		if err := pub.PublishAckAsync(m, cb); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		b.Fatalf("%d of %d acknowledged", acked.Load(), b.N)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
 // transportURL returns the URL and options to reach srv over tr.
 func transportURL(srv *adapterstest.Server, tr string) (string, []sdk.Option) {
 	switch tr {

@@ -23,11 +23,15 @@ type client struct {
 
 	// Answers go out in command order, though a PUB's answer comes later,
 	// with its acknowledgement: a client may send many commands without
-	// waiting.
+	// waiting. Commands are numbered; answers[head] is command base.
 	omu     sync.Mutex
-	answers []*answer
+	answers []answer
+	head    int
+	base    uint64
+	next    uint64
 
-	subs map[string]*sdk.Subscription // by topic; only the reader touches it
+	subs      map[string]*sdk.Subscription // by topic; only the reader touches it
+	lastTopic string                       // the last PUB's topic, reused while it repeats
 }
 
 type answer struct {
@@ -75,10 +79,34 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 		}
 		// When the broker ends the session, the DisconnectHandler hangs
 		// up, which ends this loop.
-		cl.handle(ctx, string(bytes.TrimRight(line, "\r\n")))
+		line = bytes.TrimRight(line, "\r\n")
+		if cmd, rest, _ := bytes.Cut(line, []byte(" ")); bytes.EqualFold(cmd, []byte("PUB")) {
+			cl.publish(rest)
+			continue
+		}
+		cl.handle(ctx, string(line))
 	}
 }
 
+// publish handles PUB, the command of the hot path, without copying the
+// line: the payload is encoded before the next line is read.
+func (cl *client) publish(rest []byte) {
+	a := cl.expectAnswer()
+	topic, payload, _ := bytes.Cut(rest, []byte(" "))
+	if string(topic) != cl.lastTopic {
+		cl.lastTopic = string(topic)
+	}
+	// The broker's verdict (a bad topic, a payload too large) is the
+	// answer to this line; it arrives with the acknowledgement.
+	err := cl.conn.PublishAckAsync(&sdk.Msg{Topic: cl.lastTopic, Data: payload}, func(err error) {
+		cl.answer(a, result(err))
+	})
+	if err != nil {
+		cl.answer(a, result(err))
+	}
+}
+
+// handle runs every command but PUB.
 func (cl *client) handle(ctx context.Context, line string) {
 	a := cl.expectAnswer()
 	cmd, rest, _ := strings.Cut(line, " ")
@@ -94,16 +122,6 @@ func (cl *client) handle(ctx context.Context, line string) {
 		}
 		delete(cl.subs, rest)
 		cl.answer(a, result(s.Unsubscribe()))
-	case "PUB":
-		topic, payload, _ := strings.Cut(rest, " ")
-		// The broker's verdict (a bad topic, a payload too large) is the
-		// answer to this line; it arrives with the acknowledgement.
-		err := cl.conn.PublishAckAsync(&sdk.Msg{Topic: topic, Data: []byte(payload)}, func(err error) {
-			cl.answer(a, result(err))
-		})
-		if err != nil {
-			cl.answer(a, result(err))
-		}
 	case "REQ":
 		topic, payload, _ := strings.Cut(rest, " ")
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -128,29 +146,38 @@ func (cl *client) handle(ctx context.Context, line string) {
 	}
 }
 
-// expectAnswer reserves the place of a command's answer.
-func (cl *client) expectAnswer() *answer {
-	a := &answer{}
-	cl.omu.Lock()
-	cl.answers = append(cl.answers, a)
-	cl.omu.Unlock()
-	return a
-}
-
-// answer fills in a; the answers ready at the head of the queue go out.
-func (cl *client) answer(a *answer, line string) {
+// expectAnswer reserves the place of a command's answer and returns the
+// command's number.
+func (cl *client) expectAnswer() uint64 {
 	cl.omu.Lock()
 	defer cl.omu.Unlock()
-	a.line, a.done = line, true
+	if cl.head > 0 && cl.head >= len(cl.answers)/2 {
+		// Reuse the front: move the waiting part down.
+		k := copy(cl.answers, cl.answers[cl.head:])
+		clear(cl.answers[k:])
+		cl.answers, cl.head = cl.answers[:k], 0
+	}
+	cl.answers = append(cl.answers, answer{})
+	cl.next++
+	return cl.next - 1
+}
+
+// answer fills in the answer to command a; the answers ready at the head
+// of the queue go out.
+func (cl *client) answer(a uint64, line string) {
+	cl.omu.Lock()
+	defer cl.omu.Unlock()
+	cl.answers[cl.head+int(a-cl.base)] = answer{line: line, done: true}
+	ready := cl.answers[cl.head:]
 	n := 0
-	for n < len(cl.answers) && cl.answers[n].done {
+	for n < len(ready) && ready[n].done {
 		n++
 	}
 	if n == 0 {
 		return
 	}
 	if cl.out.lock() {
-		for _, x := range cl.answers[:n] {
+		for _, x := range ready[:n] {
 			if x.line != "" {
 				cl.out.buf = append(cl.out.buf, x.line...)
 				cl.out.buf = append(cl.out.buf, "\r\n"...)
@@ -158,8 +185,15 @@ func (cl *client) answer(a *answer, line string) {
 		}
 		cl.out.unlock()
 	}
-	clear(cl.answers[:n])
-	cl.answers = cl.answers[n:]
+	clear(ready[:n])
+	cl.head += n
+	cl.base += uint64(n)
+	if cl.head == len(cl.answers) {
+		cl.answers, cl.head = cl.answers[:0], 0
+		if cap(cl.answers) > 4096 {
+			cl.answers = nil // let a burst's queue go
+		}
+	}
 }
 
 func (cl *client) subscribe(topic, queue string) error {
