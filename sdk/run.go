@@ -243,6 +243,16 @@ func (c *Conn) readLoop(r *wire.Reader) error {
 	}
 }
 
+// smallMsg is a received message with room for a small payload, so that
+// the common message costs one allocation rather than two.
+type smallMsg struct {
+	m    Msg
+	data [smallPayload]byte
+}
+
+// smallPayload makes a smallMsg 192 bytes, a size class of Go's allocator.
+const smallPayload = 88
+
 func (c *Conn) processMsg(f *wire.Frame) {
 	c.subsMu.RLock()
 	s := c.subs[f.SID]
@@ -252,17 +262,30 @@ func (c *Conn) processMsg(f *wire.Frame) {
 	if s == nil {
 		return // unsubscribed meanwhile
 	}
-	m := &Msg{
-		Topic:        string(f.Topic),
-		Reply:        string(f.Reply),
-		Retain:       f.Flags.Has(wire.FlagRetain),
-		noResponders: f.Flags.Has(wire.FlagNoResponders),
-		Sub:          s,
-		conn:         c,
+	var m *Msg
+	if n := len(f.Payload); n <= smallPayload {
+		// One allocation for the message and its payload.
+		sm := &smallMsg{}
+		m = &sm.m
+		if n > 0 {
+			m.Data = sm.data[:n:n]
+			copy(m.Data, f.Payload)
+		}
+	} else {
+		m = &Msg{Data: append([]byte(nil), f.Payload...)}
 	}
-	if len(f.Payload) > 0 {
-		m.Data = append([]byte(nil), f.Payload...)
+	// A subscription mostly receives one topic again and again: reuse its
+	// string (comparing does not allocate).
+	if string(f.Topic) != s.lastTopic {
+		s.lastTopic = string(f.Topic)
 	}
+	m.Topic = s.lastTopic
+	if len(f.Reply) > 0 {
+		m.Reply = string(f.Reply)
+	}
+	m.Retain = f.Flags.Has(wire.FlagRetain)
+	m.noResponders = f.Flags.Has(wire.FlagNoResponders)
+	m.Sub, m.conn = s, c
 	if len(f.Header) > 0 {
 		h, err := wire.ParseHeader(f.Header)
 		if err != nil {

@@ -29,6 +29,8 @@ type Subscription struct {
 	slow      bool  // dropping; reported once per episode
 	ready     chan struct{}
 	done      chan struct{} // the callback goroutine has ended (closed at once for sync subs)
+
+	lastTopic string // the topic of the last message received (reader goroutine only)
 }
 
 // Subscribe calls cb for each message whose topic matches filter.
