@@ -1,7 +1,6 @@
 package ws
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -29,7 +28,7 @@ var (
 // serialized by wmu.
 type conn struct {
 	c        net.Conn
-	br       *bufio.Reader // under rd, and read directly by fastFrame
+	rb       *readBuf // under rd, and read directly by fastFrame
 	rd       wsutil.Reader
 	msg      []byte // the current message, reassembled from its fragments
 	maxFrame int
@@ -68,9 +67,9 @@ func (wc *conn) flush() error {
 }
 
 func newConn(c net.Conn, maxFrame int) *conn {
-	wc := &conn{c: c, maxFrame: maxFrame, br: bufio.NewReaderSize(c, readBuf)}
+	wc := &conn{c: c, maxFrame: maxFrame, rb: newReadBuf(c)}
 	wc.rd = wsutil.Reader{
-		Source:         wc.br,
+		Source:         wc.rb,
 		State:          gws.StateServerSide,
 		MaxFrameSize:   int64(maxFrame + wire.HeaderLen),
 		MaxMessageSize: int64(maxFrame + wire.HeaderLen),
@@ -86,10 +85,6 @@ func (wc *conn) SetMaxFrame(n int) {
 	wc.rd.MaxFrameSize = int64(n + wire.HeaderLen)
 	wc.rd.MaxMessageSize = int64(n + wire.HeaderLen)
 }
-
-// readBuf is the size of a connection's read buffer; messages that fit in
-// it whole take the fast path.
-const readBuf = 32 << 10
 
 // ReadFrame implements adapters.FrameConn: it reads the next binary message
 // (answering pings and close on the way) and decodes the one frame in it.
@@ -141,17 +136,16 @@ func (wc *conn) ReadFrame(f *wire.Frame) error {
 }
 
 // fastFrame decodes the next message in place when it is the common case:
-// one final, masked, binary WebSocket frame (payload under 64 KiB) already
-// whole in the read buffer, or arriving in it. Its payload is unmasked in
+// one final, masked, binary WebSocket frame of at most maxReadBuf bytes. Its payload is unmasked in
 // the buffer and decoded there, without the copy and the per-frame reader
 // calls of the general path (a profile of small publishes over WebSocket
 // had half of the broker's read time in them). Anything else (control
 // frames, fragments, text, large or malformed frames) is left unread for
 // the general path, which validates it with gobwas/ws: done is false.
 func (wc *conn) fastFrame(f *wire.Frame) (done bool, err error) {
-	p, err := wc.br.Peek(2)
+	p, err := wc.rb.Peek(2)
 	if err != nil {
-		return false, nil // the general path reports it
+		return true, wc.readError(err)
 	}
 	const (
 		fin     = 0x80
@@ -168,8 +162,8 @@ func (wc *conn) fastFrame(f *wire.Frame) (done bool, err error) {
 	hlen, plen := 2+maskLen, int(p[1]&len7)
 	if plen == len16 {
 		hlen += 2
-		if p, err = wc.br.Peek(4); err != nil {
-			return false, nil
+		if p, err = wc.rb.Peek(4); err != nil {
+			return true, wc.readError(err)
 		}
 		plen = int(p[2])<<8 | int(p[3])
 		if plen < len16 {
@@ -177,17 +171,17 @@ func (wc *conn) fastFrame(f *wire.Frame) (done bool, err error) {
 		}
 	}
 	total := hlen + plen
-	if total > wc.br.Size() || plen > wc.maxFrame+wire.HeaderLen {
+	if total > maxReadBuf || plen > wc.maxFrame+wire.HeaderLen {
 		return false, nil
 	}
-	if p, err = wc.br.Peek(total); err != nil {
-		return false, nil
+	if p, err = wc.rb.Peek(total); err != nil {
+		return true, wc.readError(err)
 	}
 	var mask [maskLen]byte
 	copy(mask[:], p[hlen-maskLen:hlen])
 	msg := p[hlen:total]
 	gws.Cipher(msg, mask, 0)
-	wc.br.Discard(total)
+	wc.rb.Discard(total)
 	return true, wc.decodeOne(msg, f)
 }
 
