@@ -44,20 +44,27 @@ type Conn struct {
 	wbuf    []byte // frames waiting for the writer
 	spare   []byte
 	room    sync.Cond // publishers wait here while wbuf is full (maxWriteBuf)
-	nextSID uint32
-	acks    ackQueue
-	nextAck uint64
-	pongs   []chan error
-	inbox   string // "_INBOX.<random>." once the first request is made (under inboxMu too)
-	resps   map[string]chan *Msg
-	nextReq uint64
-	lastErr error
+	// writerUp: a writer goroutine is taking wbuf; publishers wait for room
+	// only then.
+	writerUp bool
+	nextSID  uint32
+	acks     ackQueue
+	nextAck  uint64
+	pongs    []chan error
+	inbox    string // "_INBOX.<random>." once the first request is made (under inboxMu too)
+	resps    map[string]chan *Msg
+	nextReq  uint64
+	lastErr  error
 
 	inboxMu  sync.Mutex
 	inboxSub *Subscription
 
 	subsMu sync.RWMutex
 	subs   map[uint32]*Subscription
+
+	// inCallback is set while the run goroutine calls acknowledgement
+	// callbacks (see callOnRun).
+	inCallback atomic.Bool
 
 	kick     chan struct{}
 	closedCh chan struct{}
@@ -299,7 +306,9 @@ func (c *Conn) Close() error {
 	c.mu.Unlock()
 	callAll(acks, ErrClosed)
 	c.signal()
-	<-c.done
+	if !c.inCallback.Load() {
+		<-c.done
+	}
 	return nil
 }
 

@@ -123,3 +123,66 @@ func TestPublisherWaitsForAServerThatDoesNotRead(t *testing.T) {
 		t.Fatal("Close did not release the waiting publisher")
 	}
 }
+
+// An acknowledgement callback (run on the connection's reader) that
+// publishes while the write queue is full does not wait for room, which
+// only the reader could make; and it may Close the connection.
+func TestAckCallbackMayPublishAndClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srvConn := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		r := wire.NewReader(c, 0)
+		var f wire.Frame
+		r.Next(&f) // HELLO
+		c.Write(wire.AppendWelcome(nil, &wire.Welcome{Version: wire.Version, ServerID: "ack", MaxPayload: 1 << 20, HeartbeatMS: 30000}))
+		// Acknowledge the first acked publish, then read nothing more.
+		for r.Next(&f) == nil {
+			if f.Type == wire.TypePub && f.AckID != 0 {
+				c.Write(wire.AppendAck(nil, f.AckID, wire.CodeOK, ""))
+				break
+			}
+		}
+		srvConn <- c
+	}()
+	c, err := sdk.Connect("tcp://"+ln.Addr().String(), sdk.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	callbackDone := make(chan struct{})
+	payload := make([]byte, 64<<10)
+	err = c.PublishAckAsync(&sdk.Msg{Topic: "ack", Data: []byte("first")}, func(error) {
+		// The server does not read: this fills the socket and the queue,
+		// then goes past the queue's limit instead of waiting on the
+		// reader's own goroutine.
+		for i := 0; i < 400; i++ {
+			if c.Publish("ack", payload) != nil {
+				break
+			}
+		}
+		c.Close()
+		close(callbackDone)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-srvConn
+	defer s.Close()
+	select {
+	case <-callbackDone:
+	case <-time.After(5 * time.Second):
+		// Waiting, it would be freed only by the 10 s write deadline.
+		t.Fatal("the acknowledgement callback is stuck publishing or closing")
+	}
+	if !c.IsClosed() {
+		t.Fatal("Close from the callback did not close the connection")
+	}
+}

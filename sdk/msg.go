@@ -96,7 +96,8 @@ func (c *Conn) PublishAck(ctx context.Context, m *Msg) error {
 // PublishAckAsync sends m and calls done with the broker's answer, as
 // PublishAck would return it, without waiting: many confirmed publishes can
 // be in flight at once. done is called exactly once, from the connection's
-// reader, and must not block. An error return means m was not sent and done
+// reader, and must not block; it may publish (without waiting for queue
+// space) and may call Close. An error return means m was not sent and done
 // will not be called.
 func (c *Conn) PublishAckAsync(m *Msg, done func(error)) error {
 	if done == nil {
@@ -161,7 +162,7 @@ func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, ttl u
 		}
 	}
 	c.mu.Lock()
-	for c.state == stateConnected && len(c.wbuf) >= maxWriteBuf {
+	for c.state == stateConnected && c.writerUp && len(c.wbuf) >= maxWriteBuf && !c.inCallback.Load() {
 		c.room.Wait()
 	}
 	switch {

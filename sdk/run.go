@@ -22,7 +22,7 @@ func (c *Conn) run(tr transport, r *wire.Reader) {
 		}
 		lost := c.disconnectedLocked()
 		c.mu.Unlock()
-		callAll(lost, ErrConnectionLost)
+		c.callOnRun(lost, ErrConnectionLost)
 		if h := c.opts.DisconnectHandler; h != nil {
 			c.event(func() { h(c, err) })
 		}
@@ -45,6 +45,9 @@ func (c *Conn) run(tr transport, r *wire.Reader) {
 func (c *Conn) serve(tr transport, r *wire.Reader) error {
 	stop := make(chan struct{})
 	writerDone := make(chan struct{})
+	c.mu.Lock()
+	c.writerUp = true
+	c.mu.Unlock()
 	go c.writeLoop(tr, stop, writerDone)
 	err := c.readLoop(r)
 	tr.Close()
@@ -128,13 +131,34 @@ func (c *Conn) giveUp(err error) {
 		acks = c.closeLocked(err, true)
 	}
 	c.mu.Unlock()
-	callAll(acks, ErrClosed)
+	c.callOnRun(acks, ErrClosed)
+}
+
+// callOnRun calls acknowledgement callbacks on the run goroutine (the
+// reader's). While they run, Publish does not wait for queue space and
+// Close does not wait for the run goroutine: either would wait for this
+// very goroutine.
+func (c *Conn) callOnRun(fns []func(error), err error) {
+	if len(fns) == 0 {
+		return
+	}
+	c.inCallback.Store(true)
+	defer c.inCallback.Store(false)
+	callAll(fns, err)
 }
 
 // writeLoop writes buffered frames in batches and watches the server's
 // heartbeat; it closes tr when the server falls silent.
 func (c *Conn) writeLoop(tr transport, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
+	defer func() {
+		// Publishers waiting for queue space must not wait for a writer
+		// that is gone (the reader may be one of them, in a callback).
+		c.mu.Lock()
+		c.writerUp = false
+		c.room.Broadcast()
+		c.mu.Unlock()
+	}()
 	c.mu.Lock()
 	hb := time.Duration(c.welcome.HeartbeatMS) * time.Millisecond
 	c.mu.Unlock()
@@ -221,7 +245,9 @@ func (c *Conn) readLoop(r *wire.Reader) error {
 			fn := c.acks.take(f.AckID)
 			c.mu.Unlock()
 			if fn != nil {
+				c.inCallback.Store(true)
 				fn(err)
+				c.inCallback.Store(false)
 			}
 		case wire.TypeErr:
 			se := serverError(f.Code, f.Text, f.Flags.Has(wire.FlagFatal))
