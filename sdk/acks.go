@@ -19,11 +19,24 @@ type pendingAck struct {
 }
 
 func (a *ackQueue) push(id uint64, fn func(error)) {
-	if a.head > 0 && a.head >= len(a.q)/2 {
+	switch {
+	case a.head > 0 && a.head >= len(a.q)/2:
 		// Reuse the front: move the live part down.
 		k := copy(a.q, a.q[a.head:])
 		clear(a.q[k:])
 		a.q = a.q[:k]
+		a.head = 0
+	case len(a.q) >= 64 && a.n <= len(a.q)/2:
+		// Mostly answered entries behind an old unanswered one (a server
+		// that never answers it): keep only the waiting ones.
+		live := a.q[:0]
+		for _, p := range a.q[a.head:] {
+			if p.fn != nil {
+				live = append(live, p)
+			}
+		}
+		clear(a.q[len(live):])
+		a.q = live
 		a.head = 0
 	}
 	a.q = append(a.q, pendingAck{id: id, fn: fn})

@@ -57,3 +57,22 @@ func TestAckQueueAnyOrder(t *testing.T) {
 		t.Fatal("queue not empty after takeAll")
 	}
 }
+
+// An acknowledgement that never comes does not make the queue keep every
+// later, answered one.
+func TestAckQueueStaysSmallBehindAMissingAnswer(t *testing.T) {
+	var a ackQueue
+	a.push(1, func(error) {}) // never answered
+	for id := uint64(2); id < 100000; id++ {
+		a.push(id, func(error) {})
+		if a.take(id) == nil {
+			t.Fatalf("no callback for %d", id)
+		}
+	}
+	if len(a.q) > 128 {
+		t.Fatalf("%d entries kept for 1 waiting", len(a.q))
+	}
+	if a.len() != 1 || a.take(1) == nil {
+		t.Fatal("the waiting callback is lost")
+	}
+}

@@ -56,8 +56,14 @@ func (wc *conn) appendMessage(op gws.OpCode, p []byte) {
 }
 
 // flush writes what appendMessage collected, in one write call.
+// A failed write may have sent part of a message: nothing more may follow
+// it (a close frame or a pong would land inside that message), so the
+// connection counts as closed. wc.wmu is held.
 func (wc *conn) flush() error {
 	_, err := wc.c.Write(wc.out.b)
+	if err != nil {
+		wc.closed = true
+	}
 	if cap(wc.out.b) > 64<<10 {
 		wc.out.b = nil // let a large batch's buffer go
 	} else {
@@ -278,6 +284,7 @@ func (wc *conn) WriteFrames(p []byte) error {
 	for len(p) > 0 {
 		n, ok := wire.FrameLen(p)
 		if !ok || n > len(p) {
+			wc.out.b = wc.out.b[:0]
 			return fmt.Errorf("ws: partial frame in write batch")
 		}
 		wc.appendMessage(gws.OpBinary, p[:n])
