@@ -26,6 +26,7 @@ type session struct {
 	s  atomic.Pointer[broker.Session] // set once Connect returned
 
 	frames atomic.Uint64 // frames read, for the dead-peer check
+	slow   atomic.Bool   // stopped as a slow consumer: write nothing more
 
 	mu       sync.Mutex
 	buf      []byte // encoded frames waiting for the writer
@@ -95,6 +96,7 @@ func (ss *session) stop(reason error) {
 	slow := errors.Is(reason, broker.ErrSlowConsumer)
 	if slow {
 		ss.buf = ss.buf[:0]
+		ss.slow.Store(true) // and the rest of a batch being written
 	}
 	if reason != nil && !isNetErr(reason) {
 		ss.buf = wire.AppendErr(ss.buf, true, Code(reason), 0, reason.Error())
@@ -295,6 +297,13 @@ func (ss *session) write(batch []byte) error {
 	for len(batch) > 0 {
 		n := wire.ChunkLen(batch, writeChunk)
 		ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
+		if ss.slow.Load() {
+			// Dropped as a slow consumer: the chunk being written then got
+			// slowGrace, which the deadline above must not extend, and the
+			// rest of the batch is dropped with the queue. (stop sets slow
+			// before its deadline, so one of the two sees the other.)
+			return broker.ErrSlowConsumer
+		}
 		if err := ss.fc.WriteFrames(batch[:n]); err != nil {
 			return err
 		}
