@@ -79,6 +79,9 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 		}
 		// When the broker ends the session, the DisconnectHandler hangs
 		// up, which ends this loop.
+		// A client that sends commands without reading their answers
+		// waits here, not in the SDK's reader where answers are queued.
+		cl.out.waitRoom()
 		line = bytes.TrimRight(line, "\r\n")
 		if cmd, rest, _ := bytes.Cut(line, []byte(" ")); bytes.EqualFold(cmd, []byte("PUB")) {
 			cl.publish(rest)
@@ -176,7 +179,7 @@ func (cl *client) answer(a uint64, line string) {
 	if n == 0 {
 		return
 	}
-	if cl.out.lock() {
+	if cl.out.lockNow() {
 		for _, x := range ready[:n] {
 			if x.line != "" {
 				cl.out.buf = append(cl.out.buf, x.line...)

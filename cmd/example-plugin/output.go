@@ -51,6 +51,29 @@ func (o *output) lock() bool {
 	return true
 }
 
+// lockNow returns the buffer locked without waiting for room, or false
+// (unlocked) if the connection is gone. Answers use it: they are written
+// from the SDK's reader, which must not wait on a client; the command
+// reader waits for room instead (waitRoom), which bounds them.
+func (o *output) lockNow() bool {
+	o.mu.Lock()
+	if o.dead || o.hangup {
+		o.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// waitRoom waits until the buffer is within its bound (or the connection
+// is gone).
+func (o *output) waitRoom() {
+	o.mu.Lock()
+	for len(o.buf) > outMax && !o.dead {
+		o.space.Wait()
+	}
+	o.mu.Unlock()
+}
+
 // unlock releases the buffer and wakes the writer.
 func (o *output) unlock() {
 	o.mu.Unlock()
