@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,8 +24,9 @@ type output struct {
 	mu     sync.Mutex
 	space  sync.Cond // signalled when the writer takes the buffer
 	buf    []byte
-	hangup bool // close the connection once buf is written
-	dead   bool // the connection failed or was closed; drop output
+	size   atomic.Int64 // len(buf), for waitRoom's check without the lock
+	hangup bool         // close the connection once buf is written
+	dead   bool         // the connection failed or was closed; drop output
 
 	kick chan struct{}
 	done chan struct{}
@@ -67,6 +69,9 @@ func (o *output) lockNow() bool {
 // waitRoom waits until the buffer is within its bound (or the connection
 // is gone).
 func (o *output) waitRoom() {
+	if o.size.Load() <= outMax {
+		return // the common case, without the lock
+	}
 	o.mu.Lock()
 	for len(o.buf) > outMax && !o.dead {
 		o.space.Wait()
@@ -76,6 +81,7 @@ func (o *output) waitRoom() {
 
 // unlock releases the buffer and wakes the writer.
 func (o *output) unlock() {
+	o.size.Store(int64(len(o.buf)))
 	o.mu.Unlock()
 	select {
 	case o.kick <- struct{}{}:
@@ -117,6 +123,7 @@ func (o *output) writeLoop() {
 		o.mu.Lock()
 		batch, hangup := o.buf, o.hangup
 		o.buf = spare[:0]
+		o.size.Store(0)
 		o.space.Broadcast()
 		o.mu.Unlock()
 		var err error
