@@ -111,6 +111,20 @@ func TestPublisherWaitsForAServerThatDoesNotRead(t *testing.T) {
 		t.Fatalf("publish failed instead of waiting: %v", err)
 	default:
 	}
+	// A publish with a context stops waiting when the context ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	ackErr := make(chan error, 1)
+	go func() { ackErr <- c.PublishAck(ctx, &sdk.Msg{Topic: "stuck", Data: []byte("x")}) }()
+	select {
+	case err := <-ackErr:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("PublishAck returned %v, want DeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		// Without the context it would wait for the 10 s write deadline.
+		t.Fatal("PublishAck ignored its context while waiting for queue space")
+	}
 	// Close writes what is queued first (here, until its write deadline);
 	// the waiting publisher is released at once.
 	go c.Close()

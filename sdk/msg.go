@@ -63,13 +63,13 @@ func (m *Msg) Respond(data []byte) error {
 // the connection's writer; while more than 512 KiB is queued (a publisher
 // faster than the network or the broker), it waits for the writer.
 func (c *Conn) Publish(topic string, data []byte) error {
-	_, err := c.publish(topic, "", nil, data, false, 0, nil)
+	_, err := c.publish(context.Background(), topic, "", nil, data, false, 0, nil)
 	return err
 }
 
 // PublishMsg sends m (its Topic, Reply, Data, Header and Retain).
 func (c *Conn) PublishMsg(m *Msg) error {
-	return c.publishMsg(m)
+	return c.publishMsg(context.Background(), m)
 }
 
 // PublishAck sends m and waits until the broker confirms it: routed to the
@@ -78,7 +78,7 @@ func (c *Conn) PublishMsg(m *Msg) error {
 // or the connection was lost first (ErrConnectionLost), or ctx ended.
 func (c *Conn) PublishAck(ctx context.Context, m *Msg) error {
 	ch := make(chan error, 1)
-	id, err := c.publishAck(m, func(err error) { ch <- err })
+	id, err := c.publishAck(ctx, m, func(err error) { ch <- err })
 	if err != nil {
 		return err
 	}
@@ -103,16 +103,16 @@ func (c *Conn) PublishAckAsync(m *Msg, done func(error)) error {
 	if done == nil {
 		return errors.New("sdk: nil done callback")
 	}
-	_, err := c.publishAck(m, done)
+	_, err := c.publishAck(context.Background(), m, done)
 	return err
 }
 
-func (c *Conn) publishAck(m *Msg, done func(error)) (uint64, error) {
+func (c *Conn) publishAck(ctx context.Context, m *Msg, done func(error)) (uint64, error) {
 	hdr, err := encodeHeader(m.Header)
 	if err != nil {
 		return 0, err
 	}
-	return c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), done)
+	return c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), done)
 }
 
 // ttlMS converts a TTL to the protocol's milliseconds: a positive TTL is
@@ -124,12 +124,12 @@ func ttlMS(d time.Duration) uint32 {
 	return uint32(min(max(d.Milliseconds(), 1), math.MaxUint32))
 }
 
-func (c *Conn) publishMsg(m *Msg) error {
+func (c *Conn) publishMsg(ctx context.Context, m *Msg) error {
 	hdr, err := encodeHeader(m.Header)
 	if err != nil {
 		return err
 	}
-	_, err = c.publish(m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), nil)
+	_, err = c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), nil)
 	return err
 }
 
@@ -143,6 +143,34 @@ func encodeHeader(h Header) ([]byte, error) {
 	return wire.AppendHeader(nil, h), nil
 }
 
+// waitRoomLocked waits while the write queue is full and a writer is
+// taking it, until ctx ends; c.mu is held. It does not wait
+// on the run goroutine, in an acknowledgement callback: only that
+// goroutine could end the wait.
+func (c *Conn) waitRoomLocked(ctx context.Context) error {
+	full := func() bool {
+		return c.state == stateConnected && c.writerUp && len(c.wbuf) >= maxWriteBuf && !c.inCallback.Load()
+	}
+	if !full() {
+		return nil
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() {
+			c.mu.Lock()
+			c.room.Broadcast()
+			c.mu.Unlock()
+		})
+		defer stop()
+	}
+	for full() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		c.room.Wait()
+	}
+	return nil
+}
+
 // maxWriteBuf bounds the bytes a connection queues for its writer:
 // beyond it publishers wait until the writer takes the queue. Without the
 // bound a publisher faster than the socket grows the queue without limit,
@@ -152,7 +180,7 @@ const maxWriteBuf = 512 << 10
 // publish queues a PUB frame; with done set it asks for an ack and
 // registers done for it under the same lock, so that a disconnect either
 // sees both (and fails done) or neither.
-func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, ttl uint32, done func(error)) (uint64, error) {
+func (c *Conn) publish(ctx context.Context, topic, reply string, hdr, data []byte, retain bool, ttl uint32, done func(error)) (uint64, error) {
 	if err := validTopic(topic); err != nil {
 		return 0, err
 	}
@@ -162,8 +190,9 @@ func (c *Conn) publish(topic, reply string, hdr, data []byte, retain bool, ttl u
 		}
 	}
 	c.mu.Lock()
-	for c.state == stateConnected && c.writerUp && len(c.wbuf) >= maxWriteBuf && !c.inCallback.Load() {
-		c.room.Wait()
+	if err := c.waitRoomLocked(ctx); err != nil {
+		c.mu.Unlock()
+		return 0, err
 	}
 	switch {
 	case c.state == stateClosed:
@@ -218,7 +247,7 @@ func (c *Conn) RequestMsg(ctx context.Context, m *Msg) (*Msg, error) {
 	req := *m
 	req.Reply = reply
 	req.Retain = false
-	if err := c.publishMsg(&req); err != nil {
+	if err := c.publishMsg(ctx, &req); err != nil {
 		return nil, err
 	}
 	select {
