@@ -33,6 +33,9 @@ type conn struct {
 	msg      []byte // the current message, reassembled from its fragments
 	maxFrame int
 
+	dmu      sync.Mutex
+	deadline time.Time // the last write deadline set through SetWriteDeadline
+
 	wmu    sync.Mutex
 	out    outBuf // WebSocket frames being written; kept between writes while small
 	hdr    [gws.MaxHeaderSize]byte
@@ -248,9 +251,18 @@ func (wc *conn) writeControl(op gws.OpCode, p []byte) error {
 	if wc.closed {
 		return net.ErrClosed
 	}
+	// The writer's deadline may be set for the batch it is about to
+	// write: the control frame gets its own second, then the writer's
+	// deadline is back.
+	wc.dmu.Lock()
 	wc.c.SetWriteDeadline(time.Now().Add(time.Second))
+	wc.dmu.Unlock()
 	wc.appendMessage(op, p)
-	return wc.flush()
+	err := wc.flush()
+	wc.dmu.Lock()
+	wc.c.SetWriteDeadline(wc.deadline)
+	wc.dmu.Unlock()
+	return err
 }
 
 // closeWith sends a close frame once; later writes fail. Without wait it
@@ -297,7 +309,13 @@ func (wc *conn) WriteFrames(p []byte) error {
 func (wc *conn) SetReadDeadline(t time.Time) error { return wc.c.SetReadDeadline(t) }
 
 // SetWriteDeadline implements adapters.FrameConn.
-func (wc *conn) SetWriteDeadline(t time.Time) error { return wc.c.SetWriteDeadline(t) }
+// It does not take wmu: it may cut short a write in progress.
+func (wc *conn) SetWriteDeadline(t time.Time) error {
+	wc.dmu.Lock()
+	defer wc.dmu.Unlock()
+	wc.deadline = t
+	return wc.c.SetWriteDeadline(t)
+}
 
 // Close implements adapters.FrameConn: a normal close frame, then the
 // socket.

@@ -66,3 +66,32 @@ func TestNothingFollowsAPartialWrite(t *testing.T) {
 		t.Fatal("the peer read a whole message")
 	}
 }
+
+// deadlineConn records the write deadline and takes every write.
+type deadlineConn struct {
+	net.Conn
+	deadline time.Time
+	out      bytes.Buffer
+}
+
+func (d *deadlineConn) Write(b []byte) (int, error)        { return d.out.Write(b) }
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error { d.deadline = t; return nil }
+func (d *deadlineConn) Close() error                       { return nil }
+
+// A pong written between the writer setting its deadline and writing its
+// batch leaves the writer's deadline in place, not its own one second.
+func TestControlFrameKeepsTheWritersDeadline(t *testing.T) {
+	dc := &deadlineConn{}
+	wc := newConn(dc, 1<<20)
+	want := time.Now().Add(time.Minute)
+	wc.SetWriteDeadline(want)
+	if err := wc.writeControl(gws.OpPong, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if !dc.deadline.Equal(want) {
+		t.Fatalf("deadline %v after the pong, want the writer's %v", dc.deadline, want)
+	}
+	if dc.out.Len() == 0 {
+		t.Fatal("no pong written")
+	}
+}
