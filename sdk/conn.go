@@ -62,10 +62,6 @@ type Conn struct {
 	subsMu sync.RWMutex
 	subs   map[uint32]*Subscription
 
-	// inCallback is set while the run goroutine calls acknowledgement
-	// callbacks (see callOnRun).
-	inCallback atomic.Bool
-
 	kick     chan struct{}
 	closedCh chan struct{}
 	done     chan struct{} // the run goroutine has ended
@@ -73,9 +69,10 @@ type Conn struct {
 	// User handlers are called in order on one goroutine; the queue is
 	// unbounded so that the reader never waits on a handler (a handler may
 	// itself wait on the connection).
-	evMu   sync.Mutex
-	events []func()
-	evWake chan struct{}
+	evMu    sync.Mutex
+	events  []evItem
+	evSpare []evItem // the handler goroutine's last batch, reused
+	evWake  chan struct{}
 
 	framesIn   atomic.Uint64
 	inMsgs     atomic.Uint64
@@ -230,11 +227,26 @@ func (c *Conn) signal() {
 	}
 }
 
-// event queues a user handler call; handlers run in order on one goroutine
-// so that they may call any Conn method, Close included.
-func (c *Conn) event(fn func()) {
+// evItem is a user handler call or an acknowledgement callback with its
+// result.
+type evItem struct {
+	fn  func()
+	ack func(error)
+	err error
+}
+
+// event queues a user handler call. Handlers and acknowledgement callbacks
+// run in order on one goroutine, not the reader's, so that they may call
+// any Conn method (Close included) and may wait (Publish waiting for queue
+// space) without stopping the connection.
+func (c *Conn) event(fn func()) { c.enqueue(evItem{fn: fn}) }
+
+// ackDone queues an acknowledgement callback with its result.
+func (c *Conn) ackDone(fn func(error), err error) { c.enqueue(evItem{ack: fn, err: err}) }
+
+func (c *Conn) enqueue(it evItem) {
 	c.evMu.Lock()
-	c.events = append(c.events, fn)
+	c.events = append(c.events, it)
 	c.evMu.Unlock()
 	select {
 	case c.evWake <- struct{}{}:
@@ -246,12 +258,24 @@ func (c *Conn) runEvents() {
 	for {
 		c.evMu.Lock()
 		batch := c.events
-		c.events = nil
+		if len(batch) > 0 {
+			c.events, c.evSpare = c.evSpare[:0], nil
+		}
 		c.evMu.Unlock()
-		for _, fn := range batch {
-			fn()
+		for _, it := range batch {
+			if it.ack != nil {
+				it.ack(it.err)
+			} else {
+				it.fn()
+			}
 		}
 		if len(batch) > 0 {
+			clear(batch)
+			if cap(batch) <= 1<<16 {
+				c.evSpare = batch[:0]
+			} else {
+				c.evSpare = nil // let a burst's queue go
+			}
 			continue
 		}
 		select {
@@ -296,19 +320,16 @@ func (c *Conn) Flush(ctx context.Context) error {
 // Close closes the connection after writing what is buffered. It is safe
 // to call more than once, and from callbacks and handlers; for that reason
 // it does not wait for a callback or handler that is running (Drain does).
-// Messages still queued for callbacks are dropped.
+// Messages still queued for callbacks are dropped; acknowledgement
+// callbacks still waiting get ErrClosed.
 func (c *Conn) Close() error {
-	var acks []func(error)
 	c.mu.Lock()
 	if c.state != stateClosed {
-		acks = c.closeLocked(nil, false)
+		c.closeLocked(nil, false)
 	}
 	c.mu.Unlock()
-	callAll(acks, ErrClosed)
 	c.signal()
-	if !c.inCallback.Load() {
-		<-c.done
-	}
+	<-c.done
 	return nil
 }
 
@@ -325,39 +346,34 @@ func hasSpace(t string) bool {
 }
 
 // closeLocked moves to the closed state; c.mu is held. With drainSubs,
-// messages already received are still handed to their callbacks. The
-// returned acknowledgement callbacks get ErrClosed once c.mu is released.
-func (c *Conn) closeLocked(reason error, drainSubs bool) (acks []func(error)) {
+// messages already received are still handed to their callbacks, and
+// acknowledgement callbacks still waiting get ErrClosed.
+func (c *Conn) closeLocked(reason error, drainSubs bool) {
 	c.state = stateClosed
 	c.room.Broadcast()
 	c.lastErr = reason
+	// Before closedCh: the handler goroutine ends once closedCh is closed
+	// and its queue is empty.
+	c.failWaitersLocked(ErrClosed)
 	close(c.closedCh)
-	acks = c.failWaitersLocked(ErrClosed)
 	c.subsMu.Lock()
 	for sid, s := range c.subs {
 		s.close(ErrClosed, drainSubs)
 		delete(c.subs, sid)
 	}
 	c.subsMu.Unlock()
-	return acks
 }
 
-// failWaitersLocked fails every pending flush and acknowledgement with err;
-// c.mu is held. The acknowledgement callbacks are returned, to be called
-// once c.mu is released.
-func (c *Conn) failWaitersLocked(err error) (acks []func(error)) {
-	acks = c.acks.takeAll()
+// failWaitersLocked fails every pending flush and acknowledgement with err
+// (the callbacks are queued for the handler goroutine); c.mu is held.
+func (c *Conn) failWaitersLocked(err error) {
+	for _, fn := range c.acks.takeAll() {
+		c.ackDone(fn, err)
+	}
 	for _, ch := range c.pongs {
 		ch <- err
 	}
 	c.pongs = nil
-	return acks
-}
-
-func callAll(fns []func(error), err error) {
-	for _, fn := range fns {
-		fn(err)
-	}
 }
 
 // Drain unsubscribes everything, lets the messages already on their way be

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgtrans/msgtrans/adapters/adapterstest"
 	"github.com/msgtrans/msgtrans/sdk"
 	"github.com/msgtrans/msgtrans/wire"
 )
@@ -138,63 +139,54 @@ func TestPublisherWaitsForAServerThatDoesNotRead(t *testing.T) {
 	}
 }
 
-// An acknowledgement callback (run on the connection's reader) that
-// publishes while the write queue is full does not wait for room, which
-// only the reader could make; and it may Close the connection.
-func TestAckCallbackMayPublishAndClose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	srvConn := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		r := wire.NewReader(c, 0)
-		var f wire.Frame
-		r.Next(&f) // HELLO
-		c.Write(wire.AppendWelcome(nil, &wire.Welcome{Version: wire.Version, ServerID: "ack", MaxPayload: 1 << 20, HeartbeatMS: 30000}))
-		// Acknowledge the first acked publish, then read nothing more.
-		for r.Next(&f) == nil {
-			if f.Type == wire.TypePub && f.AckID != 0 {
-				c.Write(wire.AppendAck(nil, f.AckID, wire.CodeOK, ""))
-				break
-			}
-		}
-		srvConn <- c
-	}()
-	c, err := sdk.Connect("tcp://"+ln.Addr().String(), sdk.MaxReconnects(0))
+// Acknowledgement callbacks do not run on the connection's reader: one
+// that waits does not stop messages from arriving, and one may publish and
+// Close the connection.
+func TestAckCallbacksDoNotHoldUpTheReader(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	c, err := sdk.Connect(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	callbackDone := make(chan struct{})
-	payload := make([]byte, 64<<10)
-	err = c.PublishAckAsync(&sdk.Msg{Topic: "ack", Data: []byte("first")}, func(error) {
-		// The server does not read: this fills the socket and the queue,
-		// then goes past the queue's limit instead of waiting on the
-		// reader's own goroutine.
-		for i := 0; i < 400; i++ {
-			if c.Publish("ack", payload) != nil {
-				break
-			}
+	got := make(chan *sdk.Msg, 1)
+	if _, err := c.Subscribe("reader.free", func(m *sdk.Msg) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	callbackDone := make(chan error, 1)
+	err = c.PublishAckAsync(&sdk.Msg{Topic: "first", Data: []byte("x")}, func(error) {
+		<-release // a callback that waits
+		if err := c.Publish("after", []byte("y")); err != nil {
+			callbackDone <- err
+			return
 		}
-		c.Close()
-		close(callbackDone)
+		callbackDone <- c.Close()
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := <-srvConn
-	defer s.Close()
+	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Flush(flushCtx); err != nil {
+		t.Fatalf("flush while a callback waits: %v", err)
+	}
+	if err := c.Publish("reader.free", []byte("z")); err != nil {
+		t.Fatal(err)
+	}
 	select {
-	case <-callbackDone:
+	case <-got:
 	case <-time.After(5 * time.Second):
-		// Waiting, it would be freed only by the 10 s write deadline.
-		t.Fatal("the acknowledgement callback is stuck publishing or closing")
+		t.Fatal("a waiting acknowledgement callback stopped delivery")
+	}
+	close(release)
+	select {
+	case err := <-callbackDone:
+		if err != nil {
+			t.Fatalf("callback: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close from an acknowledgement callback did not return")
 	}
 	if !c.IsClosed() {
 		t.Fatal("Close from the callback did not close the connection")

@@ -95,10 +95,11 @@ func (c *Conn) PublishAck(ctx context.Context, m *Msg) error {
 
 // PublishAckAsync sends m and calls done with the broker's answer, as
 // PublishAck would return it, without waiting: many confirmed publishes can
-// be in flight at once. done is called exactly once, from the connection's
-// reader, and must not block; it may publish (without waiting for queue
-// space) and may call Close. An error return means m was not sent and done
-// will not be called.
+// be in flight at once. done is called exactly once, in the order the
+// answers arrive, on the goroutine that runs the connection's handlers (not
+// the reader): it may call any Conn method, but while it runs, later
+// callbacks and handlers wait. An error return means m was not sent and
+// done will not be called.
 func (c *Conn) PublishAckAsync(m *Msg, done func(error)) error {
 	if done == nil {
 		return errors.New("sdk: nil done callback")
@@ -144,12 +145,10 @@ func encodeHeader(h Header) ([]byte, error) {
 }
 
 // waitRoomLocked waits while the write queue is full and a writer is
-// taking it, until ctx ends; c.mu is held. It does not wait
-// on the run goroutine, in an acknowledgement callback: only that
-// goroutine could end the wait.
+// taking it, until ctx ends; c.mu is held.
 func (c *Conn) waitRoomLocked(ctx context.Context) error {
 	full := func() bool {
-		return c.state == stateConnected && c.writerUp && len(c.wbuf) >= maxWriteBuf && !c.inCallback.Load()
+		return c.state == stateConnected && c.writerUp && len(c.wbuf) >= maxWriteBuf
 	}
 	if !full() {
 		return nil

@@ -20,9 +20,8 @@ func (c *Conn) run(tr transport, r *wire.Reader) {
 			c.mu.Unlock()
 			return
 		}
-		lost := c.disconnectedLocked()
+		c.disconnectedLocked()
 		c.mu.Unlock()
-		c.callOnRun(lost, ErrConnectionLost)
 		if h := c.opts.DisconnectHandler; h != nil {
 			c.event(func() { h(c, err) })
 		}
@@ -60,11 +59,11 @@ func (c *Conn) serve(tr transport, r *wire.Reader) error {
 // plain publishes for the next one: subscriptions are restored from the
 // subscription table, and acknowledged publishes and flushes report
 // ErrConnectionLost so the caller knows they were not confirmed.
-func (c *Conn) disconnectedLocked() (lostAcks []func(error)) {
+func (c *Conn) disconnectedLocked() {
 	c.state = stateReconnecting
 	c.room.Broadcast()
 	c.tr = nil
-	lostAcks = c.failWaitersLocked(ErrConnectionLost)
+	c.failWaitersLocked(ErrConnectionLost)
 	kept := c.spare[:0]
 	for p := c.wbuf; len(p) >= wire.HeaderLen; {
 		n, ok := wire.FrameLen(p)
@@ -78,7 +77,6 @@ func (c *Conn) disconnectedLocked() (lostAcks []func(error)) {
 	}
 	c.spare = c.wbuf[:0]
 	c.wbuf = kept
-	return lostAcks
 }
 
 // reconnect tries the URL list, in order, with growing pauses, and installs
@@ -125,26 +123,11 @@ func (c *Conn) reconnect(cause error) (transport, *wire.Reader) {
 }
 
 func (c *Conn) giveUp(err error) {
-	var acks []func(error)
 	c.mu.Lock()
 	if c.state != stateClosed {
-		acks = c.closeLocked(err, true)
+		c.closeLocked(err, true)
 	}
 	c.mu.Unlock()
-	c.callOnRun(acks, ErrClosed)
-}
-
-// callOnRun calls acknowledgement callbacks on the run goroutine (the
-// reader's). While they run, Publish does not wait for queue space and
-// Close does not wait for the run goroutine: either would wait for this
-// very goroutine.
-func (c *Conn) callOnRun(fns []func(error), err error) {
-	if len(fns) == 0 {
-		return
-	}
-	c.inCallback.Store(true)
-	defer c.inCallback.Store(false)
-	callAll(fns, err)
 }
 
 // writeLoop writes buffered frames in batches and watches the server's
@@ -245,9 +228,7 @@ func (c *Conn) readLoop(r *wire.Reader) error {
 			fn := c.acks.take(f.AckID)
 			c.mu.Unlock()
 			if fn != nil {
-				c.inCallback.Store(true)
-				fn(err)
-				c.inCallback.Store(false)
+				c.ackDone(fn, err)
 			}
 		case wire.TypeErr:
 			se := serverError(f.Code, f.Text, f.Flags.Has(wire.FlagFatal))
