@@ -26,7 +26,10 @@ type session struct {
 	s  atomic.Pointer[broker.Session] // set once Connect returned
 
 	frames atomic.Uint64 // frames read, for the dead-peer check
-	slow   atomic.Bool   // stopped as a slow consumer: write nothing more
+	// slow: stopped as a slow consumer; what is still written (the ERR
+	// frame) gets slowGrace. dropRest: the batch being written when that
+	// happened is dropped with the queue, from its next chunk on.
+	slow, dropRest atomic.Bool
 
 	mu       sync.Mutex
 	buf      []byte // encoded frames waiting for the writer
@@ -96,7 +99,10 @@ func (ss *session) stop(reason error) {
 	slow := errors.Is(reason, broker.ErrSlowConsumer)
 	if slow {
 		ss.buf = ss.buf[:0]
-		ss.slow.Store(true) // and the rest of a batch being written
+		ss.slow.Store(true)
+		if ss.writing > 0 {
+			ss.dropRest.Store(true)
+		}
 	}
 	if reason != nil && !isNetErr(reason) {
 		ss.buf = wire.AppendErr(ss.buf, true, Code(reason), 0, reason.Error())
@@ -272,6 +278,7 @@ func (ss *session) writeLoop() {
 		err := ss.write(batch)
 		ss.mu.Lock()
 		ss.writing = 0
+		ss.dropRest.Store(false) // it applied to that batch only
 		if cap(batch) <= 1<<20 {
 			ss.spare = batch[:0]
 		} else {
@@ -296,13 +303,17 @@ const writeChunk = 256 << 10
 func (ss *session) write(batch []byte) error {
 	for len(batch) > 0 {
 		n := wire.ChunkLen(batch, writeChunk)
-		ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
+		timeout := ss.e.opts.WriteTimeout
 		if ss.slow.Load() {
-			// Dropped as a slow consumer: the chunk being written then got
-			// slowGrace, which the deadline above must not extend, and the
-			// rest of the batch is dropped with the queue. (stop sets slow
-			// before its deadline, so one of the two sees the other.)
-			return broker.ErrSlowConsumer
+			timeout = slowGrace
+		}
+		ss.fc.SetWriteDeadline(time.Now().Add(timeout))
+		if ss.dropRest.Load() {
+			// stop (slow consumer) came during this batch: the chunk being
+			// written then got slowGrace, which the deadline above must not
+			// extend, and the rest is dropped. (stop sets the flags before
+			// its deadline, so one of the two sees the other.)
+			return nil
 		}
 		if err := ss.fc.WriteFrames(batch[:n]); err != nil {
 			return err
