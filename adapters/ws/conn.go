@@ -29,6 +29,7 @@ var (
 type conn struct {
 	c        net.Conn
 	rb       *readBuf // under rd, and read directly by fastFrame
+	rerr     error    // the first read error, returned from then on
 	rd       wsutil.Reader
 	msg      []byte // the current message, reassembled from its fragments
 	maxFrame int
@@ -97,7 +98,20 @@ func (wc *conn) SetMaxFrame(n int) {
 
 // ReadFrame implements adapters.FrameConn: it reads the next binary message
 // (answering pings and close on the way) and decodes the one frame in it.
+// An error is final: after one in the middle of a message the stream
+// position is unknown, so later calls return the same error.
 func (wc *conn) ReadFrame(f *wire.Frame) error {
+	if wc.rerr != nil {
+		return wc.rerr
+	}
+	err := wc.readFrame(f)
+	if err != nil {
+		wc.rerr = err
+	}
+	return err
+}
+
+func (wc *conn) readFrame(f *wire.Frame) error {
 	if done, err := wc.fastFrame(f); done {
 		return err
 	}

@@ -77,6 +77,12 @@ func (b *readBuf) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		b.maybeShrink()
+		if len(p) >= b.working {
+			// A large read (a big message on the general path) goes
+			// straight into p rather than through the buffer.
+			return b.src.Read(p)
+		}
+		b.makeRoom(b.working)
 		b.fill()
 		if b.r == b.w {
 			err := b.err

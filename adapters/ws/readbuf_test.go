@@ -113,3 +113,26 @@ func TestReadBufFollowsTheTraffic(t *testing.T) {
 		t.Fatalf("buffer %d bytes after quiet traffic", len(b.buf))
 	}
 }
+
+// countReader counts the reads it serves.
+type countReader struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	c.reads++
+	return c.r.Read(p)
+}
+
+// Reading a large message through Read does not go 1 KiB at a time.
+func TestReadBufLargeReads(t *testing.T) {
+	src := &countReader{r: bytes.NewReader(make([]byte, 1<<20))}
+	b := newReadBuf(src)
+	if _, err := io.ReadFull(b, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	if src.reads > 4 {
+		t.Fatalf("%d reads for 1 MiB", src.reads)
+	}
+}
