@@ -136,7 +136,7 @@ func (c *Conn) writeLoop(tr transport, stop <-chan struct{}, done chan<- struct{
 	defer close(done)
 	defer func() {
 		// Publishers waiting for queue space must not wait for a writer
-		// that is gone (the reader may be one of them, in a callback).
+		// that is gone; the reader notices the failure soon after.
 		c.mu.Lock()
 		c.writerUp = false
 		c.room.Broadcast()
