@@ -132,8 +132,8 @@ func FuzzReader(f *testing.F) {
 			case sentinel(err) != w.err:
 				t.Fatalf("frame %d: %v, want %v", i, err, w.err)
 			}
-			if len(r.buf) > HeaderLen+limit && len(r.buf) > int(bufSize)+1 {
-				t.Fatalf("buffer of %d bytes over the limit", len(r.buf))
+			if len(r.b.buf) > HeaderLen+limit && len(r.b.buf) > int(bufSize)+1 {
+				t.Fatalf("buffer of %d bytes over the limit", len(r.b.buf))
 			}
 		}
 	})

@@ -141,14 +141,14 @@ func TestReaderLargeFrame(t *testing.T) {
 	if err := r.Next(&f); err != nil || string(f.Topic) != "big" || !bytes.Equal(f.Payload, payload) {
 		t.Fatalf("big: %s %v", f.Topic, err)
 	}
-	if len(r.buf) <= initialBuf {
-		t.Errorf("buffer did not grow: %d", len(r.buf))
+	if len(r.b.buf) <= initialBuf {
+		t.Errorf("buffer did not grow: %d", len(r.b.buf))
 	}
 	if err := r.Next(&f); err != nil || string(f.Topic) != "small.2" {
 		t.Fatalf("last: %s %v", f.Topic, err)
 	}
-	if len(r.buf) != initialBuf {
-		t.Errorf("buffer did not shrink back: %d", len(r.buf))
+	if len(r.b.buf) != initialBuf {
+		t.Errorf("buffer did not shrink back: %d", len(r.b.buf))
 	}
 	if err := r.Next(&f); err != io.EOF {
 		t.Errorf("end: %v", err)
@@ -188,8 +188,8 @@ func TestReaderTooLarge(t *testing.T) {
 	if err := r.Next(&f); err != ErrFrameTooLarge {
 		t.Fatalf("oversized: %v", err)
 	}
-	if len(r.buf) != 64 {
-		t.Errorf("buffer grew to %d for a frame over the limit", len(r.buf))
+	if len(r.b.buf) != 64 {
+		t.Errorf("buffer grew to %d for a frame over the limit", len(r.b.buf))
 	}
 	allocs := testing.AllocsPerRun(50, func() {
 		if err := r.Next(&f); err != ErrFrameTooLarge {
@@ -201,8 +201,8 @@ func TestReaderTooLarge(t *testing.T) {
 	}
 	// A hostile 4 GiB declaration on a fresh reader.
 	r = NewReader(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xff, 3, 0}), 0)
-	if err := r.Next(&f); err != ErrFrameTooLarge || len(r.buf) != initialBuf {
-		t.Errorf("4 GiB: %v, buffer %d", err, len(r.buf))
+	if err := r.Next(&f); err != ErrFrameTooLarge || len(r.b.buf) != initialBuf {
+		t.Errorf("4 GiB: %v, buffer %d", err, len(r.b.buf))
 	}
 }
 
@@ -299,8 +299,8 @@ func TestReaderSetMaxFrame(t *testing.T) {
 func TestReaderAdaptsItsBuffer(t *testing.T) {
 	pr, pw := io.Pipe()
 	r := NewReader(pr, 0)
-	if len(r.buf) != initialBuf {
-		t.Fatalf("initial buffer %d", len(r.buf))
+	if len(r.b.buf) != initialBuf {
+		t.Fatalf("initial buffer %d", len(r.b.buf))
 	}
 	var burst []byte
 	for range 20000 {
@@ -319,7 +319,7 @@ func TestReaderAdaptsItsBuffer(t *testing.T) {
 		if err := r.Next(&f); err != nil {
 			t.Fatal(err)
 		}
-		grown = max(grown, len(r.buf))
+		grown = max(grown, len(r.b.buf))
 	}
 	if grown != hotBuf {
 		t.Errorf("a busy stream read with a %d-byte buffer, want %d", grown, hotBuf)
@@ -329,7 +329,7 @@ func TestReaderAdaptsItsBuffer(t *testing.T) {
 			t.Fatalf("%v %v", f.Type, err)
 		}
 	}
-	if len(r.buf) != initialBuf {
-		t.Errorf("after the stream went quiet the buffer is %d, want %d", len(r.buf), initialBuf)
+	if len(r.b.buf) != initialBuf {
+		t.Errorf("after the stream went quiet the buffer is %d, want %d", len(r.b.buf), initialBuf)
 	}
 }

@@ -28,8 +28,8 @@ var (
 // serialized by wmu.
 type conn struct {
 	c        net.Conn
-	rb       *readBuf // under rd, and read directly by fastFrame
-	rerr     error    // the first read error, returned from then on
+	rb       *wire.Buffer // under rd, and read directly by fastFrame
+	rerr     error        // the first read error, returned from then on
 	rd       wsutil.Reader
 	msg      []byte // the current message, reassembled from its fragments
 	maxFrame int
@@ -77,7 +77,7 @@ func (wc *conn) flush() error {
 }
 
 func newConn(c net.Conn, maxFrame int) *conn {
-	wc := &conn{c: c, maxFrame: maxFrame, rb: newReadBuf(c)}
+	wc := &conn{c: c, maxFrame: maxFrame, rb: wire.NewBuffer(c, maxFastFrame)}
 	wc.rd = wsutil.Reader{
 		Source:         wc.rb,
 		State:          gws.StateServerSide,
@@ -159,13 +159,18 @@ func (wc *conn) readFrame(f *wire.Frame) error {
 }
 
 // fastFrame decodes the next message in place when it is the common case:
-// one final, masked, binary WebSocket frame of at most maxReadBuf bytes. Its payload is unmasked in
+// one final, masked, binary WebSocket frame of at most maxFastFrame bytes. Its payload is unmasked in
 // the buffer and decoded there, without the copy and the per-frame reader
 // calls of the general path (a profile of small publishes over WebSocket
 // had half of the broker's read time in them). Anything else (control
 // frames, fragments, text, large or malformed frames) is left unread for
 // the general path, which validates it with gobwas/ws: done is false.
+// maxFastFrame bounds the messages fastFrame takes, and so the read
+// buffer; larger ones go through gobwas's reader in pieces.
+const maxFastFrame = 64 << 10
+
 func (wc *conn) fastFrame(f *wire.Frame) (done bool, err error) {
+	wc.rb.Shrink(0) // the last message's slices are no longer in use
 	p, err := wc.rb.Peek(2)
 	if err != nil {
 		return true, wc.readError(err)
@@ -194,7 +199,7 @@ func (wc *conn) fastFrame(f *wire.Frame) (done bool, err error) {
 		}
 	}
 	total := hlen + plen
-	if total > maxReadBuf || plen > wc.maxFrame+wire.HeaderLen {
+	if total > maxFastFrame || plen > wc.maxFrame+wire.HeaderLen {
 		return false, nil
 	}
 	if p, err = wc.rb.Peek(total); err != nil {

@@ -1,4 +1,4 @@
-package ws
+package wire
 
 import (
 	"bytes"
@@ -9,26 +9,9 @@ import (
 	"testing/iotest"
 )
 
-// chunkReader returns its data in reads of random sizes up to max.
-type chunkReader struct {
-	data []byte
-	max  int
-	rng  *rand.Rand
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	n := min(len(p), len(c.data), 1+c.rng.IntN(c.max))
-	copy(p, c.data[:n])
-	c.data = c.data[n:]
-	return n, nil
-}
-
 // Mixed Peeks, Discards and Reads of any size see the stream exactly, over
 // sources that return anything from one byte to everything per read.
-func TestReadBufSeesTheStream(t *testing.T) {
+func TestBufferSeesTheStream(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	stream := make([]byte, 1<<20)
 	for i := range stream {
@@ -39,7 +22,7 @@ func TestReadBufSeesTheStream(t *testing.T) {
 		if max == 1 {
 			src = iotest.OneByteReader(bytes.NewReader(stream))
 		}
-		b := newReadBuf(src)
+		b := NewBuffer(src, 1<<20)
 		var got []byte
 		for len(got) < len(stream) {
 			left := len(stream) - len(got)
@@ -72,13 +55,13 @@ func TestReadBufSeesTheStream(t *testing.T) {
 
 // A stream ending inside a Peek is an unexpected EOF; other read errors
 // come through.
-func TestReadBufErrors(t *testing.T) {
-	b := newReadBuf(bytes.NewReader([]byte("abc")))
+func TestBufferErrors(t *testing.T) {
+	b := NewBuffer(bytes.NewReader([]byte("abc")), 1<<20)
 	if _, err := b.Peek(5); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("Peek past the end: %v", err)
 	}
 	boom := errors.New("boom")
-	b = newReadBuf(iotest.ErrReader(boom))
+	b = NewBuffer(iotest.ErrReader(boom), 1<<20)
 	if _, err := b.Peek(1); !errors.Is(err, boom) {
 		t.Fatalf("Peek: %v", err)
 	}
@@ -86,9 +69,9 @@ func TestReadBufErrors(t *testing.T) {
 
 // The buffer grows while reads fill it and a large message needs it, and
 // goes back to its small size once the traffic is quiet.
-func TestReadBufFollowsTheTraffic(t *testing.T) {
+func TestBufferFollowsTheTraffic(t *testing.T) {
 	pr, pw := io.Pipe()
-	b := newReadBuf(pr)
+	b := NewBuffer(pr, 1<<20)
 	go func() {
 		pw.Write(make([]byte, 200<<10)) // a burst, read as it comes
 		for range 2 * quietReads {
@@ -103,13 +86,14 @@ func TestReadBufFollowsTheTraffic(t *testing.T) {
 		t.Fatalf("buffer %d bytes for a 100 KiB peek", len(b.buf))
 	}
 	b.Discard(100 << 10)
-	for b.Buffered() > 0 || len(b.buf) > minReadBuf {
+	for b.Buffered() > 0 || len(b.buf) > initialBuf {
+		b.Shrink(0)
 		if _, err := b.Peek(1); err != nil {
 			t.Fatalf("buffer still %d bytes at the end: %v", len(b.buf), err)
 		}
 		b.Discard(1)
 	}
-	if len(b.buf) != minReadBuf {
+	if len(b.buf) != initialBuf {
 		t.Fatalf("buffer %d bytes after quiet traffic", len(b.buf))
 	}
 }
@@ -126,9 +110,9 @@ func (c *countReader) Read(p []byte) (int, error) {
 }
 
 // Reading a large message through Read does not go 1 KiB at a time.
-func TestReadBufLargeReads(t *testing.T) {
+func TestBufferLargeReads(t *testing.T) {
 	src := &countReader{r: bytes.NewReader(make([]byte, 1<<20))}
-	b := newReadBuf(src)
+	b := NewBuffer(src, 1<<20)
 	if _, err := io.ReadFull(b, make([]byte, 1<<20)); err != nil {
 		t.Fatal(err)
 	}
