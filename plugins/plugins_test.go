@@ -447,3 +447,35 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A text client that pipelines PUBs and half-closes gets an answer for
+// every command before the plugin hangs up.
+func TestHalfCloseGetsEveryAnswer(t *testing.T) {
+	e := start(t, plugins.Options{})
+	addr := e.pluginAddr(t)
+	for round := range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 20000
+		cmds := strings.Repeat("PUB half.close x\r\n", n)
+		go func() {
+			c.Write([]byte(cmds))
+			c.(*net.TCPConn).CloseWrite()
+		}()
+		c.SetReadDeadline(time.Now().Add(wait))
+		sc := bufio.NewScanner(c)
+		got := 0
+		for sc.Scan() {
+			if sc.Text() != "+OK" {
+				t.Fatalf("round %d: answer %q", round, sc.Text())
+			}
+			got++
+		}
+		c.Close()
+		if got != n {
+			t.Fatalf("round %d: %d answers for %d commands", round, got, n)
+		}
+	}
+}

@@ -16,9 +16,12 @@ type ackQueue struct {
 type pendingAck struct {
 	id uint64
 	fn func(error)
+	// direct: called where the answer arrives (PublishAck's non-blocking
+	// send), not queued for the handler goroutine behind other callbacks.
+	direct bool
 }
 
-func (a *ackQueue) push(id uint64, fn func(error)) {
+func (a *ackQueue) push(id uint64, fn func(error), direct bool) {
 	switch {
 	case a.head > 0 && a.head >= len(a.q)/2:
 		// Reuse the front: move the live part down.
@@ -39,23 +42,24 @@ func (a *ackQueue) push(id uint64, fn func(error)) {
 		a.q = live
 		a.head = 0
 	}
-	a.q = append(a.q, pendingAck{id: id, fn: fn})
+	a.q = append(a.q, pendingAck{id: id, fn: fn, direct: direct})
 	a.n++
 }
 
-// take removes and returns the callback for id, or nil.
-func (a *ackQueue) take(id uint64) func(error) {
+// take removes and returns the entry for id; its fn is nil if there is
+// none.
+func (a *ackQueue) take(id uint64) pendingAck {
 	live := a.q[a.head:]
 	i := 0
 	if len(live) == 0 || live[0].id != id {
 		i = sort.Search(len(live), func(i int) bool { return live[i].id >= id })
 		if i == len(live) || live[i].id != id {
-			return nil
+			return pendingAck{}
 		}
 	}
-	fn := live[i].fn
-	if fn == nil {
-		return nil
+	p := live[i]
+	if p.fn == nil {
+		return pendingAck{}
 	}
 	live[i].fn = nil
 	a.n--
@@ -68,22 +72,22 @@ func (a *ackQueue) take(id uint64) func(error) {
 			a.q = nil // let a burst's queue go
 		}
 	}
-	return fn
+	return p
 }
 
-// takeAll removes every callback, oldest first.
-func (a *ackQueue) takeAll() []func(error) {
+// takeAll removes every entry, oldest first.
+func (a *ackQueue) takeAll() []pendingAck {
 	if a.n == 0 {
 		return nil
 	}
-	fns := make([]func(error), 0, a.n)
+	ps := make([]pendingAck, 0, a.n)
 	for _, p := range a.q[a.head:] {
 		if p.fn != nil {
-			fns = append(fns, p.fn)
+			ps = append(ps, p)
 		}
 	}
 	*a = ackQueue{}
-	return fns
+	return ps
 }
 
 // len returns the number of callbacks waiting.

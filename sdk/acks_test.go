@@ -18,7 +18,7 @@ func TestAckQueueAnyOrder(t *testing.T) {
 		if len(inFlight) == 0 || rng.IntN(3) > 0 {
 			next++
 			id := next
-			a.push(id, func(error) { calls = append(calls, id) })
+			a.push(id, func(error) { calls = append(calls, id) }, false)
 			inFlight = append(inFlight, id)
 			continue
 		}
@@ -28,7 +28,7 @@ func TestAckQueueAnyOrder(t *testing.T) {
 		}
 		id := inFlight[i]
 		inFlight = slices.Delete(inFlight, i, i+1)
-		fn := a.take(id)
+		fn := a.take(id).fn
 		if fn == nil {
 			t.Fatalf("round %d: no callback for %d", round, id)
 		}
@@ -36,24 +36,25 @@ func TestAckQueueAnyOrder(t *testing.T) {
 		if calls[len(calls)-1] != id {
 			t.Fatalf("take(%d) returned the callback of %d", id, calls[len(calls)-1])
 		}
-		if a.take(id) != nil {
+		if a.take(id).fn != nil {
 			t.Fatalf("callback for %d taken twice", id)
 		}
 		if a.len() != len(inFlight) {
 			t.Fatalf("len %d, want %d", a.len(), len(inFlight))
 		}
 	}
-	if a.take(next+1) != nil || a.take(0) != nil {
+	if a.take(next+1).fn != nil || a.take(0).fn != nil {
 		t.Fatal("a callback for an id never pushed")
 	}
 	calls = nil
-	for _, fn := range a.takeAll() {
+	for _, p := range a.takeAll() {
+		fn := p.fn
 		fn(nil)
 	}
 	if !slices.Equal(calls, inFlight) {
 		t.Fatalf("takeAll called %v, want %v oldest first", calls, inFlight)
 	}
-	if a.len() != 0 || len(inFlight) > 0 && a.take(inFlight[0]) != nil {
+	if a.len() != 0 || len(inFlight) > 0 && a.take(inFlight[0]).fn != nil {
 		t.Fatal("queue not empty after takeAll")
 	}
 }
@@ -62,17 +63,29 @@ func TestAckQueueAnyOrder(t *testing.T) {
 // later, answered one.
 func TestAckQueueStaysSmallBehindAMissingAnswer(t *testing.T) {
 	var a ackQueue
-	a.push(1, func(error) {}) // never answered
+	a.push(1, func(error) {}, false) // never answered
 	for id := uint64(2); id < 100000; id++ {
-		a.push(id, func(error) {})
-		if a.take(id) == nil {
+		a.push(id, func(error) {}, false)
+		if a.take(id).fn == nil {
 			t.Fatalf("no callback for %d", id)
 		}
 	}
 	if len(a.q) > 128 {
 		t.Fatalf("%d entries kept for 1 waiting", len(a.q))
 	}
-	if a.len() != 1 || a.take(1) == nil {
+	if a.len() != 1 || a.take(1).fn == nil {
 		t.Fatal("the waiting callback is lost")
+	}
+}
+
+func TestGoid(t *testing.T) {
+	here := goid()
+	other := make(chan uint64)
+	go func() { other <- goid() }()
+	if there := <-other; here == 0 || there == 0 || here == there {
+		t.Fatalf("goroutine ids %d and %d", here, there)
+	}
+	if goid() != here {
+		t.Fatal("goid changed on the same goroutine")
 	}
 }

@@ -4,13 +4,16 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +76,8 @@ type Conn struct {
 	events  []evItem
 	evSpare []evItem // the handler goroutine's last batch, reused
 	evWake  chan struct{}
+	evDone  chan struct{} // the handler goroutine has ended
+	evGoID  atomic.Uint64 // the handler goroutine's id (see goid)
 
 	framesIn   atomic.Uint64
 	inMsgs     atomic.Uint64
@@ -100,6 +105,7 @@ func Connect(urls string, opts ...Option) (*Conn, error) {
 		closedCh: make(chan struct{}),
 		done:     make(chan struct{}),
 		evWake:   make(chan struct{}, 1),
+		evDone:   make(chan struct{}),
 	}
 	c.room.L = &c.mu
 	for _, o := range opts {
@@ -241,8 +247,18 @@ type evItem struct {
 // space) without stopping the connection.
 func (c *Conn) event(fn func()) { c.enqueue(evItem{fn: fn}) }
 
-// ackDone queues an acknowledgement callback with its result.
-func (c *Conn) ackDone(fn func(error), err error) { c.enqueue(evItem{ack: fn, err: err}) }
+// answerAckLocked hands an acknowledgement its result: at once for
+// PublishAck (a non-blocking send), queued for the handler goroutine
+// otherwise. c.mu is held, so that Close cannot come between the answer
+// and its queueing (the handler goroutine ends once the connection is
+// done and its queue is empty).
+func (c *Conn) answerAckLocked(p pendingAck, err error) {
+	if p.direct {
+		p.fn(err)
+		return
+	}
+	c.enqueue(evItem{ack: p.fn, err: err})
+}
 
 func (c *Conn) enqueue(it evItem) {
 	c.evMu.Lock()
@@ -254,7 +270,12 @@ func (c *Conn) enqueue(it evItem) {
 	}
 }
 
+// runEvents runs handlers and acknowledgement callbacks until the
+// connection is done (its reader and writer have ended, so nothing more
+// is queued) and the queue is empty.
 func (c *Conn) runEvents() {
+	defer close(c.evDone)
+	c.evGoID.Store(goid())
 	for {
 		c.evMu.Lock()
 		batch := c.events
@@ -280,7 +301,7 @@ func (c *Conn) runEvents() {
 		}
 		select {
 		case <-c.evWake:
-		case <-c.closedCh:
+		case <-c.done:
 			c.evMu.Lock()
 			left := len(c.events)
 			c.evMu.Unlock()
@@ -317,11 +338,13 @@ func (c *Conn) Flush(ctx context.Context) error {
 	}
 }
 
-// Close closes the connection after writing what is buffered. It is safe
-// to call more than once, and from callbacks and handlers; for that reason
-// it does not wait for a callback or handler that is running (Drain does).
-// Messages still queued for callbacks are dropped; acknowledgement
-// callbacks still waiting get ErrClosed.
+// Close closes the connection after writing what is buffered, and returns
+// once the acknowledgement callbacks and handlers queued by then have run
+// (those waiting for an answer get ErrClosed). It is safe to call more
+// than once, and from callbacks and handlers; from a handler or an
+// acknowledgement callback it does not wait for the handler queue (it runs
+// on it). Messages still queued for subscription callbacks are dropped
+// (Drain hands them over).
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.state != stateClosed {
@@ -330,7 +353,26 @@ func (c *Conn) Close() error {
 	c.mu.Unlock()
 	c.signal()
 	<-c.done
+	if goid() != c.evGoID.Load() {
+		<-c.evDone
+	}
 	return nil
+}
+
+// goid returns the calling goroutine's id, read from the header of its
+// stack trace ("goroutine 42 [running]:"). Go gives goroutines no identity
+// on purpose; Close needs one fact, whether it runs on the handler
+// goroutine (where waiting for that goroutine would never end), and asks
+// it once per call, never on a hot path.
+func goid() uint64 {
+	var buf [64]byte
+	s := buf[:runtime.Stack(buf[:], false)]
+	s = bytes.TrimPrefix(s, []byte("goroutine "))
+	if i := bytes.IndexByte(s, ' '); i > 0 {
+		s = s[:i]
+	}
+	id, _ := strconv.ParseUint(string(s), 10, 64)
+	return id
 }
 
 // hasSpace reports whether t holds a space, tab, CR or LF (a loop: this is
@@ -367,8 +409,8 @@ func (c *Conn) closeLocked(reason error, drainSubs bool) {
 // failWaitersLocked fails every pending flush and acknowledgement with err
 // (the callbacks are queued for the handler goroutine); c.mu is held.
 func (c *Conn) failWaitersLocked(err error) {
-	for _, fn := range c.acks.takeAll() {
-		c.ackDone(fn, err)
+	for _, p := range c.acks.takeAll() {
+		c.answerAckLocked(p, err)
 	}
 	for _, ch := range c.pongs {
 		ch <- err

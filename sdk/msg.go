@@ -63,7 +63,7 @@ func (m *Msg) Respond(data []byte) error {
 // the connection's writer; while more than 512 KiB is queued (a publisher
 // faster than the network or the broker), it waits for the writer.
 func (c *Conn) Publish(topic string, data []byte) error {
-	_, err := c.publish(context.Background(), topic, "", nil, data, false, 0, nil)
+	_, err := c.publish(context.Background(), topic, "", nil, data, false, 0, nil, false)
 	return err
 }
 
@@ -78,7 +78,9 @@ func (c *Conn) PublishMsg(m *Msg) error {
 // or the connection was lost first (ErrConnectionLost), or ctx ended.
 func (c *Conn) PublishAck(ctx context.Context, m *Msg) error {
 	ch := make(chan error, 1)
-	id, err := c.publishAck(ctx, m, func(err error) { ch <- err })
+	// The result goes straight to ch where it arrives, not through the
+	// handler goroutine (this may be running on it).
+	id, err := c.publishAck(ctx, m, func(err error) { ch <- err }, true)
 	if err != nil {
 		return err
 	}
@@ -104,16 +106,16 @@ func (c *Conn) PublishAckAsync(m *Msg, done func(error)) error {
 	if done == nil {
 		return errors.New("sdk: nil done callback")
 	}
-	_, err := c.publishAck(context.Background(), m, done)
+	_, err := c.publishAck(context.Background(), m, done, false)
 	return err
 }
 
-func (c *Conn) publishAck(ctx context.Context, m *Msg, done func(error)) (uint64, error) {
+func (c *Conn) publishAck(ctx context.Context, m *Msg, done func(error), direct bool) (uint64, error) {
 	hdr, err := encodeHeader(m.Header)
 	if err != nil {
 		return 0, err
 	}
-	return c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), done)
+	return c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), done, direct)
 }
 
 // ttlMS converts a TTL to the protocol's milliseconds: a positive TTL is
@@ -130,7 +132,7 @@ func (c *Conn) publishMsg(ctx context.Context, m *Msg) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), nil)
+	_, err = c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), nil, false)
 	return err
 }
 
@@ -179,7 +181,7 @@ const maxWriteBuf = 512 << 10
 // publish queues a PUB frame; with done set it asks for an ack and
 // registers done for it under the same lock, so that a disconnect either
 // sees both (and fails done) or neither.
-func (c *Conn) publish(ctx context.Context, topic, reply string, hdr, data []byte, retain bool, ttl uint32, done func(error)) (uint64, error) {
+func (c *Conn) publish(ctx context.Context, topic, reply string, hdr, data []byte, retain bool, ttl uint32, done func(error), direct bool) (uint64, error) {
 	if err := validTopic(topic); err != nil {
 		return 0, err
 	}
@@ -209,7 +211,7 @@ func (c *Conn) publish(ctx context.Context, topic, reply string, hdr, data []byt
 	if done != nil {
 		c.nextAck++
 		id = c.nextAck
-		c.acks.push(id, done)
+		c.acks.push(id, done, direct)
 	}
 	c.wbuf = wire.AppendPubTTL(c.wbuf, topic, reply, hdr, data, retain, id, ttl)
 	c.mu.Unlock()

@@ -225,11 +225,10 @@ func (c *Conn) readLoop(r *wire.Reader) error {
 				err = serverError(f.Code, f.Text, false)
 			}
 			c.mu.Lock()
-			fn := c.acks.take(f.AckID)
-			c.mu.Unlock()
-			if fn != nil {
-				c.ackDone(fn, err)
+			if p := c.acks.take(f.AckID); p.fn != nil {
+				c.answerAckLocked(p, err)
 			}
+			c.mu.Unlock()
 		case wire.TypeErr:
 			se := serverError(f.Code, f.Text, f.Flags.Has(wire.FlagFatal))
 			if se.Fatal {

@@ -24,11 +24,12 @@ type client struct {
 	// Answers go out in command order, though a PUB's answer comes later,
 	// with its acknowledgement: a client may send many commands without
 	// waiting. Commands are numbered; answers[head] is command base.
-	omu     sync.Mutex
-	answers []answer
-	head    int
-	base    uint64
-	next    uint64
+	omu      sync.Mutex
+	answered sync.Cond // broadcast when every command has its answer
+	answers  []answer
+	head     int
+	base     uint64
+	next     uint64
 
 	subs      map[string]*sdk.Subscription // by topic; only the reader touches it
 	lastTopic string                       // the last PUB's topic, reused while it repeats
@@ -41,6 +42,7 @@ type answer struct {
 
 func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 	cl := &client{out: newOutput(c), subs: map[string]*sdk.Subscription{}}
+	cl.answered.L = &cl.omu
 	defer cl.out.close("")
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -75,12 +77,16 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 			return
 		}
 		if err != nil {
-			return // the client left
+			// The client left, or half-closed after its last command:
+			// answer what it sent before hanging up.
+			cl.finish()
+			return
 		}
 		// When the broker ends the session, the DisconnectHandler hangs
 		// up, which ends this loop.
 		// A client that sends commands without reading their answers
-		// waits here, not in the SDK's reader where answers are queued.
+		// waits here, not in the SDK's handler goroutine where answers
+		// are queued.
 		cl.out.waitRoom()
 		line = bytes.TrimRight(line, "\r\n")
 		if cmd, rest, _ := bytes.Cut(line, []byte(" ")); bytes.EqualFold(cmd, []byte("PUB")) {
@@ -89,6 +95,26 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 		}
 		cl.handle(ctx, string(line))
 	}
+}
+
+// finish waits, for at most 10 seconds, until every command read has been
+// answered: the broker's acknowledgements are in (a flush) and their
+// answers are queued for the client.
+func (cl *client) finish() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl.conn.Flush(ctx)
+	stop := context.AfterFunc(ctx, func() {
+		cl.omu.Lock()
+		cl.answered.Broadcast()
+		cl.omu.Unlock()
+	})
+	defer stop()
+	cl.omu.Lock()
+	for cl.head < len(cl.answers) && ctx.Err() == nil {
+		cl.answered.Wait()
+	}
+	cl.omu.Unlock()
 }
 
 // publish handles PUB, the command of the hot path, without copying the
@@ -192,6 +218,7 @@ func (cl *client) answer(a uint64, line string) {
 	cl.head += n
 	cl.base += uint64(n)
 	if cl.head == len(cl.answers) {
+		cl.answered.Broadcast()
 		cl.answers, cl.head = cl.answers[:0], 0
 		if cap(cl.answers) > 4096 {
 			cl.answers = nil // let a burst's queue go

@@ -55,8 +55,8 @@ func (o *output) lock() bool {
 
 // lockNow returns the buffer locked without waiting for room, or false
 // (unlocked) if the connection is gone. Answers use it: they are written
-// from the SDK's reader, which must not wait on a client; the command
-// reader waits for room instead (waitRoom), which bounds them.
+// from the SDK's handler goroutine, which must not wait on a client; the
+// command reader waits for room instead (waitRoom), which bounds them.
 func (o *output) lockNow() bool {
 	o.mu.Lock()
 	if o.dead || o.hangup {
