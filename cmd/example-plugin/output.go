@@ -46,11 +46,7 @@ func (o *output) lock() bool {
 	for len(o.buf) > outMax && !o.dead {
 		o.space.Wait()
 	}
-	if o.dead || o.hangup {
-		o.mu.Unlock()
-		return false
-	}
-	return true
+	return o.usableLocked()
 }
 
 // lockNow returns the buffer locked without waiting for room, or false
@@ -59,6 +55,12 @@ func (o *output) lock() bool {
 // command reader waits for room instead (waitRoom), which bounds them.
 func (o *output) lockNow() bool {
 	o.mu.Lock()
+	return o.usableLocked()
+}
+
+// usableLocked reports whether lines may still be queued, and unlocks if
+// not.
+func (o *output) usableLocked() bool {
 	if o.dead || o.hangup {
 		o.mu.Unlock()
 		return false
@@ -72,11 +74,9 @@ func (o *output) waitRoom() {
 	if o.size.Load() <= outMax {
 		return // the common case, without the lock
 	}
-	o.mu.Lock()
-	for len(o.buf) > outMax && !o.dead {
-		o.space.Wait()
+	if o.lock() {
+		o.mu.Unlock()
 	}
-	o.mu.Unlock()
 }
 
 // unlock releases the buffer and wakes the writer.
@@ -86,15 +86,6 @@ func (o *output) unlock() {
 	select {
 	case o.kick <- struct{}{}:
 	default:
-	}
-}
-
-// line queues one line.
-func (o *output) line(s string) {
-	if o.lock() {
-		o.buf = append(o.buf, s...)
-		o.buf = append(o.buf, "\r\n"...)
-		o.unlock()
 	}
 }
 
