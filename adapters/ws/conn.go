@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -37,26 +38,20 @@ type conn struct {
 	dmu      sync.Mutex
 	deadline time.Time // the last write deadline set through SetWriteDeadline
 
-	wmu    sync.Mutex
-	out    outBuf // WebSocket frames being written; kept between writes while small
+	wmu sync.Mutex
+	// out collects WebSocket frames for one write call, kept between
+	// writes while small (a bufio.Writer would hold 32 KiB for every
+	// connection, idle or not).
+	out    bytes.Buffer
 	hdr    [gws.MaxHeaderSize]byte
 	closed bool
 }
 
-// outBuf collects WebSocket frames for one write call. A bufio.Writer
-// would hold 32 KiB for every connection, idle or not.
-type outBuf struct{ b []byte }
-
-func (o *outBuf) Write(p []byte) (int, error) {
-	o.b = append(o.b, p...)
-	return len(p), nil
-}
-
 // appendMessage appends p as one unfragmented message.
 func (wc *conn) appendMessage(op gws.OpCode, p []byte) {
-	// Writing into outBuf cannot fail.
+	// Writing into a bytes.Buffer cannot fail.
 	gws.WriteHeaderBuffer(&wc.out, gws.Header{Fin: true, OpCode: op, Length: int64(len(p))}, wc.hdr[:])
-	wc.out.b = append(wc.out.b, p...)
+	wc.out.Write(p)
 }
 
 // flush writes what appendMessage collected, in one write call.
@@ -64,14 +59,14 @@ func (wc *conn) appendMessage(op gws.OpCode, p []byte) {
 // it (a close frame or a pong would land inside that message), so the
 // connection counts as closed. wc.wmu is held.
 func (wc *conn) flush() error {
-	_, err := wc.c.Write(wc.out.b)
+	_, err := wc.c.Write(wc.out.Bytes())
 	if err != nil {
 		wc.closed = true
 	}
-	if cap(wc.out.b) > 64<<10 {
-		wc.out.b = nil // let a large batch's buffer go
+	if wc.out.Cap() > 64<<10 {
+		wc.out = bytes.Buffer{} // let a large batch's buffer go
 	} else {
-		wc.out.b = wc.out.b[:0]
+		wc.out.Reset()
 	}
 	return err
 }
@@ -315,7 +310,7 @@ func (wc *conn) WriteFrames(p []byte) error {
 	for len(p) > 0 {
 		n, ok := wire.FrameLen(p)
 		if !ok || n > len(p) {
-			wc.out.b = wc.out.b[:0]
+			wc.out.Reset()
 			return fmt.Errorf("ws: partial frame in write batch")
 		}
 		wc.appendMessage(gws.OpBinary, p[:n])
