@@ -10,29 +10,71 @@ import (
 	"github.com/msgtrans/msgtrans/sdk"
 )
 
+// Acknowledgement callbacks do not run on the connection's reader: one
+// that waits does not stop messages from arriving, and one may publish and
+// Close the connection.
+func TestAckCallbacksDoNotHoldUpTheReader(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	c := connect(t, srv.URL)
+	got := make(chan *sdk.Msg, 1)
+	if _, err := c.Subscribe("reader.free", func(m *sdk.Msg) { got <- m }); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	callbackDone := make(chan error, 1)
+	err := c.PublishAckAsync(&sdk.Msg{Topic: "first", Data: []byte("x")}, func(error) {
+		<-release // a callback that waits
+		if err := c.Publish("after", []byte("y")); err != nil {
+			callbackDone <- err
+			return
+		}
+		callbackDone <- c.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flush(t, c) // while the callback waits
+	if err := c.Publish("reader.free", []byte("z")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(wait):
+		t.Fatal("a waiting acknowledgement callback stopped delivery")
+	}
+	close(release)
+	select {
+	case err := <-callbackDone:
+		if err != nil {
+			t.Fatalf("callback: %v", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Close from an acknowledgement callback did not return")
+	}
+	if !c.IsClosed() {
+		t.Fatal("Close from the callback did not close the connection")
+	}
+}
+
 // PublishAck works from an acknowledgement callback and from a handler:
 // its own answer does not queue behind the callback that waits for it.
 func TestPublishAckFromCallbacks(t *testing.T) {
 	srv := adapterstest.Start(t, adapterstest.Config{})
 	res := make(chan error, 2)
+	publishAck := func(c *sdk.Conn, topic string) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		res <- c.PublishAck(ctx, &sdk.Msg{Topic: topic, Data: []byte("y")})
+	}
 	var c *sdk.Conn
 	var once atomic.Bool
-	c, err := sdk.Connect(srv.URL, sdk.ErrorHandler(func(*sdk.Conn, *sdk.Subscription, error) {
-		if once.Swap(true) {
-			return
+	c = connect(t, srv.URL, sdk.ErrorHandler(func(*sdk.Conn, *sdk.Subscription, error) {
+		if !once.Swap(true) {
+			publishAck(c, "from.handler")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		res <- c.PublishAck(ctx, &sdk.Msg{Topic: "from.handler", Data: []byte("y")})
 	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	err = c.PublishAckAsync(&sdk.Msg{Topic: "a", Data: []byte("x")}, func(error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		res <- c.PublishAck(ctx, &sdk.Msg{Topic: "from.callback", Data: []byte("y")})
+	err := c.PublishAckAsync(&sdk.Msg{Topic: "a", Data: []byte("x")}, func(error) {
+		publishAck(c, "from.callback")
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +86,7 @@ func TestPublishAckFromCallbacks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("PublishAck from a callback or handler: %v", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(2 * wait):
 			t.Fatal("PublishAck from a callback or handler hung")
 		}
 	}
@@ -53,11 +95,7 @@ func TestPublishAckFromCallbacks(t *testing.T) {
 // A PublishAck does not wait for an unrelated callback that is running.
 func TestPublishAckDoesNotWaitForOtherCallbacks(t *testing.T) {
 	srv := adapterstest.Start(t, adapterstest.Config{})
-	c, err := sdk.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connect(t, srv.URL)
 	release := make(chan struct{})
 	defer close(release)
 	running := make(chan struct{})
@@ -66,7 +104,7 @@ func TestPublishAckDoesNotWaitForOtherCallbacks(t *testing.T) {
 		<-release
 	})
 	<-running
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := c.PublishAck(ctx, &sdk.Msg{Topic: "quick"}); err != nil {
 		t.Fatalf("PublishAck behind a running callback: %v", err)
@@ -78,10 +116,7 @@ func TestPublishAckDoesNotWaitForOtherCallbacks(t *testing.T) {
 func TestDrainRunsAckCallbacks(t *testing.T) {
 	srv := adapterstest.Start(t, adapterstest.Config{})
 	for round := range 5 {
-		c, err := sdk.Connect(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := connect(t, srv.URL)
 		var n atomic.Int64
 		const N = 2000
 		for range N {
@@ -89,8 +124,8 @@ func TestDrainRunsAckCallbacks(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err = c.Drain(ctx)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
+		err := c.Drain(ctx)
 		cancel()
 		if err != nil {
 			t.Fatal(err)

@@ -394,8 +394,6 @@ func (c *Conn) closeLocked(reason error, drainSubs bool) {
 	c.state = stateClosed
 	c.room.Broadcast()
 	c.lastErr = reason
-	// Before closedCh: the handler goroutine ends once closedCh is closed
-	// and its queue is empty.
 	c.failWaitersLocked(ErrClosed)
 	close(c.closedCh)
 	c.subsMu.Lock()

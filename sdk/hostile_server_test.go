@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/msgtrans/msgtrans/adapters/adapterstest"
 	"github.com/msgtrans/msgtrans/sdk"
 	"github.com/msgtrans/msgtrans/wire"
 )
@@ -136,59 +135,5 @@ func TestPublisherWaitsForAServerThatDoesNotRead(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close did not release the waiting publisher")
-	}
-}
-
-// Acknowledgement callbacks do not run on the connection's reader: one
-// that waits does not stop messages from arriving, and one may publish and
-// Close the connection.
-func TestAckCallbacksDoNotHoldUpTheReader(t *testing.T) {
-	srv := adapterstest.Start(t, adapterstest.Config{})
-	c, err := sdk.Connect(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	got := make(chan *sdk.Msg, 1)
-	if _, err := c.Subscribe("reader.free", func(m *sdk.Msg) { got <- m }); err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
-	callbackDone := make(chan error, 1)
-	err = c.PublishAckAsync(&sdk.Msg{Topic: "first", Data: []byte("x")}, func(error) {
-		<-release // a callback that waits
-		if err := c.Publish("after", []byte("y")); err != nil {
-			callbackDone <- err
-			return
-		}
-		callbackDone <- c.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.Flush(flushCtx); err != nil {
-		t.Fatalf("flush while a callback waits: %v", err)
-	}
-	if err := c.Publish("reader.free", []byte("z")); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-got:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a waiting acknowledgement callback stopped delivery")
-	}
-	close(release)
-	select {
-	case err := <-callbackDone:
-		if err != nil {
-			t.Fatalf("callback: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close from an acknowledgement callback did not return")
-	}
-	if !c.IsClosed() {
-		t.Fatal("Close from the callback did not close the connection")
 	}
 }

@@ -149,10 +149,7 @@ func encodeHeader(h Header) ([]byte, error) {
 // waitRoomLocked waits while the write queue is full and a writer is
 // taking it, until ctx ends; c.mu is held.
 func (c *Conn) waitRoomLocked(ctx context.Context) error {
-	full := func() bool {
-		return c.state == stateConnected && c.writerUp && len(c.wbuf) >= maxWriteBuf
-	}
-	if !full() {
+	if !c.queueFullLocked() {
 		return nil
 	}
 	if ctx.Done() != nil {
@@ -163,13 +160,19 @@ func (c *Conn) waitRoomLocked(ctx context.Context) error {
 		})
 		defer stop()
 	}
-	for full() {
+	for c.queueFullLocked() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		c.room.Wait()
 	}
 	return nil
+}
+
+// queueFullLocked reports whether a publisher must wait for the writer:
+// the queue is full and a writer is taking it. c.mu is held.
+func (c *Conn) queueFullLocked() bool {
+	return c.state == stateConnected && c.writerUp && len(c.wbuf) >= maxWriteBuf
 }
 
 // maxWriteBuf bounds the bytes a connection queues for its writer:
