@@ -411,7 +411,9 @@ func (c *Conn) failWaitersLocked(err error) {
 		c.answerAckLocked(p, err)
 	}
 	for _, ch := range c.pongs {
-		ch <- err
+		if ch != nil { // nil marks a reconnect not yet confirmed: no waiter
+			ch <- err
+		}
 	}
 	c.pongs = nil
 }

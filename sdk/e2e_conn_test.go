@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -352,4 +353,56 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool := x509.NewCertPool()
 	pool.AddCert(leaf)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// The reconnect handler runs once the broker has the subscriptions back, so
+// a message another client publishes from it is delivered, however many
+// subscriptions there were to restore. A flush made while disconnected
+// completes after the reconnect, not on the restore's confirmation.
+func TestReconnectHandlerRunsOnceSubscriptionsAreRestored(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	addr := srv.Addr
+	var disconnected atomic.Int32
+	published := make(chan error, 1)
+	var other atomic.Pointer[sdk.Conn]
+	c := connect(t, srv.URL, sdk.ReconnectWait(20*time.Millisecond),
+		sdk.DisconnectHandler(func(*sdk.Conn, error) { disconnected.Add(1) }),
+		sdk.ReconnectHandler(func(*sdk.Conn) {
+			if o := other.Load(); o != nil {
+				published <- o.Publish("restored.last", []byte("from handler"))
+			}
+		}))
+	const subs = 2000
+	for i := range subs - 1 {
+		if _, err := c.Subscribe(fmt.Sprintf("restored.%d", i), func(*sdk.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := subSync(t, c, "restored.last")
+	flush(t, c)
+
+	srv.Stop()
+	waitFor(t, func() bool { return disconnected.Load() == 1 })
+	flushed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		flushed <- c.Flush(ctx)
+	}()
+	srv2 := adapterstest.Start(t, adapterstest.Config{TCP: tcp.Options{Addr: addr}})
+	other.Store(connect(t, srv2.URL))
+	select {
+	case err := <-published:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(wait):
+		t.Fatal("no reconnect")
+	}
+	if m := next(t, last); string(m.Data) != "from handler" {
+		t.Fatalf("got %q", m.Data)
+	}
+	if err := <-flushed; err != nil {
+		t.Fatalf("flush made while disconnected: %v", err)
+	}
 }

@@ -139,8 +139,10 @@ func DisconnectHandler(fn func(*Conn, error)) Option {
 	return func(o *Options) error { o.DisconnectHandler = fn; return nil }
 }
 
-// ReconnectHandler is called after a reconnect, once subscriptions are
-// restored.
+// ReconnectHandler is called after a reconnect, once the broker has
+// confirmed that the subscriptions are restored: a message published by
+// anyone after the handler starts reaches them. A connection lost again
+// before that confirmation reports no reconnect, only the next disconnect.
 func ReconnectHandler(fn func(*Conn)) Option {
 	return func(o *Options) error { o.ReconnectHandler = fn; return nil }
 }

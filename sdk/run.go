@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/msgtrans/msgtrans/wire"
@@ -32,9 +33,6 @@ func (c *Conn) run(tr transport, r *wire.Reader) {
 		}
 		if tr, r = c.reconnect(err); tr == nil {
 			return
-		}
-		if h := c.opts.ReconnectHandler; h != nil {
-			c.event(func() { h(c) })
 		}
 	}
 }
@@ -103,11 +101,17 @@ func (c *Conn) reconnect(cause error) (transport, *wire.Reader) {
 				tr.Close()
 				return nil, nil
 			}
-			// Subscriptions first, then what was published meanwhile.
+			// Subscriptions first, then a PING whose PONG tells the reader
+			// they are in place (a nil entry in c.pongs: the reader then
+			// reports the reconnect), then what was published meanwhile.
 			buf := c.spare[:0]
 			for _, s := range c.sortedSubs() {
 				buf = s.appendResubscribe(buf)
 			}
+			buf = wire.AppendPing(buf)
+			// Flushes made while disconnected have their PINGs in wbuf,
+			// after this one.
+			c.pongs = slices.Insert(c.pongs, 0, nil)
 			buf = append(buf, c.wbuf...)
 			c.spare = c.wbuf[:0]
 			c.wbuf = buf
@@ -214,11 +218,19 @@ func (c *Conn) readLoop(r *wire.Reader) error {
 			c.signal()
 		case wire.TypePong:
 			c.mu.Lock()
+			var restored bool
 			if len(c.pongs) > 0 {
-				c.pongs[0] <- nil
+				if ch := c.pongs[0]; ch != nil {
+					ch <- nil
+				} else {
+					restored = true
+				}
 				c.pongs = c.pongs[1:]
 			}
 			c.mu.Unlock()
+			if h := c.opts.ReconnectHandler; restored && h != nil {
+				c.event(func() { h(c) })
+			}
 		case wire.TypeAck:
 			var err error
 			if f.Code != wire.CodeOK {
