@@ -2,6 +2,7 @@ package sdk_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -133,5 +134,64 @@ func TestDrainRunsAckCallbacks(t *testing.T) {
 		if got := n.Load(); got != N {
 			t.Fatalf("round %d: Drain returned with %d of %d ack callbacks run", round, got, N)
 		}
+	}
+}
+
+// FlushAsync's callback runs after the ErrorHandler has seen every refusal
+// the broker sent before its answer, so a publisher can count its refused
+// plain publishes exactly; a callback still waiting at Close gets ErrClosed.
+func TestFlushAsyncFollowsEarlierRefusals(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	var refused atomic.Int32
+	c := connect(t, srv.URL, sdk.ErrorHandler(func(_ *sdk.Conn, s *sdk.Subscription, err error) {
+		if s == nil && errors.Is(err, sdk.ErrBadTopic) {
+			refused.Add(1)
+		}
+	}))
+	const bad = 50
+	for i := range 2 * bad {
+		topic := "fine"
+		if i%2 == 0 {
+			topic = "a..b" // refused by the broker, not by the SDK
+		}
+		if err := c.Publish(topic, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := make(chan int32, 1)
+	if err := c.FlushAsync(func(err error) {
+		if err != nil {
+			t.Errorf("FlushAsync: %v", err)
+		}
+		seen <- refused.Load()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-seen:
+		if n != bad {
+			t.Fatalf("refusals reported before the flush callback: %d of %d", n, bad)
+		}
+	case <-time.After(wait):
+		t.Fatal("no FlushAsync callback")
+	}
+
+	// Stop the broker so no PONG comes; Close answers the waiting callback.
+	srv.Stop()
+	closed := make(chan error, 1)
+	if err := c.FlushAsync(func(err error) { closed <- err }); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	select {
+	case err := <-closed:
+		if !errors.Is(err, sdk.ErrClosed) && !errors.Is(err, sdk.ErrConnectionLost) {
+			t.Fatalf("pending FlushAsync at Close: %v", err)
+		}
+	default:
+		t.Fatal("Close returned before the pending FlushAsync callback ran")
+	}
+	if err := c.FlushAsync(func(error) {}); !errors.Is(err, sdk.ErrClosed) {
+		t.Fatalf("FlushAsync after Close: %v", err)
 	}
 }

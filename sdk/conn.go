@@ -53,7 +53,7 @@ type Conn struct {
 	nextSID  uint32
 	acks     ackQueue
 	nextAck  uint64
-	pongs    []chan error
+	pongs    []pongWaiter
 	inbox    string // "_INBOX.<random>." once the first request is made (under inboxMu too)
 	resps    map[string]chan *Msg
 	nextReq  uint64
@@ -318,24 +318,67 @@ func (c *Conn) asyncError(s *Subscription, err error) {
 	}
 }
 
+// pongWaiter is what waits for one PONG: a Flush (ch), a FlushAsync
+// callback (fn), or, with neither, the confirmation that a reconnect has
+// restored the subscriptions.
+type pongWaiter struct {
+	ch chan error
+	fn func(error)
+}
+
 // Flush waits until the broker has processed everything sent before it.
 func (c *Conn) Flush(ctx context.Context) error {
 	ch := make(chan error, 1)
-	c.mu.Lock()
-	if c.state == stateClosed {
-		c.mu.Unlock()
-		return ErrClosed
+	if err := c.ping(pongWaiter{ch: ch}); err != nil {
+		return err
 	}
-	c.pongs = append(c.pongs, ch)
-	c.wbuf = wire.AppendPing(c.wbuf)
-	c.mu.Unlock()
-	c.signal()
 	select {
 	case err := <-ch:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// FlushAsync is Flush without waiting: done is called once the broker has
+// processed everything sent before it, with Flush's error otherwise. Like
+// PublishAckAsync's callbacks, done runs on the goroutine that runs the
+// connection's handlers, in order with them: when it runs, the
+// ErrorHandler has already been called for every refusal the broker sent
+// before its answer (a refused plain Publish, say). An error return means
+// done will not be called.
+func (c *Conn) FlushAsync(done func(error)) error {
+	if done == nil {
+		return errors.New("sdk: nil done callback")
+	}
+	return c.ping(pongWaiter{fn: done})
+}
+
+func (c *Conn) ping(w pongWaiter) error {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.pongs = append(c.pongs, w)
+	c.wbuf = wire.AppendPing(c.wbuf)
+	c.mu.Unlock()
+	c.signal()
+	return nil
+}
+
+// answerPongLocked gives w the result of its PING; c.mu is held. It
+// reports whether w was a reconnect's confirmation.
+func (c *Conn) answerPongLocked(w pongWaiter, err error) (restored bool) {
+	switch {
+	case w.ch != nil:
+		w.ch <- err
+	case w.fn != nil:
+		c.enqueue(evItem{ack: w.fn, err: err})
+	default:
+		return true
+	}
+	return false
 }
 
 // Close closes the connection after writing what is buffered, and returns
@@ -410,10 +453,8 @@ func (c *Conn) failWaitersLocked(err error) {
 	for _, p := range c.acks.takeAll() {
 		c.answerAckLocked(p, err)
 	}
-	for _, ch := range c.pongs {
-		if ch != nil { // nil marks a reconnect not yet confirmed: no waiter
-			ch <- err
-		}
+	for _, w := range c.pongs {
+		c.answerPongLocked(w, err)
 	}
 	c.pongs = nil
 }

@@ -102,7 +102,7 @@ func (c *Conn) reconnect(cause error) (transport, *wire.Reader) {
 				return nil, nil
 			}
 			// Subscriptions first, then a PING whose PONG tells the reader
-			// they are in place (a nil entry in c.pongs: the reader then
+			// they are in place (an empty pongWaiter: the reader then
 			// reports the reconnect), then what was published meanwhile.
 			buf := c.spare[:0]
 			for _, s := range c.sortedSubs() {
@@ -111,7 +111,7 @@ func (c *Conn) reconnect(cause error) (transport, *wire.Reader) {
 			buf = wire.AppendPing(buf)
 			// Flushes made while disconnected have their PINGs in wbuf,
 			// after this one.
-			c.pongs = slices.Insert(c.pongs, 0, nil)
+			c.pongs = slices.Insert(c.pongs, 0, pongWaiter{})
 			buf = append(buf, c.wbuf...)
 			c.spare = c.wbuf[:0]
 			c.wbuf = buf
@@ -220,11 +220,7 @@ func (c *Conn) readLoop(r *wire.Reader) error {
 			c.mu.Lock()
 			var restored bool
 			if len(c.pongs) > 0 {
-				if ch := c.pongs[0]; ch != nil {
-					ch <- nil
-				} else {
-					restored = true
-				}
+				restored = c.answerPongLocked(c.pongs[0], nil)
 				c.pongs = c.pongs[1:]
 			}
 			c.mu.Unlock()
