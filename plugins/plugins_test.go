@@ -479,3 +479,49 @@ func TestHalfCloseGetsEveryAnswer(t *testing.T) {
 		}
 	}
 }
+
+// SEND publishes without an answer. A refusal, by the SDK or by the
+// broker, comes as an ERROR line of its own, and a later PING's PONG comes
+// after it: the client knows which of its SENDs failed by then.
+func TestSendIsFireAndForget(t *testing.T) {
+	e := start(t, plugins.Options{})
+	text := dialText(t, e.pluginAddr(t))
+	native := sdkConn(t, e.srv.URL)
+	s, err := native.SubscribeSync("send.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flush(t, native)
+
+	text.send("SEND send.a one")
+	text.send("SEND bad..topic x") // refused by the broker
+	text.send("PUB send.b two")    // still answered, in order
+	text.send("SEND")              // no topic: refused before it leaves the plugin
+	text.send("send send.c three") // commands are case-insensitive
+	text.send("PING")
+	var errs []string
+	for {
+		l := text.expect("")
+		if l == "PONG" {
+			break
+		}
+		switch {
+		case strings.HasPrefix(l, "ERROR "):
+			errs = append(errs, l)
+		case l != "+OK":
+			t.Fatalf("unexpected line %q", l)
+		}
+	}
+	if len(errs) != 2 || !strings.Contains(strings.Join(errs, "\n"), "bad..topic") {
+		t.Fatalf("ERROR lines before PONG: %q", errs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for _, want := range []string{"one", "two", "three"} {
+		m, err := s.NextMsg(ctx)
+		if err != nil || string(m.Data) != want {
+			t.Fatalf("want %q, got %v %v", want, m, err)
+		}
+	}
+	text.cmd("PING", "PONG") // the session goes on
+}

@@ -57,6 +57,14 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 			}
 			cl.out.hangUp(last)
 		}),
+		// The broker refused a SEND: there is no answer to carry it, so
+		// it is reported on a line of its own. (A refused subscription is
+		// the answer to its SUB.)
+		sdk.ErrorHandler(func(_ *sdk.Conn, s *sdk.Subscription, err error) {
+			if s == nil {
+				cl.asyncError(err, false)
+			}
+		}),
 	}
 	if tok := h.Setting("token", ""); tok != "" {
 		opts = append(opts, sdk.Token(tok))
@@ -89,8 +97,13 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 		// are queued.
 		cl.out.waitRoom()
 		line = bytes.TrimRight(line, "\r\n")
-		if cmd, rest, _ := bytes.Cut(line, []byte(" ")); bytes.EqualFold(cmd, []byte("PUB")) {
+		cmd, rest, _ := bytes.Cut(line, []byte(" "))
+		if bytes.EqualFold(cmd, []byte("PUB")) {
 			cl.publish(rest)
+			continue
+		}
+		if bytes.EqualFold(cmd, []byte("SEND")) {
+			cl.send(rest)
 			continue
 		}
 		cl.handle(ctx, string(line))
@@ -135,7 +148,34 @@ func (cl *client) publish(rest []byte) {
 	}
 }
 
-// handle runs every command but PUB.
+// send handles SEND: a publish without an answer. The broker's refusal, if
+// any, comes on an ERROR line; a PING answered after it has reported every
+// refusal of the SENDs before it.
+func (cl *client) send(rest []byte) {
+	topic, payload, _ := bytes.Cut(rest, []byte(" "))
+	if string(topic) != cl.lastTopic {
+		cl.lastTopic = string(topic)
+	}
+	if err := cl.conn.Publish(cl.lastTopic, payload); err != nil {
+		cl.asyncError(err, true)
+	}
+}
+
+// asyncError writes an ERROR line: a failure that answers no command. The
+// command reader may wait for room in the output; the SDK's handler
+// goroutine may not.
+func (cl *client) asyncError(err error, wait bool) {
+	o := cl.out
+	if ok := (wait && o.lock()) || (!wait && o.lockNow()); !ok {
+		return
+	}
+	o.buf = append(o.buf, "ERROR "...)
+	o.buf = appendOneLine(o.buf, []byte(err.Error()))
+	o.buf = append(o.buf, "\r\n"...)
+	o.unlock()
+}
+
+// handle runs every command but PUB and SEND.
 func (cl *client) handle(ctx context.Context, line string) {
 	a := cl.expectAnswer()
 	cmd, rest, _ := strings.Cut(line, " ")
@@ -167,7 +207,18 @@ func (cl *client) handle(ctx context.Context, line string) {
 			cl.answer(a, "REPLY "+oneLine(m.Data))
 		}
 	case "PING":
-		cl.answer(a, "PONG")
+		// PONG once the broker has everything sent before, and every
+		// refusal of it is reported; the reader goes on meanwhile.
+		err := cl.conn.FlushAsync(func(err error) {
+			if err != nil {
+				cl.answer(a, result(err))
+				return
+			}
+			cl.answer(a, "PONG")
+		})
+		if err != nil {
+			cl.answer(a, result(err))
+		}
 	case "":
 		cl.answer(a, "")
 	default:

@@ -5,13 +5,17 @@
 //
 //	SUB <topic> [queue]    subscribe (wildcards * and >), optionally in a queue group
 //	UNSUB <topic>          unsubscribe
-//	PUB <topic> <payload>  publish (payload: the rest of the line)
+//	PUB <topic> <payload>  publish (payload: the rest of the line); +OK once the broker has it
+//	SEND <topic> <payload> publish without an answer (fire and forget, the fast way)
 //	REQ <topic> <payload>  request; answered with REPLY <payload> or -ERR no responders
-//	PING                   answered with PONG
+//	PING                   answered with PONG once the broker has everything sent before
 //
-// The plugin answers +OK or -ERR <reason> to each command and sends
-// MSG <topic> <payload> for each message, or REQUEST <topic> <reply> <payload>
-// for a request, which the client answers with PUB <reply> <answer>.
+// The plugin answers +OK or -ERR <reason> to each command but SEND, in
+// command order, and sends MSG <topic> <payload> for each message, or
+// REQUEST <topic> <reply> <payload> for a request, which the client answers
+// with PUB or SEND <reply> <answer>. A SEND the broker refuses is reported
+// as ERROR <reason>, a line that answers no command; every such line for
+// the SENDs before a PING comes before its PONG.
 // Settings: listen (default 127.0.0.1:7001), token (credentials for the
 // broker, if it requires them), max_line (bytes, default 65536).
 package main

@@ -102,9 +102,10 @@ same scenario with --server ws://... or quic://... to compare transports.
 text://host:port runs it through the example plugin (cmd/example-plugin)
 instead: every client is a connection to the plugin's line protocol on that
 port (its "listen" setting), which opens a broker session for it. Publishes
-are pipelined PUB lines, each answered +OK once the broker acknowledged it
-(a -ERR answer is counted and fails the run), a flush is PING/PONG, requests
-are REQ lines and responders answer REQUEST lines with PUB. The text
+are pipelined SEND lines, fire and forget like the native protocol's (an
+ERROR line, a refused SEND, is counted and fails the run), a flush is
+PING/PONG (the plugin answers once the broker has every earlier SEND),
+requests are REQ lines and responders answer REQUEST lines with SEND. The text
 protocol has no TLS and the plugin uses its own credentials, so the TLS
 flags, --token, --user, --password and --name do not apply to text://.
 

@@ -16,10 +16,13 @@ import (
 )
 
 // The text protocol is the example plugin's (cmd/example-plugin): one
-// command per line (SUB, UNSUB, PUB, REQ, PING), exactly one answer per
-// command in command order (+OK, -ERR reason, PONG, REPLY payload), and
-// pushed lines (MSG topic payload, REQUEST topic reply payload) between
-// the answers.
+// command per line (SUB, UNSUB, PUB, SEND, REQ, PING), one answer per
+// command but SEND in command order (+OK, -ERR reason, PONG, REPLY
+// payload), and pushed lines (MSG topic payload, REQUEST topic reply
+// payload, ERROR reason for a refused SEND) between the answers. The bench
+// publishes with SEND, as it publishes over the native protocol without
+// acknowledgements; PONG comes once the broker has every earlier SEND and
+// the refused ones are reported.
 
 const (
 	// textWriteChunk is how many queued bytes of publishes wake the
@@ -46,8 +49,8 @@ var errTextLineTooLong = errors.New("the plugin sent a line longer than expected
 // one broker session inside the plugin. Commands are appended to a buffer
 // that one writer goroutine sends, many in one write call, so publishes are
 // pipelined; one reader goroutine parses the lines in place. The commands
-// that wait for their answer (PING, REQ, SUB) are numbered; every other
-// answer belongs to a PUB: +OK, or a refusal that is counted.
+// that have an answer (PING, REQ, SUB) are numbered and wait for it; a
+// SEND has none, and its refusal, an ERROR line, is counted.
 type textClient struct {
 	conn net.Conn
 	url  string
@@ -56,7 +59,7 @@ type textClient struct {
 	mu    sync.Mutex
 	space sync.Cond // signalled when the writer takes the buffer or the connection dies
 	buf   []byte
-	sent  uint64 // commands appended to buf so far
+	sent  uint64 // commands with an answer appended to buf so far
 	dead  error  // why the connection ended; commands fail with it
 	kick  chan struct{}
 
@@ -70,7 +73,7 @@ type textClient struct {
 
 	fmu          sync.Mutex
 	failure      error  // the first asynchronous failure
-	refused      uint64 // PUBs answered -ERR
+	refused      uint64 // SENDs refused: ERROR lines
 	firstRefusal string
 	lastErrLine  string // the last -ERR line, to explain a hang-up
 
@@ -155,8 +158,7 @@ func (c *textClient) Publish(topic string, payload []byte) error {
 		c.mu.Unlock()
 		return err
 	}
-	c.buf = appendPub(c.buf, topic, payload)
-	c.sent++
+	c.buf = appendSend(c.buf, topic, payload)
 	full := len(c.buf) >= textWriteChunk
 	c.mu.Unlock()
 	if full {
@@ -165,8 +167,8 @@ func (c *textClient) Publish(topic string, payload []byte) error {
 	return nil
 }
 
-func appendPub(b []byte, topic string, payload []byte) []byte {
-	b = append(b, "PUB "...)
+func appendSend(b []byte, topic string, payload []byte) []byte {
+	b = append(b, "SEND "...)
 	b = append(b, topic...)
 	b = append(b, ' ')
 	b = append(b, payload...)
@@ -215,8 +217,9 @@ func (c *textClient) roundTrip(ctx context.Context, cmd ...string) (string, erro
 	}
 }
 
-// Flush sends PING: answers come in command order, so PONG means every
-// earlier command was answered, each PUB once the broker acknowledged it.
+// Flush sends PING: answers come in command order, and the plugin answers
+// PING once the broker has every earlier SEND, after the ERROR lines of
+// those it refused.
 func (c *textClient) Flush(ctx context.Context) error {
 	ans, err := c.roundTrip(ctx, "PING")
 	if err != nil {
@@ -378,6 +381,7 @@ func (c *textClient) writeLoop() {
 var (
 	textMsg     = []byte("MSG ")
 	textRequest = []byte("REQUEST ")
+	textError   = []byte("ERROR ")
 )
 
 func (c *textClient) readLoop(maxLine int) {
@@ -401,6 +405,8 @@ func (c *textClient) readLoop(maxLine int) {
 			if c.echo.Load() {
 				c.respond(reply, payload)
 			}
+		case bytes.HasPrefix(line, textError): // a refused SEND
+			c.refusal(string(line))
 		default:
 			c.answer(line)
 		}
@@ -436,12 +442,7 @@ func (c *textClient) respond(reply, payload []byte) {
 		c.mu.Unlock()
 		return
 	}
-	c.buf = append(c.buf, "PUB "...)
-	c.buf = append(c.buf, reply...)
-	c.buf = append(c.buf, ' ')
-	c.buf = append(c.buf, payload...)
-	c.buf = append(c.buf, "\r\n"...)
-	c.sent++
+	c.buf = appendSend(c.buf, string(reply), payload)
 	c.mu.Unlock()
 	c.wake()
 }
@@ -466,28 +467,25 @@ func (c *textClient) answer(line []byte) {
 		}
 		return
 	}
-	if string(line) == "+OK" {
-		return // a PUB the broker acknowledged
-	}
-	c.mu.Lock()
-	unasked := n > c.sent
-	c.mu.Unlock()
+	// An answer to no command: such as the plugin's last words before it
+	// hangs up.
 	s := string(line)
-	c.fmu.Lock()
 	if strings.HasPrefix(s, "-ERR") {
+		c.fmu.Lock()
 		c.lastErrLine = s
+		c.fmu.Unlock()
 	}
-	if !unasked {
-		c.refused++
-		if c.refused == 1 {
-			c.firstRefusal = s
-		}
+	c.fail(fmt.Errorf("%s: the plugin sent %q", c.url, s))
+}
+
+// refusal counts a SEND the plugin or the broker refused.
+func (c *textClient) refusal(line string) {
+	c.fmu.Lock()
+	c.refused++
+	if c.refused == 1 {
+		c.firstRefusal = line
 	}
 	c.fmu.Unlock()
-	if unasked {
-		// Such as the plugin's last words before it hangs up.
-		c.fail(fmt.Errorf("%s: the plugin sent %q", c.url, s))
-	}
 }
 
 // lineReader reads lines in place from a buffer that grows while reads

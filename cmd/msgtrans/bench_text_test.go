@@ -192,8 +192,8 @@ func TestBenchTextIdle(t *testing.T) {
 	}
 }
 
-// A PUB the broker refuses is answered -ERR by the plugin: the bench counts
-// those and fails.
+// A SEND the broker refuses comes back as an ERROR line before the final
+// PING's PONG: the bench counts every one and fails.
 func TestBenchTextRefusedPublishes(t *testing.T) {
 	te := startText(t)
 	r := runCLI(t, "bench", "--scenario", "pub", "--server", te.url, "--msgs", "50", "--topic", "bad..topic")
@@ -201,7 +201,7 @@ func TestBenchTextRefusedPublishes(t *testing.T) {
 		t.Fatalf("exit %d, want 1 (stdout %q, stderr %q)", r.code, r.stdout, r.stderr)
 	}
 	oneErrorLine(t, r)
-	if !strings.HasPrefix(r.stderr, "msgtrans: publisher 1: 50 publishes refused by the plugin, the first with \"-ERR ") {
+	if !strings.HasPrefix(r.stderr, "msgtrans: publisher 1: 50 publishes refused by the plugin, the first with \"ERROR ") {
 		t.Errorf("stderr %q", r.stderr)
 	}
 }
@@ -328,7 +328,7 @@ func BenchmarkTextReceive(b *testing.B) {
 	}
 }
 
-// BenchmarkTextPublish: PUB lines queued and written in chunks.
+// BenchmarkTextPublish: SEND lines queued and written in chunks.
 func BenchmarkTextPublish(b *testing.B) {
 	c, peer := pipeText(b)
 	go io.Copy(io.Discard, peer)
