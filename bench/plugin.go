@@ -19,7 +19,7 @@ const benchTopic = "msgtrans.bench"
 const pluginNote = "plugin: msgtrans through cmd/example-plugin's text protocol, measured by `msgtrans bench --server text://...` " +
 	"(one process per scenario and run; nats-server has no such path). Differences from the other rows: " +
 	"1 -> 1 and fan-out rates span first to last delivery rather than first publish to last delivery; " +
-	"its publishers flush every 256 KiB, and the plugin confirms each publish (+OK after the broker's ack); request-reply warms up with one request instead of a tenth, " +
+	"its publishers send SEND lines (no answer, like a plain native publish) and flush every 256 KiB with PING, which the plugin answers once the broker has them; request-reply warms up with one request instead of a tenth, " +
 	"and its echo responder is in a queue group."
 
 // msgtransBenchResult is the part of `msgtrans bench --json` (the

@@ -57,10 +57,16 @@ func BenchmarkNativeToPlugin(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// BenchmarkPluginToNative: a text client pipelines PUB lines; an SDK
-// client receives the messages. Each PUB is acknowledged by the broker
-// before the plugin answers +OK, one line at a time.
+// BenchmarkPluginToNative: a text client pipelines publishes; an SDK
+// client receives the messages. A PUB is acknowledged by the broker before
+// the plugin answers +OK, one line at a time; a SEND has no answer.
 func BenchmarkPluginToNative(b *testing.B) {
+	for _, cmd := range []string{"PUB", "SEND"} {
+		b.Run("cmd="+cmd, func(b *testing.B) { benchPluginToNative(b, cmd) })
+	}
+}
+
+func benchPluginToNative(b *testing.B, cmd string) {
 	e := startB(b)
 	sub, err := sdk.Connect(e.url, sdk.SubPendingLimits(1<<24, 1<<30))
 	if err != nil {
@@ -81,7 +87,7 @@ func BenchmarkPluginToNative(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	go func() { // drain the +OK lines
+	go func() { // drain the answers
 		r := bufio.NewReader(c)
 		for {
 			if _, err := r.ReadSlice('\n'); err != nil {
@@ -93,8 +99,9 @@ func BenchmarkPluginToNative(b *testing.B) {
 	b.SetBytes(16)
 	b.ResetTimer()
 	want.Store(int64(b.N))
+	line := cmd + " bench.out xxxxxxxxxxxxxxxx\r\n"
 	for range b.N {
-		w.WriteString("PUB bench.out xxxxxxxxxxxxxxxx\r\n")
+		w.WriteString(line)
 	}
 	w.Flush()
 	select {
