@@ -3,6 +3,8 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -193,5 +195,44 @@ func TestFlushAsyncFollowsEarlierRefusals(t *testing.T) {
 	}
 	if err := c.FlushAsync(func(error) {}); !errors.Is(err, sdk.ErrClosed) {
 		t.Fatalf("FlushAsync after Close: %v", err)
+	}
+}
+
+// Waiters failed together (by a lost connection, then Close) get their
+// callbacks in the order they were made, flushes and acknowledgements
+// mixed, as they would have had their answers.
+func TestFailedCallbacksKeepTheirOrder(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	var disconnected atomic.Int32
+	c := connect(t, srv.URL, sdk.ReconnectWait(time.Hour),
+		sdk.DisconnectHandler(func(*sdk.Conn, error) { disconnected.Add(1) }))
+	srv.Stop()
+	waitFor(t, func() bool { return disconnected.Load() == 1 })
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) func(error) {
+		return func(error) {
+			mu.Lock()
+			order = append(order, s)
+			mu.Unlock()
+		}
+	}
+	steps := []func() error{
+		func() error { return c.FlushAsync(note("flush 1")) },
+		func() error { return c.PublishAckAsync(&sdk.Msg{Topic: "a"}, note("ack 2")) },
+		func() error { return c.PublishAckAsync(&sdk.Msg{Topic: "a"}, note("ack 3")) },
+		func() error { return c.FlushAsync(note("flush 4")) },
+		func() error { return c.PublishAckAsync(&sdk.Msg{Topic: "a"}, note("ack 5")) },
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "flush 1,ack 2,ack 3,flush 4,ack 5"; strings.Join(order, ",") != want {
+		t.Fatalf("callbacks ran in the order %q, want %s", order, want)
 	}
 }

@@ -324,6 +324,9 @@ func (c *Conn) asyncError(s *Subscription, err error) {
 type pongWaiter struct {
 	ch chan error
 	fn func(error)
+	// afterAck is the last ack id handed out before this PING: failed
+	// together, waiters keep the order in which they were made.
+	afterAck uint64
 }
 
 // Flush waits until the broker has processed everything sent before it.
@@ -360,6 +363,7 @@ func (c *Conn) ping(w pongWaiter) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
+	w.afterAck = c.nextAck
 	c.pongs = append(c.pongs, w)
 	c.wbuf = wire.AppendPing(c.wbuf)
 	c.mu.Unlock()
@@ -450,11 +454,16 @@ func (c *Conn) closeLocked(reason error, drainSubs bool) {
 // failWaitersLocked fails every pending flush and acknowledgement with err
 // (the callbacks are queued for the handler goroutine); c.mu is held.
 func (c *Conn) failWaitersLocked(err error) {
-	for _, p := range c.acks.takeAll() {
-		c.answerAckLocked(p, err)
-	}
+	acks := c.acks.takeAll()
 	for _, w := range c.pongs {
+		for len(acks) > 0 && acks[0].id <= w.afterAck {
+			c.answerAckLocked(acks[0], err)
+			acks = acks[1:]
+		}
 		c.answerPongLocked(w, err)
+	}
+	for _, p := range acks {
+		c.answerAckLocked(p, err)
 	}
 	c.pongs = nil
 }

@@ -364,12 +364,15 @@ func TestReconnectHandlerRunsOnceSubscriptionsAreRestored(t *testing.T) {
 	addr := srv.Addr
 	var disconnected atomic.Int32
 	published := make(chan error, 1)
-	var other atomic.Pointer[sdk.Conn]
+	others := make(chan *sdk.Conn, 1) // the client that publishes, once connected
 	c := connect(t, srv.URL, sdk.ReconnectWait(20*time.Millisecond),
 		sdk.DisconnectHandler(func(*sdk.Conn, error) { disconnected.Add(1) }),
 		sdk.ReconnectHandler(func(*sdk.Conn) {
-			if o := other.Load(); o != nil {
+			select {
+			case o := <-others:
 				published <- o.Publish("restored.last", []byte("from handler"))
+			case <-time.After(wait):
+				published <- errors.New("the other client never connected")
 			}
 		}))
 	const subs = 2000
@@ -390,7 +393,7 @@ func TestReconnectHandlerRunsOnceSubscriptionsAreRestored(t *testing.T) {
 		flushed <- c.Flush(ctx)
 	}()
 	srv2 := adapterstest.Start(t, adapterstest.Config{TCP: tcp.Options{Addr: addr}})
-	other.Store(connect(t, srv2.URL))
+	others <- connect(t, srv2.URL)
 	select {
 	case err := <-published:
 		if err != nil {

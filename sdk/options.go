@@ -140,9 +140,10 @@ func DisconnectHandler(fn func(*Conn, error)) Option {
 }
 
 // ReconnectHandler is called after a reconnect, once the broker has
-// confirmed that the subscriptions are restored: a message published by
-// anyone after the handler starts reaches them. A connection lost again
-// before that confirmation reports no reconnect, only the next disconnect.
+// answered the resubscriptions: a message published by anyone after the
+// handler starts reaches them. (A subscription the new broker refused has
+// been reported to the ErrorHandler by then.) A connection lost again
+// before that answer reports no reconnect, only the next disconnect.
 func ReconnectHandler(fn func(*Conn)) Option {
 	return func(o *Options) error { o.ReconnectHandler = fn; return nil }
 }

@@ -13,9 +13,10 @@
 // The plugin answers +OK or -ERR <reason> to each command but SEND, in
 // command order, and sends MSG <topic> <payload> for each message, or
 // REQUEST <topic> <reply> <payload> for a request, which the client answers
-// with PUB or SEND <reply> <answer>. A SEND the broker refuses is reported
-// as ERROR <reason>, a line that answers no command; every such line for
-// the SENDs before a PING comes before its PONG.
+// with PUB or SEND <reply> <answer>. A SEND the broker refuses (or the
+// request of a REQ, which then times out) is reported as ERROR <reason>, a
+// line that answers no command; every such line for the commands before a
+// PING comes before its PONG.
 // Settings: listen (default 127.0.0.1:7001), token (credentials for the
 // broker, if it requires them), max_line (bytes, default 65536).
 package main

@@ -49,7 +49,7 @@ var errTextLineTooLong = errors.New("the plugin sent a line longer than expected
 // one broker session inside the plugin. Commands are appended to a buffer
 // that one writer goroutine sends, many in one write call, so publishes are
 // pipelined; one reader goroutine parses the lines in place. The commands
-// that have an answer (PING, REQ, SUB) are numbered and wait for it; a
+// that have an answer (PING, REQ, SUB) are numbered and matched with it; a
 // SEND has none, and its refusal, an ERROR line, is counted.
 type textClient struct {
 	conn net.Conn
