@@ -41,9 +41,31 @@ type host struct {
 	out chan *pluginpb.SessionData
 }
 
+// maxQueued bounds the bytes that Send has queued for one session and its
+// engine has not read yet; beyond it the batch waits.
+const maxQueued = 1 << 20
+
 type tunnel struct {
 	id    uint64
 	local net.Conn // the plugin's end of the pipe; the engine has the other
+
+	// What the plugin sent, on its way into the pipe. A feeder goroutine
+	// runs while the queue is not empty, so that a Send returns without
+	// waiting for the engine, and the plugin prepares its next batch
+	// while the engine reads this one.
+	mu      sync.Mutex
+	queue   []queued
+	size    int
+	feeding bool
+	dead    bool          // the pipe is closed: drop what comes
+	space   chan struct{} // closed when the feeder takes from a full queue
+}
+
+// queued is a piece of a session's stream, or, with end, the plugin's
+// end of the session, after what it sent before.
+type queued struct {
+	data []byte
+	end  bool
 }
 
 func newHost(ctx context.Context, name string, e *adapters.Engine) *host {
@@ -121,29 +143,106 @@ func (h *host) CloseSession(_ context.Context, req *pluginpb.CloseSessionRequest
 	return &pluginpb.CloseSessionResponse{}, nil
 }
 
-// Send implements pluginpb.HostServer. Each piece is written into its
-// session's pipe, which returns once the engine has read it: a busy
-// session holds up the batch, which is the backpressure the plugin feels.
-func (h *host) Send(_ context.Context, b *pluginpb.DataBatch) (*pluginpb.SendResponse, error) {
+// Send implements pluginpb.HostServer. Each piece is queued for its
+// session's pipe; a session with maxQueued bytes not yet read by its
+// engine holds up the batch, which is the backpressure the plugin feels.
+func (h *host) Send(ctx context.Context, b *pluginpb.DataBatch) (*pluginpb.SendResponse, error) {
 	var resp pluginpb.SendResponse
 	for _, item := range b.Items {
 		h.mu.Lock()
 		t := h.sessions[item.SessionId]
 		h.mu.Unlock()
-		if t == nil {
-			resp.UnknownSessions = append(resp.UnknownSessions, item.SessionId)
-			continue
-		}
-		if item.Closed {
-			h.remove(t.id)
-			continue
-		}
-		if _, err := t.local.Write(item.Data); err != nil {
-			// The engine ended the session; pump reports it to the plugin.
+		if t == nil || !h.enqueue(ctx, t, queued{data: item.Data, end: item.Closed}) {
+			// Ended by the engine; pump tells the plugin, and so does this.
 			resp.UnknownSessions = append(resp.UnknownSessions, item.SessionId)
 		}
 	}
 	return &resp, nil
+}
+
+// enqueue queues q for t's pipe, waiting while the queue is full, and
+// starts the feeder if it is not running. It reports false if the session
+// is gone.
+func (h *host) enqueue(ctx context.Context, t *tunnel, q queued) bool {
+	t.mu.Lock()
+	for t.size >= maxQueued && !t.dead {
+		if t.space == nil {
+			t.space = make(chan struct{})
+		}
+		space := t.space
+		t.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			return true // the plugin is gone; its sessions end with it
+		case <-h.ctx.Done():
+			return true
+		}
+		t.mu.Lock()
+	}
+	if t.dead {
+		t.mu.Unlock()
+		return false
+	}
+	t.queue = append(t.queue, q)
+	t.size += len(q.data)
+	start := !t.feeding && h.track()
+	if start {
+		t.feeding = true
+	}
+	t.mu.Unlock()
+	if start {
+		go h.feed(t)
+	}
+	return true
+}
+
+// track counts a goroutine that close waits for, unless close has begun.
+func (h *host) track() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
+}
+
+// feed writes t's queue into its pipe until the queue is empty.
+func (h *host) feed(t *tunnel) {
+	defer h.wg.Done()
+	for {
+		t.mu.Lock()
+		if len(t.queue) == 0 || t.dead {
+			t.feeding = false
+			t.mu.Unlock()
+			return
+		}
+		q := t.queue[0]
+		t.queue[0] = queued{}
+		t.queue = t.queue[1:]
+		if len(t.queue) == 0 {
+			t.queue = t.queue[:0:0] // let the backing array go
+		}
+		t.mu.Unlock()
+		var err error
+		if q.end {
+			h.remove(t.id)
+		} else {
+			_, err = t.local.Write(q.data)
+		}
+		t.mu.Lock()
+		t.size -= len(q.data)
+		if err != nil || q.end {
+			t.dead = true
+			t.queue, t.size = nil, 0
+		}
+		if t.space != nil && (t.size < maxQueued || t.dead) {
+			close(t.space)
+			t.space = nil
+		}
+		t.mu.Unlock()
+	}
 }
 
 // Receive implements pluginpb.HostServer: one stream for all sessions,
