@@ -36,7 +36,7 @@ type host struct {
 	sessions map[uint64]*tunnel
 	nextID   uint64
 	closed   bool
-	wg       sync.WaitGroup // session and pump goroutines
+	wg       sync.WaitGroup // session, pump and feeder goroutines
 
 	out chan *pluginpb.SessionData
 }
@@ -55,18 +55,25 @@ type tunnel struct {
 	// while the engine reads this one.
 	mu      sync.Mutex
 	queue   []queued
-	size    int
+	size    int // bytes queued, with itemCost per piece
 	feeding bool
-	dead    bool          // the pipe is closed: drop what comes
-	space   chan struct{} // closed when the feeder takes from a full queue
+	dead    bool          // ended, or a write failed: drop what comes
+	space   chan struct{} // closed when the size falls under maxQueued, or on dead
 }
 
-// queued is a piece of a session's stream, or, with end, the plugin's
-// end of the session, after what it sent before.
+// itemCost is what a queued piece counts beyond its bytes, so that many
+// tiny pieces are bounded too.
+const itemCost = 64
+
+// queued is a piece of a session's stream, or, with ended, the plugin's
+// end of the session, after what it sent before; ended is closed once the
+// session is ended (or found dead).
 type queued struct {
-	data []byte
-	end  bool
+	data  []byte
+	ended chan struct{}
 }
+
+func (q queued) cost() int { return len(q.data) + itemCost }
 
 func newHost(ctx context.Context, name string, e *adapters.Engine) *host {
 	return &host{name: name, e: e, ctx: ctx, sessions: make(map[uint64]*tunnel), out: make(chan *pluginpb.SessionData, outQueue)}
@@ -137,33 +144,83 @@ func (h *host) remove(id uint64) {
 	}
 }
 
-// CloseSession implements pluginpb.HostServer.
-func (h *host) CloseSession(_ context.Context, req *pluginpb.CloseSessionRequest) (*pluginpb.CloseSessionResponse, error) {
-	h.remove(req.SessionId)
+// CloseSession implements pluginpb.HostServer: the session ends after
+// the data sent before, and the call returns once it has.
+func (h *host) CloseSession(ctx context.Context, req *pluginpb.CloseSessionRequest) (*pluginpb.CloseSessionResponse, error) {
+	h.mu.Lock()
+	t := h.sessions[req.SessionId]
+	h.mu.Unlock()
+	if t != nil {
+		q := queued{ended: make(chan struct{})}
+		if err := h.enqueue(ctx, t, q); err != nil {
+			return nil, err
+		}
+		if err := h.await(ctx, q.ended); err != nil {
+			return nil, err
+		}
+	}
 	return &pluginpb.CloseSessionResponse{}, nil
+}
+
+// await waits for ch, or for the call or the host to end.
+func (h *host) await(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	case <-h.ctx.Done():
+		return status.Error(codes.Unavailable, "plugin host stopping")
+	}
 }
 
 // Send implements pluginpb.HostServer. Each piece is queued for its
 // session's pipe; a session with maxQueued bytes not yet read by its
 // engine holds up the batch, which is the backpressure the plugin feels.
+// A session's end is applied after its data, and Send returns once the
+// ends in its batch are: what a plugin sent before closing has then been
+// read by the engine.
 func (h *host) Send(ctx context.Context, b *pluginpb.DataBatch) (*pluginpb.SendResponse, error) {
 	var resp pluginpb.SendResponse
+	var ends []chan struct{}
 	for _, item := range b.Items {
 		h.mu.Lock()
 		t := h.sessions[item.SessionId]
 		h.mu.Unlock()
-		if t == nil || !h.enqueue(ctx, t, queued{data: item.Data, end: item.Closed}) {
-			// Ended by the engine; pump tells the plugin, and so does this.
+		if t == nil {
 			resp.UnknownSessions = append(resp.UnknownSessions, item.SessionId)
+			continue
+		}
+		q := queued{data: item.Data}
+		if item.Closed {
+			q = queued{ended: make(chan struct{})}
+			ends = append(ends, q.ended)
+		}
+		switch err := h.enqueue(ctx, t, q); {
+		case errors.Is(err, errEnded):
+			// Ended by the engine or the plugin; pump tells the plugin too.
+			resp.UnknownSessions = append(resp.UnknownSessions, item.SessionId)
+		case err != nil:
+			// The call or the host ended while waiting for room: nothing
+			// after this piece may be queued, or the stream would have a
+			// hole. The plugin ends its sessions when Send fails.
+			return nil, err
+		}
+	}
+	for _, ch := range ends {
+		if err := h.await(ctx, ch); err != nil {
+			return nil, err
 		}
 	}
 	return &resp, nil
 }
 
+var errEnded = errors.New("session ended")
+
 // enqueue queues q for t's pipe, waiting while the queue is full, and
-// starts the feeder if it is not running. It reports false if the session
-// is gone.
-func (h *host) enqueue(ctx context.Context, t *tunnel, q queued) bool {
+// starts the feeder if it is not running. It returns errEnded if the
+// session has ended, or the call's or the host's end while it waited.
+func (h *host) enqueue(ctx context.Context, t *tunnel, q queued) error {
 	t.mu.Lock()
 	for t.size >= maxQueued && !t.dead {
 		if t.space == nil {
@@ -171,21 +228,20 @@ func (h *host) enqueue(ctx context.Context, t *tunnel, q queued) bool {
 		}
 		space := t.space
 		t.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return true // the plugin is gone; its sessions end with it
-		case <-h.ctx.Done():
-			return true
+		if err := h.await(ctx, space); err != nil {
+			return err
 		}
 		t.mu.Lock()
 	}
 	if t.dead {
 		t.mu.Unlock()
-		return false
+		if q.ended != nil {
+			close(q.ended)
+		}
+		return errEnded
 	}
 	t.queue = append(t.queue, q)
-	t.size += len(q.data)
+	t.size += q.cost()
 	start := !t.feeding && h.track()
 	if start {
 		t.feeding = true
@@ -194,7 +250,7 @@ func (h *host) enqueue(ctx context.Context, t *tunnel, q queued) bool {
 	if start {
 		go h.feed(t)
 	}
-	return true
+	return nil
 }
 
 // track counts a goroutine that close waits for, unless close has begun.
@@ -222,19 +278,25 @@ func (h *host) feed(t *tunnel) {
 		t.queue[0] = queued{}
 		t.queue = t.queue[1:]
 		if len(t.queue) == 0 {
-			t.queue = t.queue[:0:0] // let the backing array go
+			t.queue = nil // let a burst's backing array go
 		}
 		t.mu.Unlock()
 		var err error
-		if q.end {
+		if q.ended != nil {
 			h.remove(t.id)
+			close(q.ended)
 		} else {
 			_, err = t.local.Write(q.data)
 		}
 		t.mu.Lock()
-		t.size -= len(q.data)
-		if err != nil || q.end {
+		t.size -= q.cost()
+		if err != nil || q.ended != nil {
 			t.dead = true
+			for _, r := range t.queue {
+				if r.ended != nil {
+					close(r.ended)
+				}
+			}
 			t.queue, t.size = nil, 0
 		}
 		if t.space != nil && (t.size < maxQueued || t.dead) {
