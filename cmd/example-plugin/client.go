@@ -134,13 +134,10 @@ func (cl *client) finish() {
 // line: the payload is encoded before the next line is read.
 func (cl *client) publish(rest []byte) {
 	a := cl.expectAnswer()
-	topic, payload, _ := bytes.Cut(rest, []byte(" "))
-	if string(topic) != cl.lastTopic {
-		cl.lastTopic = string(topic)
-	}
+	topic, payload := cl.cutTopic(rest)
 	// The broker's verdict (a bad topic, a payload too large) is the
 	// answer to this line; it arrives with the acknowledgement.
-	err := cl.conn.PublishAckAsync(&sdk.Msg{Topic: cl.lastTopic, Data: payload}, func(err error) {
+	err := cl.conn.PublishAckAsync(&sdk.Msg{Topic: topic, Data: payload}, func(err error) {
 		cl.answer(a, result(err))
 	})
 	if err != nil {
@@ -152,13 +149,20 @@ func (cl *client) publish(rest []byte) {
 // any, comes on an ERROR line; a PING answered after it has reported every
 // refusal of the SENDs before it.
 func (cl *client) send(rest []byte) {
+	topic, payload := cl.cutTopic(rest)
+	if err := cl.conn.Publish(topic, payload); err != nil {
+		cl.asyncError(err, true)
+	}
+}
+
+// cutTopic splits "<topic> <payload>"; the topic string is reused while
+// it repeats, so a run of publishes to one topic allocates nothing.
+func (cl *client) cutTopic(rest []byte) (string, []byte) {
 	topic, payload, _ := bytes.Cut(rest, []byte(" "))
 	if string(topic) != cl.lastTopic {
 		cl.lastTopic = string(topic)
 	}
-	if err := cl.conn.Publish(cl.lastTopic, payload); err != nil {
-		cl.asyncError(err, true)
-	}
+	return cl.lastTopic, payload
 }
 
 // asyncError writes an ERROR line: a failure that answers no command. The
