@@ -352,7 +352,7 @@ func (c *Conn) Flush(ctx context.Context) error {
 // done will not be called.
 func (c *Conn) FlushAsync(done func(error)) error {
 	if done == nil {
-		return errors.New("sdk: nil done callback")
+		return errNilDone
 	}
 	return c.ping(pongWaiter{fn: done})
 }

@@ -104,7 +104,7 @@ func (c *Conn) PublishAck(ctx context.Context, m *Msg) error {
 // done will not be called.
 func (c *Conn) PublishAckAsync(m *Msg, done func(error)) error {
 	if done == nil {
-		return errors.New("sdk: nil done callback")
+		return errNilDone
 	}
 	_, err := c.publishAck(context.Background(), m, done, false)
 	return err
@@ -305,3 +305,6 @@ func (c *Conn) ensureInbox() error {
 	c.mu.Unlock()
 	return err
 }
+
+// errNilDone is the error of an asynchronous call given no callback.
+var errNilDone = errors.New("sdk: nil done callback")
