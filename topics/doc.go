@@ -19,9 +19,11 @@
 //
 // [Tree] is the subscription index of the broker: a trie keyed by token with
 // separate branches for "*" and ">", plain subscribers and queue-group
-// subscribers per node, and a bounded match cache invalidated by a generation
-// counter. A cache hit costs one read lock and one map lookup and does not
-// allocate. [Index] is a set of literal topics queried by filter, used for
+// subscribers per node, and a bounded match cache: a topic is cached from its
+// second miss on, and a change drops only the entries of the topics its filter
+// matches. A cache hit costs one read lock and one map lookup and does not
+// allocate. Topics whose first token starts with '$' are system topics (see
+// [IsSystem]), which leading wildcards do not match. [Index] is a set of literal topics queried by filter, used for
 // retained messages. [MatchFilter] is a small reference matcher for one
 // filter and one topic.
 package topics

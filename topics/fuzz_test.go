@@ -54,6 +54,7 @@ var fuzzQueues = []string{"", "q1", "", "q2"}
 // value; removed ones skipped) must return for topic.
 func reference(subs []string, live []bool, topic string) string {
 	r := &Result[int]{}
+	var groups []string
 	for v, filter := range subs {
 		if !live[v] || !MatchFilter(filter, topic) {
 			continue
@@ -63,8 +64,10 @@ func reference(subs []string, live []bool, topic string) string {
 			r.Plain = append(r.Plain, v)
 			continue
 		}
-		i := slices.IndexFunc(r.Queues, func(g Queue[int]) bool { return g.Name == q })
+		// A group is its filter and its name: one entry per (filter, queue).
+		i := slices.IndexFunc(groups, func(f string) bool { return f == filter+" "+q })
 		if i < 0 {
+			groups = append(groups, filter+" "+q)
 			r.Queues = append(r.Queues, Queue[int]{Name: q})
 			i = len(r.Queues) - 1
 		}
@@ -79,6 +82,7 @@ func FuzzTree(f *testing.F) {
 	f.Add("orders.*.created\norders.>\n*.*.*\norders.eu.created", "orders.eu.created\norders.eu")
 	f.Add("a.>.b\na..b\n a\na*\n日本.*", "日本.東京\na b\n\x00\n.")
 	f.Add("*\n*\n>\n>", "x\nx.y")
+	f.Add("$SYS.>\n>\n*.a\n$SYS.*\n$*.a\n*", "$SYS.a\n$SYS\n$x.a\nx.a")
 	f.Fuzz(func(t *testing.T, filterIn, topicIn string) {
 		tr := NewTree[int](8) // small: exercise eviction
 		filters := lines(filterIn, 48)
@@ -105,7 +109,19 @@ func FuzzTree(f *testing.F) {
 		check := func(stage string) {
 			for _, topic := range topicsToTry {
 				want := reference(filters, live, topic)
-				for range 2 { // miss, then (usually) hit
+				if ValidatePublish(topic) == nil {
+					for _, filter := range filters {
+						if ValidateFilter(filter) != nil {
+							continue
+						}
+						var toks [MaxTokens]string
+						n, _ := split(filter, &toks)
+						if got := matchToks(toks[:n], topic); got != MatchFilter(filter, topic) {
+							t.Fatalf("matchToks(%q, %q) = %v, MatchFilter says %v", filter, topic, got, !got)
+						}
+					}
+				}
+				for range 3 { // miss, miss and cache, then (usually) hit
 					r, err := tr.Match(topic)
 					if verr := ValidatePublish(topic); verr != nil {
 						if r != nil || !sameSentinel(err, verr) {

@@ -120,7 +120,8 @@ func (n *inode[V]) delete(topic string) (found, prune bool) {
 	return found, found && !n.set && len(n.kids) == 0
 }
 
-// Match calls fn for every topic matching filter, in no particular order,
+// Match calls fn for every topic matching filter (by the rules of
+// [MatchFilter], system topics included), in no particular order,
 // until fn returns false. An invalid filter matches nothing. fn must not
 // modify the index.
 func (x *Index[V]) Match(filter string, fn func(topic string, v V) bool) {
@@ -129,7 +130,23 @@ func (x *Index[V]) Match(filter string, fn func(topic string, v V) bool) {
 	}
 	var toks [MaxTokens]string
 	ntok, _ := split(filter, &toks)
-	x.root.match(toks[:ntok], fn)
+	if toks[0] != pwc && toks[0] != fwc {
+		x.root.match(toks[:ntok], fn)
+		return
+	}
+	// A leading wildcard does not reach system topics (see IsSystem).
+	for tok, c := range x.root.kids {
+		if IsSystem(tok) {
+			continue
+		}
+		if toks[0] == fwc {
+			if !c.all(fn) {
+				return
+			}
+		} else if !c.step(toks[1:ntok], fn) {
+			return
+		}
+	}
 }
 
 // match walks the branches below n matching toks (at least one token). It

@@ -54,7 +54,7 @@ func TestIndexSetGetDelete(t *testing.T) {
 
 func TestIndexMatch(t *testing.T) {
 	x := NewIndex[string]()
-	all := []string{"a", "a.b", "a.c", "a.b.c", "a.b.d", "x.b.c", "x.y.z.w", "日本.東京"}
+	all := []string{"a", "a.b", "a.c", "a.b.c", "a.b.d", "x.b.c", "x.y.z.w", "日本.東京", "$SYS.a", "$SYS", "a.$b"}
 	for _, topic := range all {
 		x.Set(topic, "v:"+topic)
 	}
@@ -67,13 +67,16 @@ func TestIndexMatch(t *testing.T) {
 		{"a.b.c", "a.b.c"},
 		{"a.x", ""},
 		{"*", "a"},
-		{"a.*", "a.b a.c"},
 		{"*.b", "a.b"},
 		{"*.b.*", "a.b.c a.b.d x.b.c"},
 		{"*.*.c", "a.b.c x.b.c"},
-		{"a.>", "a.b a.b.c a.b.d a.c"},
-		{">", strings.Join(slices.Sorted(slices.Values(all)), " ")},
-		{"*.>", "a.b a.b.c a.b.d a.c x.b.c x.y.z.w 日本.東京"},
+		{"a.>", "a.$b a.b a.b.c a.b.d a.c"},
+		{">", "a a.$b a.b a.b.c a.b.d a.c x.b.c x.y.z.w 日本.東京"},
+		{"*.>", "a.$b a.b a.b.c a.b.d a.c x.b.c x.y.z.w 日本.東京"},
+		{"$SYS.>", "$SYS.a"},
+		{"$SYS.*", "$SYS.a"},
+		{"$SYS", "$SYS"},
+		{"a.*", "a.$b a.b a.c"},
 		{"x.*.>", "x.b.c x.y.z.w"},
 		{"a.b.c.>", ""},
 		{"日本.*", "日本.東京"},

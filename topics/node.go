@@ -163,6 +163,23 @@ func (n *node[T]) remove(queue string, v T) bool {
 	return true
 }
 
+// matchTop is match from the root: a system topic is matched only through
+// its literal first token, never by a leading "*" or ">".
+func (n *node[T]) matchTop(toks []string, r *Result[T]) {
+	if !IsSystem(toks[0]) {
+		n.match(toks, r)
+		return
+	}
+	c := n.next[toks[0]]
+	switch {
+	case c == nil:
+	case len(toks) == 1:
+		r.add(c)
+	default:
+		c.match(toks[1:], r)
+	}
+}
+
 // match collects into r the subscriptions of the branches below n that match
 // toks (at least one token).
 func (n *node[T]) match(toks []string, r *Result[T]) {

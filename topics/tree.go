@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // defaultCacheSize is the number of match results a Tree caches when
@@ -24,11 +25,13 @@ const defaultCacheSize = 1024
 // need one delivery per value deduplicate.
 type Result[T comparable] struct {
 	Plain  []T        // plain subscribers whose filter matches
-	Queues []Queue[T] // one entry per queue name with a matching member, sorted by name
+	Queues []Queue[T] // one entry per matching queue group, sorted by name
 }
 
-// Queue is one queue group in a [Result]: the matching members that share
-// the queue name.
+// Queue is one queue group in a [Result]: the members that share a queue
+// name on one filter. A group is its filter and its name together: "g" on
+// "x.*" and "g" on "x.>" are two groups, each of which gets a message that
+// both filters match (as in NATS, and MQTT's $share/g/filter).
 type Queue[T comparable] struct {
 	Name    string
 	Members []T
@@ -44,12 +47,7 @@ func (r *Result[T]) Empty() bool {
 func (r *Result[T]) add(n *node[T]) {
 	r.Plain = append(r.Plain, n.plain.items...)
 	for name, q := range n.queues {
-		i := slices.IndexFunc(r.Queues, func(g Queue[T]) bool { return g.Name == name })
-		if i < 0 {
-			r.Queues = append(r.Queues, Queue[T]{Name: name, Members: slices.Clone(q.items)})
-			continue
-		}
-		r.Queues[i].Members = append(r.Queues[i].Members, q.items...)
+		r.Queues = append(r.Queues, Queue[T]{Name: name, Members: slices.Clone(q.items)})
 	}
 }
 
@@ -57,8 +55,9 @@ func (r *Result[T]) add(n *node[T]) {
 // matched against publish topics. It is safe for concurrent use. The zero
 // Tree is ready to use with the default cache size; NewTree picks another.
 //
-// Match results are cached per topic. Every Insert and Remove bumps the
-// generation and invalidates the cache entries it may affect.
+// Match results are cached per topic, from a topic's second miss on. Every
+// Insert and Remove bumps the generation and drops the cache entries of the
+// topics its filter matches.
 type Tree[T comparable] struct {
 	mu       sync.RWMutex
 	root     node[T]
@@ -66,7 +65,8 @@ type Tree[T comparable] struct {
 	gen      atomic.Uint64
 	cache    map[string]*Result[T] // only valid publish topics
 	cacheMax int
-	none     Result[T] // shared empty result
+	door     doorkeeper // topics that missed once: cached on the next miss
+	none     Result[T]  // shared empty result
 }
 
 // NewTree returns an empty Tree whose match cache holds up to cacheSize
@@ -141,24 +141,11 @@ func subErr(err error, filter, queue string) error {
 	return fmt.Errorf("%w: %q queue %q", err, filter, queue)
 }
 
-// changed bumps the generation and invalidates the cache after a change to
-// filter. Called with the write lock held.
-//
-// Only topics matched by filter can have a different result. A literal filter
-// matches one topic, so only that entry goes; for a wildcard the whole cache
-// is dropped, which is cheaper than testing every entry under the lock.
+// changed bumps the generation and drops the cache entries that filter
+// matches (see cache.go). Called with the write lock held.
 func (t *Tree[T]) changed(filter string, toks []string) {
 	t.gen.Add(1)
-	if len(t.cache) == 0 {
-		return
-	}
-	for _, tok := range toks {
-		if tok == pwc || tok == fwc {
-			clear(t.cache)
-			return
-		}
-	}
-	delete(t.cache, filter)
+	t.invalidate(filter, toks)
 }
 
 // Match returns the subscriptions whose filter matches topic. An invalid
@@ -174,7 +161,7 @@ func (t *Tree[T]) Match(topic string) (*Result[T], error) {
 		t.mu.RUnlock()
 		return r, nil
 	}
-	return t.miss(topic, false)
+	return t.miss(topic)
 }
 
 // MatchBytes is Match for a topic held in a byte slice, for example inside a
@@ -185,13 +172,18 @@ func (t *Tree[T]) MatchBytes(topic []byte) (*Result[T], error) {
 		t.mu.RUnlock()
 		return r, nil
 	}
-	return t.miss(string(topic), true)
+	if len(topic) == 0 {
+		return t.miss("")
+	}
+	// A view of the bytes, not a copy: most misses are one-off topics
+	// (replies) that are never cached; miss clones the key when it stores.
+	return t.miss(unsafe.String(&topic[0], len(topic)))
 }
 
-// miss computes the result for topic, caches it and returns it. It is called
-// with the read lock held and releases it. owned reports that topic is a
-// private copy that may be kept as a cache key.
-func (t *Tree[T]) miss(topic string, owned bool) (*Result[T], error) {
+// miss computes the result for topic, caches it (from its second miss on)
+// and returns it. It is called with the read lock held and releases it.
+// topic may alias the caller's buffer: it is cloned before it is kept.
+func (t *Tree[T]) miss(topic string) (*Result[T], error) {
 	if err := check(topic, false); err != nil {
 		t.mu.RUnlock()
 		return nil, wrap(err, topic)
@@ -200,7 +192,7 @@ func (t *Tree[T]) miss(topic string, owned bool) (*Result[T], error) {
 	ntok, _ := split(topic, &toks)
 	gen := t.gen.Load()
 	r := new(Result[T])
-	t.root.match(toks[:ntok], r)
+	t.root.matchTop(toks[:ntok], r)
 	t.mu.RUnlock()
 
 	if r.Empty() {
@@ -208,11 +200,12 @@ func (t *Tree[T]) miss(topic string, owned bool) (*Result[T], error) {
 	} else if len(r.Queues) > 1 {
 		slices.SortFunc(r.Queues, func(a, b Queue[T]) int { return cmp.Compare(a.Name, b.Name) })
 	}
-	if !owned {
-		// The key outlives the call; the caller's string may alias a
-		// buffer that gets reused.
-		topic = strings.Clone(topic)
+	if !t.door.admit(topic) {
+		// First miss for this topic: answer without caching it.
+		return r, nil
 	}
+	// The key outlives the call; topic may alias a buffer that gets reused.
+	topic = strings.Clone(topic)
 
 	t.mu.Lock()
 	// If the tree changed since the read lock was released, r may be stale

@@ -21,13 +21,19 @@ func render[T comparable](r *Result[T]) string {
 	}
 	slices.Sort(plain)
 	s := "[" + strings.Join(plain, " ") + "]"
+	// Groups of the same name (on other filters) come in any order.
+	var groups []string
 	for _, q := range r.Queues {
 		var m []string
 		for _, v := range q.Members {
 			m = append(m, fmt.Sprint(v))
 		}
 		slices.Sort(m)
-		s += " " + q.Name + "=[" + strings.Join(m, " ") + "]"
+		groups = append(groups, q.Name+"=["+strings.Join(m, " ")+"]")
+	}
+	slices.Sort(groups)
+	for _, g := range groups {
+		s += " " + g
 	}
 	return s
 }
@@ -59,8 +65,17 @@ func TestTreeMatch(t *testing.T) {
 		{"queue groups", []sub{
 			{"a.b", "q1", "1"}, {"a.*", "q1", "2"}, {"a.>", "q2", "3"}, {"a.b", "", "4"},
 			{"x.y", "q1", "5"}, {"a.b", "q2", "6"}, {">", "q0", "7"},
-		}, "a.b", "[4] q0=[7] q1=[1 2] q2=[3 6]"},
-		{"queue same value twice", []sub{{"a.b", "q", "1"}, {"a.*", "q", "1"}}, "a.b", "[] q=[1 1]"},
+		}, "a.b", "[4] q0=[7] q1=[1] q1=[2] q2=[3] q2=[6]"},
+		{"queue group is filter and name", []sub{
+			{"a.b", "q", "1"}, {"a.b", "q", "2"}, {"a.*", "q", "3"},
+		}, "a.b", "[] q=[1 2] q=[3]"},
+		{"queue same value twice", []sub{{"a.b", "q", "1"}, {"a.*", "q", "1"}}, "a.b", "[] q=[1] q=[1]"},
+		{"system topic not matched by leading wildcards", []sub{
+			{">", "", "1"}, {"*.a", "", "2"}, {"$SYS.>", "", "3"}, {"$SYS.*", "", "4"},
+			{"*", "", "5"}, {"$SYS.a", "q", "6"}, {">", "q", "7"},
+		}, "$SYS.a", "[3 4] q=[6]"},
+		{"system topic alone", []sub{{"*", "", "1"}, {">", "", "2"}, {"$x", "", "3"}}, "$x", "[3]"},
+		{"dollar inside is ordinary", []sub{{">", "", "1"}, {"a.*", "", "2"}}, "a.$x", "[1 2]"},
 		{"plain and queue same value", []sub{{"a.b", "q", "1"}, {"a.b", "", "1"}}, "a.b", "[1] q=[1]"},
 		{"unicode", []sub{{"日本.*", "", "1"}}, "日本.東京", "[1]"},
 	}
@@ -75,7 +90,7 @@ func TestTreeMatch(t *testing.T) {
 			if tr.Len() != len(tt.subs) {
 				t.Fatalf("Len = %d, want %d", tr.Len(), len(tt.subs))
 			}
-			for range 2 { // the second match is a cache hit
+			for range 3 { // the third match is a cache hit
 				r, err := tr.Match(tt.topic)
 				if err != nil {
 					t.Fatal(err)

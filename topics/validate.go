@@ -85,7 +85,8 @@ func IsLiteral(filter string) bool {
 	return true
 }
 
-// MatchFilter reports whether topic matches filter. It is a simple reference
+// MatchFilter reports whether topic matches filter, system topics
+// included (see [IsSystem]). It is a simple reference
 // implementation: it validates both arguments (an invalid filter or topic
 // never matches) and allocates. Use a [Tree] for many filters.
 func MatchFilter(filter, topic string) bool {
@@ -94,6 +95,9 @@ func MatchFilter(filter, topic string) bool {
 	}
 	f := strings.Split(filter, tokenSepStr)
 	t := strings.Split(topic, tokenSepStr)
+	if IsSystem(topic) && (f[0] == pwc || f[0] == fwc) {
+		return false // see IsSystem
+	}
 	for i, ft := range f {
 		if ft == fwc {
 			return len(t) > i

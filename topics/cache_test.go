@@ -1,0 +1,92 @@
+package topics
+
+import (
+	"strconv"
+	"testing"
+)
+
+func cached[T comparable](t *Tree[T], topic string) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	_, ok := t.cache[topic]
+	return ok
+}
+
+func TestCacheAdmitsOnSecondMiss(t *testing.T) {
+	tr := NewTree[int](0)
+	if err := tr.Insert("_INBOX.*", "", 1); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		topic := "_INBOX." + strconv.Itoa(i)
+		if r, _ := tr.Match(topic); len(r.Plain) != 1 {
+			t.Fatalf("Match(%q) = %v", topic, r.Plain)
+		}
+		if cached(tr, topic) {
+			t.Fatalf("%q cached after one miss: one-off reply topics would fill the cache", topic)
+		}
+	}
+	tr.Match("_INBOX.7")
+	if !cached(tr, "_INBOX.7") {
+		t.Fatal("a topic seen twice is not cached")
+	}
+}
+
+func TestCacheInvalidatesOnlyMatchedTopics(t *testing.T) {
+	tr := NewTree[int](0)
+	hot := []string{"orders.eu", "orders.us", "$SYS.conn", "_INBOX.a.1", "_INBOX.b.1"}
+	for i, topic := range hot {
+		if err := tr.Insert(topic, "", i); err != nil {
+			t.Fatal(err)
+		}
+		tr.Match(topic)
+		tr.Match(topic)
+		if !cached(tr, topic) {
+			t.Fatalf("%q not cached", topic)
+		}
+	}
+	for _, change := range []struct {
+		filter string
+		drops  []string
+	}{
+		{"_INBOX.a.*", []string{"_INBOX.a.1"}},
+		{"orders.*", []string{"orders.eu", "orders.us"}},
+		{">", []string{"orders.eu", "orders.us", "_INBOX.a.1", "_INBOX.b.1"}},
+		{"$SYS.>", []string{"$SYS.conn"}},
+		{"orders.eu", []string{"orders.eu"}},
+	} {
+		for _, op := range []string{"insert", "remove"} {
+			for _, topic := range hot { // refill
+				tr.Match(topic)
+				tr.Match(topic)
+			}
+			var err error
+			if op == "insert" {
+				err = tr.Insert(change.filter, "", 99)
+			} else {
+				err = tr.Remove(change.filter, "", 99)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, topic := range hot {
+				dropped := false
+				for _, d := range change.drops {
+					dropped = dropped || d == topic
+				}
+				if got := cached(tr, topic); got == dropped {
+					t.Errorf("%s %q: %q cached = %v, want %v", op, change.filter, topic, got, !dropped)
+				}
+				// And the answer is right either way.
+				r, _ := tr.Match(topic)
+				want := 1
+				if op == "insert" && MatchFilter(change.filter, topic) {
+					want = 2
+				}
+				if len(r.Plain) != want {
+					t.Errorf("%s %q: Match(%q) has %d subscribers, want %d", op, change.filter, topic, len(r.Plain), want)
+				}
+			}
+		}
+	}
+}
