@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/msgtrans/msgtrans/broker"
 )
 
 // ListenTCP binds addr for a stream adapter, with TCP keep-alive period
@@ -58,4 +60,16 @@ func AcceptLoop(ctx context.Context, ln net.Listener, log zerolog.Logger, handle
 			handle(c)
 		}()
 	}
+}
+
+// Peer describes c for the broker: protocol, remote address and, for a TLS
+// connection whose handshake is done, its TLS state.
+func Peer(protocol string, c net.Conn) broker.Peer {
+	p := broker.Peer{Protocol: protocol, RemoteAddr: c.RemoteAddr().String()}
+	if tc, ok := c.(*tls.Conn); ok {
+		if st := tc.ConnectionState(); st.HandshakeComplete {
+			p.TLS = &st
+		}
+	}
+	return p
 }

@@ -30,6 +30,7 @@ var codeTable = []struct {
 	{broker.ErrBadSubscription, wire.CodeBadSubscription},
 	{broker.ErrRetainedLimit, wire.CodeRetainedLimit},
 	{broker.ErrStore, wire.CodeStore},
+	{broker.ErrPermission, wire.CodePermission},
 	{ErrHandshakeTimeout, wire.CodeHandshakeTimeout},
 	{ErrStale, wire.CodeStale},
 	{ErrVersion, wire.CodeVersion},

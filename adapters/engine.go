@@ -76,10 +76,11 @@ func (e *Engine) Options() Options { return e.opts }
 
 // Serve runs one session over fc until the peer leaves, the broker closes
 // the session, or ctx is cancelled (then the connection is closed at once).
-// protocol and remote describe the connection to the broker. Serve closes fc
+// peer describes the connection to the broker (its authenticator sees it;
+// a TLS transport completes the TLS handshake first). Serve closes fc
 // and returns after every goroutine it started has ended; the error says why
 // the session ended (nil for a clean close by the client).
-func (e *Engine) Serve(ctx context.Context, fc FrameConn, protocol, remote string) error {
+func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) error {
 	stop := context.AfterFunc(ctx, func() { fc.Close() })
 	defer stop()
 
@@ -90,7 +91,7 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, protocol, remote strin
 		e.reject(fc, err)
 		return err
 	}
-	info := broker.SessionInfo{Protocol: protocol, RemoteAddr: remote, Name: hello.Name, NoEcho: hello.NoEcho}
+	info := broker.SessionInfo{Peer: peer, Name: hello.Name, NoEcho: hello.NoEcho}
 	cred := broker.Credentials{Token: hello.Token, User: hello.User, Password: hello.Pass}
 	s, err := e.b.Connect(info, cred, ss)
 	if err != nil {

@@ -82,6 +82,9 @@ func (ss *session) Ack(id uint64, err error) {
 	ss.send(func(b []byte) []byte { return wire.AppendAck(b, id, code, text) })
 }
 
+// Revoke implements broker.Conn: a non-fatal ERR with the subscription's sid.
+func (ss *session) Revoke(sid uint32, reason error) { ss.refuse(0, sid, reason) }
+
 // Close implements broker.Conn: flush, send the reason, close.
 func (ss *session) Close(reason error) { ss.stop(reason) }
 

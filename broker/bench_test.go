@@ -26,8 +26,9 @@ func (c *bufConn) Deliver(d broker.Delivery) (int, bool) {
 	c.mu.Unlock()
 	return 0, true // nothing stays pending: this "writer" always keeps up
 }
-func (c *bufConn) Ack(uint64, error) {}
-func (c *bufConn) Close(error)       {}
+func (c *bufConn) Ack(uint64, error)    {}
+func (c *bufConn) Close(error)          {}
+func (c *bufConn) Revoke(uint32, error) {}
 
 func BenchmarkPublish(b *testing.B) {
 	payload := make([]byte, 16)
@@ -35,7 +36,7 @@ func BenchmarkPublish(b *testing.B) {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
 			br := newBroker(b, broker.Options{})
 			for i := range subs {
-				s, err := br.Connect(broker.SessionInfo{Protocol: "bench"}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
+				s, err := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -43,7 +44,7 @@ func BenchmarkPublish(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			pub, err := br.Connect(broker.SessionInfo{Protocol: "bench"}, broker.Credentials{}, &bufConn{})
+			pub, err := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, broker.Credentials{}, &bufConn{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -63,10 +64,10 @@ func BenchmarkPublish(b *testing.B) {
 func BenchmarkPublishQueueGroup(b *testing.B) {
 	br := newBroker(b, broker.Options{})
 	for i := range 10 {
-		s, _ := br.Connect(broker.SessionInfo{Protocol: "bench"}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
+		s, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
 		s.Subscribe(uint32(i+1), "bench.*", "workers")
 	}
-	pub, _ := br.Connect(broker.SessionInfo{Protocol: "bench"}, broker.Credentials{}, &bufConn{})
+	pub, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, broker.Credentials{}, &bufConn{})
 	m := &broker.Message{Topic: []byte("bench.topic"), Payload: make([]byte, 16)}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -78,11 +79,11 @@ func BenchmarkPublishQueueGroup(b *testing.B) {
 // regression here costs every message.
 func TestPublishDoesNotAllocate(t *testing.T) {
 	br := newBroker(t, broker.Options{})
-	sub, _ := br.Connect(broker.SessionInfo{Protocol: "test"}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
+	sub, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "test"}}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
 	if err := sub.Subscribe(1, "zero.*", ""); err != nil {
 		t.Fatal(err)
 	}
-	pub, _ := br.Connect(broker.SessionInfo{Protocol: "test"}, broker.Credentials{}, &bufConn{})
+	pub, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "test"}}, broker.Credentials{}, &bufConn{})
 	m := &broker.Message{Topic: []byte("zero.alloc"), Payload: make([]byte, 16)}
 	if err := pub.Publish(m); err != nil { // warms the match cache
 		t.Fatal(err)

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,9 +20,10 @@ import (
 
 // Broker routes messages between sessions. Create one with New.
 type Broker struct {
-	opts Options
-	id   string
-	subs *topics.Tree[*subscription]
+	opts     Options
+	id       string
+	interest *interest
+	slow     atomic.Uint64 // sessions closed as slow consumers
 
 	draining atomic.Bool
 	nextID   atomic.Uint64
@@ -34,7 +34,6 @@ type Broker struct {
 	closed   bool
 	empty    chan struct{} // closed when the last session leaves during a drain
 	total    uint64        // sessions ever opened
-	slow     uint64        // sessions closed as slow consumers
 	gone     SessionStats  // counters of sessions that have closed
 }
 
@@ -50,7 +49,7 @@ func New(opts Options) (*Broker, error) {
 	return &Broker{
 		opts:     opts,
 		id:       hex.EncodeToString(rb[:]),
-		subs:     topics.NewTree[*subscription](0),
+		interest: newInterest(),
 		sessions: make(map[uint64]*Session),
 		byProto:  make(map[string]int),
 	}, nil
@@ -62,20 +61,21 @@ func (b *Broker) ID() string { return b.id }
 // Options returns the options in force, defaults filled in.
 func (b *Broker) Options() Options { return b.opts }
 
-// Connect opens a session for a client that presented cred. info.ID and
-// info.Opened are set by the broker.
+// Connect opens a session for a client that presented cred. info.Peer
+// describes its connection; info.ID, info.User and info.Opened are set by
+// the broker. The Authenticator, if any, decides the session's principal.
 func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Session, error) {
 	if conn == nil {
 		return nil, errNilConn
 	}
+	p := Principal{User: cred.User}
 	if b.opts.Authenticator != nil {
-		if err := b.opts.Authenticator.Authenticate(info, cred); err != nil {
+		var err error
+		if p, err = b.opts.Authenticator.Authenticate(info, cred); err != nil {
 			return nil, err
 		}
 	}
-	if info.User == "" {
-		info.User = cred.User
-	}
+	info.User = p.User
 	b.mu.Lock()
 	switch {
 	case b.closed:
@@ -91,6 +91,7 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 	info.ID = b.nextID.Add(1)
 	info.Opened = time.Now()
 	s := &Session{b: b, info: info, conn: conn, subs: make(map[uint32]*subscription)}
+	s.principal.Store(&p)
 	b.sessions[info.ID] = s
 	b.byProto[info.Protocol]++
 	b.total++
@@ -120,13 +121,14 @@ func (b *Broker) unregister(s *Session, reason error) {
 	b.emit(Event{Kind: SessionClosed, Session: s.info, Reason: reason})
 }
 
+// slowConsumer closes s as a slow consumer. It is called with s.mu held, so
+// it takes no broker lock (the broker's lock is taken before sessions' when
+// walking them).
 func (b *Broker) slowConsumer(s *Session) {
 	if s.closing.Load() {
 		return
 	}
-	b.mu.Lock()
-	b.slow++
-	b.mu.Unlock()
+	b.slow.Add(1)
 	s.requestClose(fmt.Errorf("%w: more than %d bytes pending", ErrSlowConsumer, b.opts.MaxPending))
 }
 
@@ -165,19 +167,16 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		}
 		if len(m.Payload) > 0 {
 			// An empty retained publish only deletes the retained message.
-			if res, err := b.subs.MatchBytes(m.Topic); err == nil {
-				b.route(from, m, res)
-			}
+			b.interest.route(from, m)
 		}
 		return nil
 	}
-	res, err := b.subs.MatchBytes(m.Topic)
+	n, err := b.interest.route(from, m)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
-	n := b.route(from, m, res)
 	if n == 0 && len(m.Reply) > 0 {
-		b.noResponders(m.Reply)
+		b.interest.noResponders(m.Reply)
 	}
 	if m.AckID != 0 {
 		from.conn.Ack(m.AckID, nil)
@@ -185,58 +184,12 @@ func (b *Broker) publish(from *Session, m *Message) error {
 	return nil
 }
 
-// route delivers m to every plain subscriber and one member of each queue
-// group in res, and returns how many deliveries it made.
-func (b *Broker) route(from *Session, m *Message, res *topics.Result[*subscription]) int {
-	d := Delivery{Topic: m.Topic, Reply: m.Reply, Header: m.Header, Payload: m.Payload}
-	n := 0
-	for _, sub := range res.Plain {
-		if sub.sess == from && from.info.NoEcho {
-			continue
-		}
-		d.SID = sub.sid
-		if sub.sess.deliver(sub, d) {
-			n++
-		}
-	}
-	for i := range res.Queues {
-		members := res.Queues[i].Members
-		// Start at a random member; move on past members that cannot take
-		// the message (closing, the publisher itself with no-echo).
-		start := mrand.IntN(len(members))
-		for j := range members {
-			sub := members[(start+j)%len(members)]
-			if sub.sess == from && from.info.NoEcho {
-				continue
-			}
-			d.SID = sub.sid
-			if sub.sess.deliver(sub, d) {
-				n++
-				break
-			}
-		}
-	}
-	return n
-}
+// WatchInterest tells l of every (filter, queue group) that has subscribers
+// now, then of every change until the returned stop function is called.
+func (b *Broker) WatchInterest(l InterestListener) (stop func()) { return b.interest.watch(l) }
 
-// noResponders tells the requester at once that nobody subscribes to its
-// request's topic, by sending a status message to the reply topic.
-func (b *Broker) noResponders(reply []byte) {
-	res, err := b.subs.MatchBytes(reply)
-	if err != nil {
-		return
-	}
-	d := Delivery{Topic: reply, NoResponders: true}
-	for _, sub := range res.Plain {
-		d.SID = sub.sid
-		sub.sess.deliver(sub, d)
-	}
-	for i := range res.Queues {
-		sub := res.Queues[i].Members[mrand.IntN(len(res.Queues[i].Members))]
-		d.SID = sub.sid
-		sub.sess.deliver(sub, d)
-	}
-}
+// Interest lists every (filter, queue group) that has subscribers.
+func (b *Broker) Interest() []Interest { return b.interest.list() }
 
 // Shutdown drains the broker gracefully: new sessions and publishes are
 // refused with ErrShutdown, publishes already being routed finish, and every

@@ -263,17 +263,21 @@ func TestStaticAuth(t *testing.T) {
 	}{
 		{broker.Credentials{Token: "t"}, true},
 		{broker.Credentials{User: "u", Password: "p"}, true},
+		{broker.Credentials{Token: "t", User: "u", Password: "p"}, true},
 		{broker.Credentials{Token: "x"}, false},
 		{broker.Credentials{User: "u", Password: "x"}, false},
 		{broker.Credentials{User: "nobody", Password: "p"}, false},
 		{broker.Credentials{}, false},
 	} {
-		err := a.Authenticate(broker.SessionInfo{}, tc.c)
+		p, err := a.Authenticate(broker.SessionInfo{}, tc.c)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, broker.ErrAuth)) {
 			t.Errorf("%+v: %v", tc.c, err)
 		}
+		if err == nil && (p.User != tc.c.User || p.Permissions != nil) {
+			t.Errorf("%+v: principal %+v", tc.c, p)
+		}
 	}
-	if err := (&broker.StaticAuth{}).Authenticate(broker.SessionInfo{}, broker.Credentials{}); err != nil {
+	if _, err := (&broker.StaticAuth{}).Authenticate(broker.SessionInfo{}, broker.Credentials{}); err != nil {
 		t.Fatalf("open auth: %v", err)
 	}
 }

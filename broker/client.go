@@ -38,6 +38,11 @@ type clientConn struct{ c *Client }
 
 func (cc clientConn) Deliver(d Delivery) (int, bool) { return cc.c.deliver(d) }
 func (cc clientConn) Close(reason error)             { cc.c.stop(reason) }
+func (cc clientConn) Revoke(sid uint32, _ error) {
+	cc.c.mu.Lock()
+	delete(cc.c.handlers, sid)
+	cc.c.mu.Unlock()
+}
 func (cc clientConn) Ack(id uint64, err error) {
 	cc.c.mu.Lock()
 	fn := cc.c.acks[id]
@@ -73,7 +78,7 @@ func (b *Broker) NewClient(name string, noEcho bool) (*Client, error) {
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	s, err := b.Connect(SessionInfo{Protocol: "inproc", Name: name, NoEcho: noEcho}, Credentials{}, clientConn{c})
+	s, err := b.Connect(SessionInfo{Peer: Peer{Protocol: "inproc"}, Name: name, NoEcho: noEcho}, Credentials{}, clientConn{c})
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ var (
 	// ErrRetainedLimit is returned when storing a retained message would
 	// exceed the retained store's limits; the existing data is kept.
 	ErrRetainedLimit = errors.New("broker: retained store limit reached")
+	// ErrPermission is returned for a publish or subscription the session's
+	// principal may not make, and is the reason a subscription is revoked.
+	ErrPermission = errors.New("broker: permission denied")
 	// ErrStore wraps a retained store failure (I/O, disk full).
 	ErrStore = errors.New("broker: retained store error")
 )

@@ -30,7 +30,9 @@ type Options struct {
 	// Retained stores retained messages. Nil means a MemoryStore without limits.
 	// The broker closes it in Close.
 	Retained RetainedStore
-	// Authenticator checks every session's credentials. Nil accepts everyone.
+	// Authenticator checks every session's credentials and gives it its
+	// principal. Nil accepts everyone, with no restriction, as the user
+	// they name.
 	Authenticator Authenticator
 	// OnEvent, when set, is called for session lifecycle events. It is called
 	// synchronously from the goroutine that opened or closed the session and
@@ -69,36 +71,39 @@ type Credentials struct {
 	Password string
 }
 
-// Authenticator decides whether a session may open.
+// Authenticator decides whether a session may open, and as whom.
 type Authenticator interface {
-	// Authenticate returns nil to accept the session. A refusal should wrap ErrAuth.
-	Authenticate(info SessionInfo, cred Credentials) error
+	// Authenticate returns the principal the session acts as, from the
+	// credentials and info.Peer (a client certificate in info.Peer.TLS may
+	// be an identity). A refusal should wrap ErrAuth.
+	Authenticate(info SessionInfo, cred Credentials) (Principal, error)
 }
 
 // StaticAuth accepts a client that presents the token, or one of the
-// user/password pairs. With neither configured it accepts everyone.
+// user/password pairs. With neither configured it accepts everyone. Its
+// principals have the user's name (none for the token) and no restriction.
 type StaticAuth struct {
 	Token string
 	Users map[string]string
 }
 
 // Authenticate implements Authenticator. Secrets are compared in constant time.
-func (a *StaticAuth) Authenticate(_ SessionInfo, c Credentials) error {
+func (a *StaticAuth) Authenticate(_ SessionInfo, c Credentials) (Principal, error) {
 	if a.Token == "" && len(a.Users) == 0 {
-		return nil
+		return Principal{User: c.User}, nil
 	}
 	if a.Token != "" && c.Token != "" && subtle.ConstantTimeCompare([]byte(a.Token), []byte(c.Token)) == 1 {
-		return nil
+		return Principal{User: c.User}, nil
 	}
 	if c.User != "" {
 		if pw, ok := a.Users[c.User]; ok && subtle.ConstantTimeCompare([]byte(pw), []byte(c.Password)) == 1 {
-			return nil
+			return Principal{User: c.User}, nil
 		}
 	}
 	if c.Token == "" && c.User == "" {
-		return fmt.Errorf("%w: credentials required", ErrAuth)
+		return Principal{}, fmt.Errorf("%w: credentials required", ErrAuth)
 	}
-	return fmt.Errorf("%w: invalid credentials", ErrAuth)
+	return Principal{}, fmt.Errorf("%w: invalid credentials", ErrAuth)
 }
 
 var errNilConn = errors.New("broker: nil Conn")

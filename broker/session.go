@@ -27,6 +27,10 @@ type Conn interface {
 	// can, close the connection, and then call Session.Close. It returns at
 	// once and may be called more than once.
 	Close(reason error)
+	// Revoke tells the client that the broker removed its subscription sid
+	// for reason (its permission was withdrawn), if the protocol can. It
+	// must not block.
+	Revoke(sid uint32, reason error)
 }
 
 // Delivery is one message on its way to one subscription of a session.
@@ -55,17 +59,18 @@ type Message struct {
 	// is accepted. A publish that Publish refuses is not acked: the error
 	// return is the answer.
 	AckID uint64
+
+	noResponders bool // a status the broker sends to a request's reply topic
 }
 
 // SessionInfo describes a session. It is fixed when the session opens.
 type SessionInfo struct {
-	ID         uint64
-	Protocol   string // "tcp", "ws", "quic", "inproc", or a plugin's name
-	RemoteAddr string
-	Name       string // the client's self-chosen name
-	User       string
-	NoEcho     bool // the client does not want its own publishes
-	Opened     time.Time
+	ID uint64
+	Peer
+	Name   string // the client's self-chosen name
+	User   string // the principal's user when the session opened
+	NoEcho bool   // the client does not want its own publishes
+	Opened time.Time
 }
 
 // SessionStats are one session's counters.
@@ -82,6 +87,8 @@ type Session struct {
 	info SessionInfo
 	conn Conn
 
+	principal atomic.Pointer[Principal] // swapped whole by SetPrincipal
+
 	// publishing counts Publish calls in progress, so a shutdown can wait
 	// until everything read from this session has been routed.
 	publishing atomic.Int32
@@ -91,8 +98,7 @@ type Session struct {
 	msgsOut    atomic.Uint64
 	bytesOut   atomic.Uint64
 
-	// mu orders deliveries against Subscribe, so that a new subscription's
-	// retained messages are queued before any live message for it.
+	// mu guards the subscriptions and orders deliveries to the connection.
 	mu     sync.Mutex
 	subs   map[uint32]*subscription
 	closed bool
@@ -111,6 +117,14 @@ type subscription struct {
 	// max > 0: remove the subscription after max deliveries (auto-unsubscribe).
 	max       atomic.Uint64
 	delivered atomic.Uint64
+	filtered  atomic.Bool // each message asks Permissions.MayReceive
+
+	// While its retained messages are being replayed (without the session's
+	// lock), live messages for the subscription wait in held, copied, so
+	// that they follow the retained ones. Both under the session's mu.
+	replaying bool
+	held      []Delivery
+	heldBytes int
 }
 
 // Info returns the session's description.
@@ -143,43 +157,76 @@ func (s *Session) Publish(m *Message) error {
 	if s.b.draining.Load() {
 		return ErrShutdown
 	}
+	if err := s.mayPublish(m.Topic); err != nil {
+		return err
+	}
 	s.msgsIn.Add(1)
 	s.bytesIn.Add(uint64(len(m.Payload)))
 	return s.b.publish(s, m)
 }
 
 // Subscribe adds subscription sid on filter, in queue group queue when it is
-// not empty. Matching retained messages are delivered first.
+// not empty. Matching retained messages are delivered first: a live message
+// for the subscription that arrives during their replay waits until they
+// are queued. If the replay fails, the subscription is removed again and
+// the error returned.
 func (s *Session) Subscribe(sid uint32, filter, queue string) error {
+	ok, filtered := s.maySubscribe(s.principal.Load(), filter, queue)
+	if !ok {
+		return permissionErr("subscribe to", filter, queue)
+	}
+	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue}
+	sub.filtered.Store(filtered)
+	// A queue group shares live work; replaying retained messages to every
+	// member would hand each of them the same message.
+	sub.replaying = queue == ""
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return ErrSessionClosed
 	}
 	if _, dup := s.subs[sid]; dup {
+		s.mu.Unlock()
 		return fmt.Errorf("%w: %d already in use", ErrBadSubscription, sid)
 	}
 	if len(s.subs) >= s.b.opts.MaxSubscriptions {
+		s.mu.Unlock()
 		return fmt.Errorf("%w: limit is %d", ErrTooManySubs, s.b.opts.MaxSubscriptions)
 	}
-	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue}
-	if err := s.b.subs.Insert(filter, queue, sub); err != nil {
+	if err := s.b.interest.add(sub); err != nil {
+		s.mu.Unlock()
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
 	s.subs[sid] = sub
-	if queue != "" {
-		// A queue group shares live work; replaying retained messages to
-		// every member would hand each of them the same message.
+	s.mu.Unlock()
+	if !sub.replaying {
 		return nil
 	}
-	// s.mu is held, so live deliveries to this session wait until the
-	// retained ones are queued.
-	return s.b.opts.Retained.Match(filter, func(rm RetainedMessage) bool {
+	// The session's lock is taken per message, not for the whole replay,
+	// so that a large replay does not stall deliveries to the session's
+	// other subscriptions.
+	err := s.b.opts.Retained.Match(filter, func(rm RetainedMessage) bool {
+		s.mu.Lock()
 		s.deliverLocked(sub, Delivery{
 			SID: sid, Topic: []byte(rm.Topic), Header: rm.Header, Payload: rm.Payload, Retained: true,
 		})
+		s.mu.Unlock()
 		return !s.closing.Load()
 	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub.replaying = false
+	held := sub.held
+	sub.held, sub.heldBytes = nil, 0
+	if err != nil {
+		// The client is told the SUB failed: it must not stay live.
+		s.removeLocked(sub)
+		return err
+	}
+	for _, d := range held {
+		s.deliverLocked(sub, d)
+	}
+	return nil
 }
 
 // Unsubscribe removes subscription sid now (max == 0), or once it has
@@ -207,9 +254,7 @@ func (s *Session) removeLocked(sub *subscription) {
 		return
 	}
 	delete(s.subs, sub.sid)
-	// The subscription was inserted with exactly these arguments, so
-	// Remove cannot fail.
-	_ = s.b.subs.Remove(sub.filter, sub.queue, sub)
+	s.b.interest.remove(sub)
 }
 
 // deliver hands d to the session's connection; it reports whether it did.
@@ -224,8 +269,11 @@ func (s *Session) deliver(sub *subscription, d Delivery) bool {
 }
 
 func (s *Session) deliverLocked(sub *subscription, d Delivery) bool {
-	if s.closed || s.subs[sub.sid] != sub {
+	if s.closed || s.subs[sub.sid] != sub || !s.mayReceive(sub, d.Topic) {
 		return false
+	}
+	if sub.replaying && !d.Retained {
+		return s.holdLocked(sub, d)
 	}
 	if max := sub.max.Load(); max > 0 {
 		n := sub.delivered.Add(1)
@@ -247,6 +295,29 @@ func (s *Session) deliverLocked(sub *subscription, d Delivery) bool {
 	if pending > s.b.opts.MaxPending {
 		s.b.slowConsumer(s)
 	}
+	return true
+}
+
+// holdLocked keeps a copy of a live delivery that arrived while sub's
+// retained messages are being replayed. What waits counts against the
+// slow-consumer limit like what waits in the connection.
+func (s *Session) holdLocked(sub *subscription, d Delivery) bool {
+	size := len(d.Topic) + len(d.Reply) + len(d.Header) + len(d.Payload)
+	sub.heldBytes += size
+	if sub.heldBytes > s.b.opts.MaxPending {
+		s.b.slowConsumer(s)
+		return false
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, d.Topic...)
+	buf = append(buf, d.Reply...)
+	buf = append(buf, d.Header...)
+	buf = append(buf, d.Payload...)
+	d.Topic, buf = buf[:len(d.Topic):len(d.Topic)], buf[len(d.Topic):]
+	d.Reply, buf = buf[:len(d.Reply):len(d.Reply)], buf[len(d.Reply):]
+	d.Header, buf = buf[:len(d.Header):len(d.Header)], buf[len(d.Header):]
+	d.Payload = buf
+	sub.held = append(sub.held, d)
 	return true
 }
 

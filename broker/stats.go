@@ -25,7 +25,7 @@ func (b *Broker) Stats() Stats {
 		BytesIn:               b.gone.BytesIn,
 		MsgsOut:               b.gone.MsgsOut,
 		BytesOut:              b.gone.BytesOut,
-		SlowConsumers:         b.slow,
+		SlowConsumers:         b.slow.Load(),
 	}
 	for p, n := range b.byProto {
 		st.ConnectionsByProtocol[p] = n
@@ -37,7 +37,7 @@ func (b *Broker) Stats() Stats {
 		st.BytesOut += s.bytesOut.Load()
 	}
 	b.mu.Unlock()
-	st.Subscriptions = b.subs.Len()
+	st.Subscriptions = b.interest.tree.Len()
 	st.Retained = b.opts.Retained.Len()
 	return st
 }

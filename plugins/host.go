@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/plugins/pluginpb"
 )
 
@@ -101,7 +102,7 @@ func (h *host) OpenSession(_ context.Context, req *pluginpb.OpenSessionRequest) 
 	go func() {
 		defer h.wg.Done()
 		// The client's HELLO, credentials included, arrives through Send.
-		h.e.Serve(h.ctx, adapters.NewStreamConn(engineEnd, h.e.Options().MaxFrame), h.name, req.RemoteAddr)
+		h.e.Serve(h.ctx, adapters.NewStreamConn(engineEnd, h.e.Options().MaxFrame), broker.Peer{Protocol: h.name, RemoteAddr: req.RemoteAddr})
 	}()
 	go func() {
 		defer h.wg.Done()

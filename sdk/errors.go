@@ -23,6 +23,7 @@ var (
 	ErrAuth                 = errors.New("sdk: authentication failed")
 	ErrTooManySubs          = errors.New("sdk: too many subscriptions")
 	ErrDraining             = errors.New("sdk: connection draining")
+	ErrPermission           = errors.New("sdk: permission denied")
 )
 
 // ServerError is an error the broker reported, in an ERR frame or a
@@ -50,6 +51,8 @@ func (e *ServerError) Is(target error) bool {
 		return target == ErrBadSubscription
 	case wire.CodeSlowConsumer:
 		return target == ErrSlowConsumer
+	case wire.CodePermission:
+		return target == ErrPermission
 	}
 	return false
 }

@@ -90,3 +90,37 @@ func TestCacheInvalidatesOnlyMatchedTopics(t *testing.T) {
 		}
 	}
 }
+
+func TestCountAndWalk(t *testing.T) {
+	tr := NewTree[int](0)
+	subs := []struct{ filter, queue string }{
+		{"a.b", ""}, {"a.b", ""}, {"a.b", "g"}, {"a.*", "g"}, {">", ""}, {"a.*.>", "h"},
+	}
+	for i, s := range subs {
+		if err := tr.Insert(s.filter, s.queue, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		filter, queue string
+		want          int
+	}{{"a.b", "", 2}, {"a.b", "g", 1}, {"a.*", "g", 1}, {"a.*", "", 0}, {">", "", 1}, {"a.*.>", "h", 1}, {"x", "", 0}, {"a..b", "", 0}} {
+		if got := tr.Count(c.filter, c.queue); got != c.want {
+			t.Errorf("Count(%q, %q) = %d, want %d", c.filter, c.queue, got, c.want)
+		}
+	}
+	got := map[string]int{}
+	tr.Walk(func(filter, queue string, n int) bool {
+		got[filter+" "+queue] = n
+		return true
+	})
+	want := map[string]int{"a.b ": 2, "a.b g": 1, "a.* g": 1, "> ": 1, "a.*.> h": 1}
+	if len(got) != len(want) {
+		t.Fatalf("Walk = %v, want %v", got, want)
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Fatalf("Walk = %v, want %v", got, want)
+		}
+	}
+}

@@ -138,7 +138,7 @@ func TestStrings(t *testing.T) {
 	if TypeErr.String() != "ERR" || TypePub.String() != "PUB" || Type(0x0b).String() != "Type(0xb)" || Type(0).String() != "Type(0x0)" {
 		t.Error("Type.String")
 	}
-	if CodeOK.String() != "OK" || CodeInternal.String() != "INTERNAL" || CodeRetainedLimit.String() != "RETAINED_LIMIT" || Code(18).String() != "Code(18)" {
+	if CodeOK.String() != "OK" || CodeInternal.String() != "INTERNAL" || CodeRetainedLimit.String() != "RETAINED_LIMIT" || CodePermission.String() != "PERMISSION_DENIED" || Code(19).String() != "Code(19)" {
 		t.Error("Code.String")
 	}
 	if !(FlagRetain | FlagAck).Has(FlagAck) || FlagRetain.Has(FlagRetain|FlagAck) {

@@ -115,13 +115,14 @@ const (
 	CodeRetainedLimit    Code = 15
 	CodeStore            Code = 16
 	CodeInternal         Code = 17
+	CodePermission       Code = 18
 )
 
 var codeNames = [...]string{
 	"OK", "PROTOCOL", "UNKNOWN_FRAME", "FRAME_TOO_LARGE", "PAYLOAD_TOO_LARGE",
 	"BAD_TOPIC", "TOO_MANY_SUBS", "MAX_CONNECTIONS", "AUTH", "SLOW_CONSUMER",
 	"HANDSHAKE_TIMEOUT", "STALE", "SHUTDOWN", "VERSION", "BAD_SUBSCRIPTION",
-	"RETAINED_LIMIT", "STORE", "INTERNAL",
+	"RETAINED_LIMIT", "STORE", "INTERNAL", "PERMISSION_DENIED",
 }
 
 func (c Code) String() string {

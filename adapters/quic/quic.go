@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -178,7 +179,8 @@ func (a *Adapter) serveConn(ctx context.Context, c *quicgo.Conn) {
 		return
 	}
 	fc := adapters.NewStreamConn(&stream{Stream: s, conn: c}, a.e.Options().MaxFrame)
-	a.e.Serve(ctx, fc, "quic", c.RemoteAddr().String())
+	st := c.ConnectionState().TLS
+	a.e.Serve(ctx, fc, broker.Peer{Protocol: "quic", RemoteAddr: c.RemoteAddr().String(), TLS: &st})
 }
 
 // stream is a QUIC stream whose Close ends the whole connection, after

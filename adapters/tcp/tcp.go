@@ -77,8 +77,20 @@ func (a *Adapter) Serve(ctx context.Context) error {
 	a.opts.Logger.Info().Str("addr", a.ln.Addr().String()).Msgf("listening for %s://", scheme)
 	adapters.AcceptLoop(ctx, a.ln, a.opts.Logger, func(c net.Conn) {
 		a.tune(c)
+		if tc, ok := c.(*tls.Conn); ok {
+			// Finish TLS before the session opens, so that the broker's
+			// authenticator sees the client's certificate.
+			hctx, cancel := context.WithTimeout(ctx, a.e.Options().HandshakeTimeout)
+			err := tc.HandshakeContext(hctx)
+			cancel()
+			if err != nil {
+				a.opts.Logger.Debug().Err(err).Str("remote", c.RemoteAddr().String()).Msg("tls handshake failed")
+				c.Close()
+				return
+			}
+		}
 		fc := adapters.NewStreamConn(c, a.e.Options().MaxFrame)
-		a.e.Serve(ctx, fc, scheme, c.RemoteAddr().String())
+		a.e.Serve(ctx, fc, adapters.Peer(scheme, c))
 	})
 	return nil
 }

@@ -99,7 +99,8 @@ func (a *Adapter) Serve(ctx context.Context) error {
 			return
 		}
 		c.SetDeadline(time.Time{})
-		a.e.Serve(ctx, newConn(c, a.e.Options().MaxFrame), scheme, c.RemoteAddr().String())
+		// The upgrade read through TLS, so its handshake is done.
+		a.e.Serve(ctx, newConn(c, a.e.Options().MaxFrame), adapters.Peer(scheme, c))
 	})
 	return nil
 }

@@ -1,0 +1,101 @@
+package broker
+
+import (
+	"crypto/tls"
+	"fmt"
+)
+
+// Peer is how a session's connection arrived, as its transport saw it: what
+// an Authenticator may base its decision on besides the credentials.
+type Peer struct {
+	Protocol   string // "tcp", "tls", "ws", "wss", "quic", "inproc", or a plugin's name
+	RemoteAddr string
+	// TLS is the connection's TLS state, with the client's certificates
+	// when it presented any; nil for a connection without TLS (and for
+	// plugin sessions, whose TLS, if any, ends in the plugin).
+	TLS *tls.ConnectionState
+}
+
+// Principal is who a session acts as: the identity its credentials proved,
+// and what it may do.
+type Principal struct {
+	User string
+	// Permissions decides what the session may publish, subscribe to and
+	// receive; nil allows everything.
+	Permissions Permissions
+}
+
+// Permissions is the broker's one question to an authorizer. The session
+// asks it on every publish, every subscribe, and for each message (retained
+// ones included) to a subscription that MaySubscribe marked filtered.
+// Implementations must be safe for concurrent use and must not keep the
+// byte slices they are given.
+type Permissions interface {
+	// MayPublish reports whether the session may publish to topic. It is
+	// on the publish path: it should not allocate.
+	MayPublish(topic []byte) bool
+	// MaySubscribe decides a subscription to filter (in queue group queue
+	// when not empty). filtered asks for MayReceive on each message: a
+	// filter such as ">" may be allowed while some topics it matches are
+	// not.
+	MaySubscribe(filter, queue string) (ok, filtered bool)
+	// MayReceive reports whether a message on topic may be delivered to a
+	// filtered subscription.
+	MayReceive(topic []byte) bool
+}
+
+// Principal returns the principal the session acts as now.
+func (s *Session) Principal() Principal { return *s.principal.Load() }
+
+// SetPrincipal replaces the session's principal (a reload of users and
+// permissions) atomically: publishes from now on are checked against p, and
+// every subscription is checked again. A subscription p no longer allows
+// is removed, and the session's Conn is told with Revoke.
+func (s *Session) SetPrincipal(p Principal) {
+	s.principal.Store(&p)
+	var revoked []*subscription
+	s.mu.Lock()
+	for _, sub := range s.subs {
+		ok, filtered := s.maySubscribe(&p, sub.filter, sub.queue)
+		if !ok {
+			s.removeLocked(sub)
+			revoked = append(revoked, sub)
+			continue
+		}
+		sub.filtered.Store(filtered)
+	}
+	s.mu.Unlock()
+	for _, sub := range revoked {
+		s.conn.Revoke(sub.sid, permissionErr("subscribe to", sub.filter, sub.queue))
+	}
+}
+
+func (s *Session) mayPublish(topic []byte) error {
+	if perms := s.principal.Load().Permissions; perms != nil && !perms.MayPublish(topic) {
+		return permissionErr("publish to", string(topic), "")
+	}
+	return nil
+}
+
+func (s *Session) maySubscribe(p *Principal, filter, queue string) (ok, filtered bool) {
+	if p.Permissions == nil {
+		return true, false
+	}
+	return p.Permissions.MaySubscribe(filter, queue)
+}
+
+// mayReceive is asked, for a filtered subscription, before each delivery.
+func (s *Session) mayReceive(sub *subscription, topic []byte) bool {
+	if !sub.filtered.Load() {
+		return true
+	}
+	perms := s.principal.Load().Permissions
+	return perms == nil || perms.MayReceive(topic)
+}
+
+func permissionErr(op, topic, queue string) error {
+	if queue != "" {
+		return fmt.Errorf("%w: %s %q in queue group %q", ErrPermission, op, topic, queue)
+	}
+	return fmt.Errorf("%w: %s %q", ErrPermission, op, topic)
+}
