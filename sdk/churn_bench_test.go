@@ -1,0 +1,80 @@
+package sdk_test
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/msgtrans/msgtrans/sdk"
+)
+
+// BenchmarkPubSubDuringWildcardChurn is 1 -> 1 over TCP while 1,000 other
+// connections each subscribe to and unsubscribe from a wildcard filter of
+// their own every 20 ms (about 100,000 trie changes a second, like
+// requesters' inboxes coming and going). Before the match cache was
+// invalidated precisely, every such change emptied it.
+func BenchmarkPubSubDuringWildcardChurn(b *testing.B) {
+	srv := benchServer(b)
+	const churners = 1000
+	stop := make(chan struct{})
+	var changes atomic.Int64
+	var wg sync.WaitGroup
+	for i := range churners {
+		c := benchConn(b, srv.URL)
+		filter := "churn." + strconv.Itoa(i) + ".*"
+		wg.Go(func() {
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+				s, err := c.Subscribe(filter, func(*sdk.Msg) {})
+				if err != nil {
+					return
+				}
+				s.Unsubscribe()
+				changes.Add(2)
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+
+	var got atomic.Int64
+	done := make(chan struct{}, 1)
+	var want atomic.Int64
+	want.Store(-1)
+	sub := benchConn(b, srv.URL)
+	if _, err := sub.Subscribe("bench.churn", func(*sdk.Msg) {
+		if got.Add(1) == want.Load() {
+			done <- struct{}{}
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	benchFlush(b, sub)
+	pub := benchConn(b, srv.URL)
+	time.Sleep(100 * time.Millisecond) // let the churn get going
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload16)))
+	start := changes.Load()
+	b.ResetTimer()
+	want.Store(int64(b.N))
+	for range b.N {
+		if err := pub.Publish("bench.churn", payload16); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("received %d of %d", got.Load(), want.Load())
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(changes.Load()-start)/b.Elapsed().Seconds(), "changes/s")
+}
