@@ -50,6 +50,35 @@ func TestClientWithoutStreamIsClosed(t *testing.T) {
 	}
 }
 
+// The protocol uses one bidirectional stream per connection, so QUIC's own
+// stream limit refuses any other stream a client tries to open: a stream
+// nobody would accept is never opened.
+func TestOnlyOneStreamPerConnection(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := quicgo.DialAddr(ctx, addr(srv), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{wire.ALPN}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseWithError(0, "")
+	s, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(wire.AppendHello(nil, &wire.Hello{Version: wire.Version}))
+	var f wire.Frame
+	if err := wire.NewReader(s, wire.DefaultMaxFrame).Next(&f); err != nil || f.Type != wire.TypeWelcome {
+		t.Fatalf("%v %v", f.Type, err)
+	}
+	if _, err := c.OpenStream(); !errors.Is(err, &quicgo.StreamLimitReachedError{}) {
+		t.Errorf("second bidirectional stream: %v, want the stream limit", err)
+	}
+	if _, err := c.OpenUniStream(); !errors.Is(err, &quicgo.StreamLimitReachedError{}) {
+		t.Errorf("unidirectional stream: %v, want the stream limit", err)
+	}
+}
+
 func TestIdleClientKeptAliveAndShutdownCode(t *testing.T) {
 	srv := adapterstest.Start(t, adapterstest.Config{QUIC: quic.Options{
 		KeepAlivePeriod: 50 * time.Millisecond, MaxIdleTimeout: 200 * time.Millisecond,

@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,11 +72,10 @@ type WSConfig struct {
 }
 
 type QUICConfig struct {
-	Listen             string        `yaml:"listen"` // empty disables QUIC
-	TLS                TLSConfig     `yaml:"tls"`    // empty: a generated certificate kept in data_dir
-	KeepAlivePeriod    time.Duration `yaml:"keepalive_period"`
-	MaxIdleTimeout     time.Duration `yaml:"max_idle_timeout"`
-	MaxIncomingStreams int64         `yaml:"max_incoming_streams"`
+	Listen          string        `yaml:"listen"` // empty disables QUIC
+	TLS             TLSConfig     `yaml:"tls"`    // empty: a generated certificate kept in data_dir
+	KeepAlivePeriod time.Duration `yaml:"keepalive_period"`
+	MaxIdleTimeout  time.Duration `yaml:"max_idle_timeout"`
 }
 
 // PluginConfig is one out-of-process protocol plugin.
@@ -131,10 +132,9 @@ func defaultConfig() Config {
 		TCP: TCPConfig{Listen: "127.0.0.1:8001", NoDelay: true, KeepAlive: 15 * time.Second},
 		WS:  WSConfig{Listen: "127.0.0.1:8002", Path: "/ws", AllowedOrigins: []string{}, KeepAlive: 15 * time.Second},
 		QUIC: QUICConfig{
-			Listen:             "127.0.0.1:8003",
-			KeepAlivePeriod:    15 * time.Second,
-			MaxIdleTimeout:     30 * time.Second,
-			MaxIncomingStreams: 1,
+			Listen:          "127.0.0.1:8003",
+			KeepAlivePeriod: 15 * time.Second,
+			MaxIdleTimeout:  30 * time.Second,
 		},
 		Retained: RetainedConfig{Store: "bolt"},
 		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
@@ -204,10 +204,14 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 		if err != nil {
 			return Config{}, false, fmt.Errorf("config: %w", err)
 		}
+		keys := keysByLine(data)
+		if err := refuseRemoved(keys); err != nil {
+			return Config{}, false, fmt.Errorf("config %s: %w", *file, err)
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return Config{}, false, fmt.Errorf("config %s: %s", *file, nameKeys(err.Error(), data))
+			return Config{}, false, fmt.Errorf("config %s: %s", *file, nameKeys(err.Error(), keys))
 		}
 	}
 	fs.Visit(func(f *flag.Flag) {
@@ -233,12 +237,20 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 
 var lineRef = regexp.MustCompile(`line (\d+):`)
 
-// nameKeys adds the dotted key path to each "line N:" of a YAML error, so
-// that a bad value is named, not only located.
-func nameKeys(msg string, data []byte) string {
+// removedKeys are options that no longer exist, with why. They are refused
+// by name rather than left to the unknown-key error, so that whoever set one
+// learns that it had no effect to keep.
+var removedKeys = map[string]string{
+	"quic.max_incoming_streams": "the native protocol uses exactly one stream per QUIC connection, so no other value could do anything; delete the line",
+}
+
+// keysByLine maps each line of a YAML document that holds a key to the
+// key's dotted path (limits.max_payload, plugins[0].name). It returns nil
+// for a document that does not parse.
+func keysByLine(data []byte) map[int]string {
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) != nil {
-		return msg
+		return nil
 	}
 	keys := map[int]string{}
 	var walk func(n *yaml.Node, path string)
@@ -264,6 +276,23 @@ func nameKeys(msg string, data []byte) string {
 		}
 	}
 	walk(&root, "")
+	return keys
+}
+
+// refuseRemoved names every removed option the document sets.
+func refuseRemoved(keys map[int]string) error {
+	var errs []error
+	for _, line := range slices.Sorted(maps.Keys(keys)) {
+		if why, ok := removedKeys[keys[line]]; ok {
+			errs = append(errs, fmt.Errorf("line %d: %s was removed: %s", line, keys[line], why))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// nameKeys adds the dotted key path to each "line N:" of a YAML error, so
+// that a bad value is named, not only located.
+func nameKeys(msg string, keys map[int]string) string {
 	return lineRef.ReplaceAllStringFunc(msg, func(m string) string {
 		line, _ := strconv.Atoi(lineRef.FindStringSubmatch(m)[1])
 		if k, ok := keys[line]; ok {
@@ -353,9 +382,6 @@ func (c *Config) validate() error {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
 			bad(fmt.Sprintf("ws.allowed_origins[%d]", i), "%q is not an origin like https://example.com", o)
 		}
-	}
-	if c.QUIC.MaxIncomingStreams < 1 {
-		bad("quic.max_incoming_streams", "must be at least 1, got %d", c.QUIC.MaxIncomingStreams)
 	}
 	if c.QUIC.KeepAlivePeriod > 0 && c.QUIC.KeepAlivePeriod >= c.QUIC.MaxIdleTimeout {
 		bad("quic.keepalive_period", "%v must be shorter than quic.max_idle_timeout %v, or idle clients are dropped", c.QUIC.KeepAlivePeriod, c.QUIC.MaxIdleTimeout)

@@ -72,12 +72,11 @@ func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]liste
 			t = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
 		ls = append(ls, quic.New(e, quic.Options{
-			Addr:               cfg.QUIC.Listen,
-			TLS:                t,
-			KeepAlivePeriod:    cfg.QUIC.KeepAlivePeriod,
-			MaxIdleTimeout:     cfg.QUIC.MaxIdleTimeout,
-			MaxIncomingStreams: cfg.QUIC.MaxIncomingStreams,
-			Logger:             qlog,
+			Addr:            cfg.QUIC.Listen,
+			TLS:             t,
+			KeepAlivePeriod: cfg.QUIC.KeepAlivePeriod,
+			MaxIdleTimeout:  cfg.QUIC.MaxIdleTimeout,
+			Logger:          qlog,
 		}))
 	}
 	for _, pc := range cfg.Plugins {
