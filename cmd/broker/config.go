@@ -394,7 +394,11 @@ func (c *Config) validate() error {
 			bad(key+".name", "%q must be a non-empty word", p.Name)
 		case seen[p.Name]:
 			bad(key+".name", "%q is used twice", p.Name)
-		case p.Name == "tcp" || p.Name == "ws" || p.Name == "quic" || p.Name == "tls" || p.Name == "inproc":
+		// A plugin's name is its sessions' protocol label in stats and logs,
+		// so it must not be one the built-in transports give their sessions
+		// (the adapters' schemes, and broker.Client's "inproc"): their counts
+		// would mix.
+		case slices.Contains([]string{"tcp", "tls", "ws", "wss", "quic", "inproc"}, p.Name):
 			bad(key+".name", "%q is the name of a built-in protocol", p.Name)
 		}
 		seen[p.Name] = true

@@ -85,6 +85,18 @@ func TestRemovedKeyRefused(t *testing.T) {
 	}
 }
 
+// Each protocol label a built-in transport gives its sessions is refused as
+// a plugin name: the plugin's sessions would be counted as that transport's.
+func TestPluginNameNotABuiltinLabel(t *testing.T) {
+	for _, name := range []string{"tcp", "tls", "ws", "wss", "quic", "inproc"} {
+		body := "plugins:\n  - name: " + name + "\n    path: /x\n"
+		_, _, err := loadConfig([]string{"--config", writeConfig(t, body)}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "plugins[0].name") || !strings.Contains(err.Error(), "built-in protocol") {
+			t.Errorf("plugin named %s: %v", name, err)
+		}
+	}
+}
+
 func TestFlagsOverrideFile(t *testing.T) {
 	p := writeConfig(t, "tcp:\n  listen: 127.0.0.1:9999\nws:\n  listen: 127.0.0.1:9998\n  path: /a\nquic:\n  listen: 127.0.0.1:9997\nsessions:\n  ping_interval: 2s\n  dead_peer_timeout: 4s\nlimits:\n  max_payload: 64KiB\nlog:\n  level: debug\n")
 	cfg, _, err := loadConfig([]string{"--config", p, "--tcp", "", "--ws", "127.0.0.1:1", "--ws-path", "/b", "--quic", "", "--log-level", "warn", "--data-dir", "/tmp/x"}, io.Discard)
