@@ -17,6 +17,11 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/quic"
+	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 // Config is the service configuration: the YAML file, then flags on top.
@@ -113,28 +118,36 @@ type ShutdownConfig struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
+// defaultConfig states the service's defaults. Where a library has a
+// default of its own, the service takes that one by name rather than
+// restating the value.
 func defaultConfig() Config {
 	return Config{
 		DataDir: "./data",
 		Log:     LogConfig{Level: "info"},
 		Limits: LimitsConfig{
-			MaxConnections:   65536,
-			MaxPayload:       1 << 20,
-			MaxSubscriptions: 65536,
-			MaxPending:       64 << 20,
+			MaxConnections:   broker.DefaultMaxConnections,
+			MaxPayload:       broker.DefaultMaxPayload,
+			MaxSubscriptions: broker.DefaultMaxSubscriptions,
+			MaxPending:       broker.DefaultMaxPending,
 		},
 		Sessions: SessionsConfig{
-			HandshakeTimeout: 5 * time.Second,
-			PingInterval:     30 * time.Second,
-			DeadPeerTimeout:  60 * time.Second,
-			WriteTimeout:     10 * time.Second,
+			HandshakeTimeout: adapters.DefaultHandshakeTimeout,
+			PingInterval:     adapters.DefaultPingInterval,
+			// The engine's own default is two ping intervals; the service
+			// states it so that the key has a value to show and check.
+			DeadPeerTimeout: 2 * adapters.DefaultPingInterval,
+			WriteTimeout:    adapters.DefaultWriteTimeout,
 		},
-		TCP: TCPConfig{Listen: "127.0.0.1:8001", NoDelay: true, KeepAlive: 15 * time.Second},
-		WS:  WSConfig{Listen: "127.0.0.1:8002", Path: "/ws", AllowedOrigins: []string{}, KeepAlive: 15 * time.Second},
+		TCP: TCPConfig{Listen: "127.0.0.1:8001", NoDelay: true, KeepAlive: adapters.DefaultTCPKeepAlive},
+		WS: WSConfig{
+			Listen: "127.0.0.1:8002", Path: wire.DefaultWebSocketPath, AllowedOrigins: []string{},
+			KeepAlive: adapters.DefaultTCPKeepAlive,
+		},
 		QUIC: QUICConfig{
 			Listen:          "127.0.0.1:8003",
-			KeepAlivePeriod: 15 * time.Second,
-			MaxIdleTimeout:  30 * time.Second,
+			KeepAlivePeriod: quic.DefaultKeepAlive,
+			MaxIdleTimeout:  quic.DefaultMaxIdle,
 		},
 		Retained: RetainedConfig{Store: "bolt"},
 		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
@@ -178,13 +191,14 @@ func parseSize(str string) (Size, error) {
 func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	def := defaultConfig()
 	var (
 		file      = fs.String("config", "", "YAML configuration `file`")
-		tcp       = fs.String("tcp", "", "TCP listen `address` (empty disables; default 127.0.0.1:8001)")
-		wsAddr    = fs.String("ws", "", "WebSocket listen `address` (empty disables; default 127.0.0.1:8002)")
-		wsPath    = fs.String("ws-path", "", "WebSocket URL `path` (default /ws)")
-		quicAddr  = fs.String("quic", "", "QUIC (UDP) listen `address` (empty disables; default 127.0.0.1:8003)")
-		dataDir   = fs.String("data-dir", "", "data `directory` (default ./data)")
+		tcp       = fs.String("tcp", "", "TCP listen `address` (empty disables; default "+def.TCP.Listen+")")
+		wsAddr    = fs.String("ws", "", "WebSocket listen `address` (empty disables; default "+def.WS.Listen+")")
+		wsPath    = fs.String("ws-path", "", "WebSocket URL `path` (default "+def.WS.Path+")")
+		quicAddr  = fs.String("quic", "", "QUIC (UDP) listen `address` (empty disables; default "+def.QUIC.Listen+")")
+		dataDir   = fs.String("data-dir", "", "data `directory` (default "+def.DataDir+")")
 		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
 		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
 		version   = fs.Bool("version", false, "print the version and exit")
@@ -198,7 +212,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	if *version {
 		return Config{}, true, nil
 	}
-	cfg := defaultConfig()
+	cfg := def
 	if *file != "" {
 		data, err := os.ReadFile(*file)
 		if err != nil {
