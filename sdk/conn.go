@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msgtrans/msgtrans/topics"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -526,14 +527,32 @@ func (c *Conn) sortedSubs() []*Subscription {
 	return subs
 }
 
-// validTopic catches what the client can see without the broker's rules:
-// empty, whitespace, or too long to encode. The broker checks the rest.
-func validTopic(t string) error {
-	if t == "" || len(t) > wire.MaxString || hasSpace(t) {
-		if len(t) > 64 {
-			t = t[:64] + "..."
+// checkTopic applies the broker's rules for a publish or reply topic, and
+// checkFilter those for a subscription filter: both are package topics, a
+// leaf with no server logic, so a bad topic fails the call that names it,
+// with the reason, instead of coming back from the broker later.
+func checkTopic(t string) error {
+	if err := topics.ValidatePublish(t); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTopic, err)
+	}
+	return nil
+}
+
+func checkFilter(f string) error {
+	if err := topics.ValidateFilter(f); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTopic, err)
+	}
+	return nil
+}
+
+// checkQueue refuses a queue group name that cannot be sent: empty, with
+// white space, or too long to encode. The broker has no other rule for it.
+func checkQueue(q string) error {
+	if q == "" || len(q) > wire.MaxString || hasSpace(q) {
+		if len(q) > 64 {
+			q = q[:64] + "..."
 		}
-		return fmt.Errorf("%w: %q", ErrBadTopic, t)
+		return fmt.Errorf("%w: queue group %q", ErrBadTopic, q)
 	}
 	return nil
 }
