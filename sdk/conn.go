@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/msgtrans/msgtrans/topics"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -527,19 +526,12 @@ func (c *Conn) sortedSubs() []*Subscription {
 	return subs
 }
 
-// checkTopic applies the broker's rules for a publish or reply topic, and
-// checkFilter those for a subscription filter: both are package topics, a
-// leaf with no server logic, so a bad topic fails the call that names it,
+// badTopic turns the verdict of topics.ValidatePublish or ValidateFilter
+// into the SDK's error. The rules are the broker's own (package topics, a
+// leaf with no server logic), so a bad topic fails the call that names it,
 // with the reason, instead of coming back from the broker later.
-func checkTopic(t string) error {
-	if err := topics.ValidatePublish(t); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadTopic, err)
-	}
-	return nil
-}
-
-func checkFilter(f string) error {
-	if err := topics.ValidateFilter(f); err != nil {
+func badTopic(err error) error {
+	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
 	return nil

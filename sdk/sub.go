@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/msgtrans/msgtrans/topics"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -59,7 +60,7 @@ func (c *Conn) SubscribeSync(filter string) (*Subscription, error) {
 }
 
 func (c *Conn) subscribe(filter, queue string, cb func(*Msg)) (*Subscription, error) {
-	if err := checkFilter(filter); err != nil {
+	if err := badTopic(topics.ValidateFilter(filter)); err != nil {
 		return nil, err
 	}
 	s := &Subscription{c: c, Topic: filter, Queue: queue, cb: cb, ready: make(chan struct{}, 1), done: make(chan struct{})}
