@@ -13,9 +13,27 @@ import (
 	"github.com/msgtrans/msgtrans/broker"
 )
 
+// Listener is what every transport adapter, and a plugin runner, provides
+// to whoever runs it: Listen binds, so that a bad address fails before
+// anything serves, and Serve runs until ctx is cancelled and returns once
+// all its goroutines have ended.
+type Listener interface {
+	Listen(ctx context.Context) error
+	Serve(ctx context.Context) error
+}
+
+// DefaultTCPKeepAlive is the TCP keep-alive period of a stream adapter
+// whose option is 0. It is Go's own default, named so that the service's
+// configuration can say what it gets.
+const DefaultTCPKeepAlive = 15 * time.Second
+
 // ListenTCP binds addr for a stream adapter, with TCP keep-alive period
-// keepAlive (0: Go's default, negative: off), and TLS when tlsConf is set.
+// keepAlive (0: DefaultTCPKeepAlive, negative: off), and TLS when tlsConf
+// is set.
 func ListenTCP(ctx context.Context, addr string, keepAlive time.Duration, tlsConf *tls.Config) (net.Listener, error) {
+	if keepAlive == 0 {
+		keepAlive = DefaultTCPKeepAlive
+	}
 	lc := net.ListenConfig{KeepAlive: keepAlive}
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {

@@ -218,11 +218,7 @@ func (ss *session) readLoop(f *wire.Frame) error {
 		ss.frames.Add(1)
 		switch f.Type {
 		case wire.TypePub:
-			m = broker.Message{
-				Topic: f.Topic, Reply: f.Reply, Header: f.Header, Payload: f.Payload,
-				Retain: f.Flags.Has(wire.FlagRetain), AckID: f.AckID,
-				TTL: time.Duration(f.TTL) * time.Millisecond,
-			}
+			m = pubMessage(f)
 			if err := s.Publish(&m); err != nil {
 				ss.refuse(f.AckID, 0, err)
 			}
@@ -240,6 +236,16 @@ func (ss *session) readLoop(f *wire.Frame) error {
 		default:
 			return errors.Join(ErrProtocol, errors.New("unexpected "+f.Type.String()+" frame from client"))
 		}
+	}
+}
+
+// pubMessage is the broker message a PUB frame asks for. Its slices are the
+// frame's, which point into the read buffer: nothing is copied.
+func pubMessage(f *wire.Frame) broker.Message {
+	return broker.Message{
+		Topic: f.Topic, Reply: f.Reply, Header: f.Header, Payload: f.Payload,
+		Retain: f.Flags.Has(wire.FlagRetain), AckID: f.AckID,
+		TTL: time.Duration(f.TTL) * time.Millisecond,
 	}
 }
 

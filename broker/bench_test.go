@@ -74,21 +74,3 @@ func BenchmarkPublishQueueGroup(b *testing.B) {
 		pub.Publish(m)
 	}
 }
-
-// The publish path to one subscriber allocates nothing in steady state: a
-// regression here costs every message.
-func TestPublishDoesNotAllocate(t *testing.T) {
-	br := newBroker(t, broker.Options{})
-	sub, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "test"}}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
-	if err := sub.Subscribe(1, "zero.*", ""); err != nil {
-		t.Fatal(err)
-	}
-	pub, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "test"}}, broker.Credentials{}, &bufConn{})
-	m := &broker.Message{Topic: []byte("zero.alloc"), Payload: make([]byte, 16)}
-	if err := pub.Publish(m); err != nil { // warms the match cache
-		t.Fatal(err)
-	}
-	if n := testing.AllocsPerRun(1000, func() { pub.Publish(m) }); n != 0 {
-		t.Fatalf("%v allocations per publish", n)
-	}
-}

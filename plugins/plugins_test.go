@@ -494,7 +494,7 @@ func TestSendIsFireAndForget(t *testing.T) {
 	flush(t, native)
 
 	text.send("SEND send.a one")
-	text.send("SEND bad..topic x") // refused by the broker
+	text.send("SEND bad..topic x") // refused by the SDK's topic check
 	text.send("PUB send.b two")    // still answered, in order
 	text.send("SEND")              // no topic: refused before it leaves the plugin
 	text.send("send send.c three") // commands are case-insensitive

@@ -62,7 +62,7 @@ func TestAckCallbacksDoNotHoldUpTheReader(t *testing.T) {
 // PublishAck works from an acknowledgement callback and from a handler:
 // its own answer does not queue behind the callback that waits for it.
 func TestPublishAckFromCallbacks(t *testing.T) {
-	srv := adapterstest.Start(t, adapterstest.Config{})
+	srv := startRefusing(t)
 	res := make(chan error, 2)
 	publishAck := func(c *sdk.Conn, topic string) {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -82,7 +82,7 @@ func TestPublishAckFromCallbacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Publish("a..b", nil) // the broker refuses it: an ERR for the ErrorHandler
+	publishRefused(c) // the broker refuses it: an ERR for the ErrorHandler
 	for range 2 {
 		select {
 		case err := <-res:
@@ -143,20 +143,20 @@ func TestDrainRunsAckCallbacks(t *testing.T) {
 // the broker sent before its answer, so a publisher can count its refused
 // plain publishes exactly; a callback still waiting at Close gets ErrClosed.
 func TestFlushAsyncFollowsEarlierRefusals(t *testing.T) {
-	srv := adapterstest.Start(t, adapterstest.Config{})
+	srv := startRefusing(t)
 	var refused atomic.Int32
 	c := connect(t, srv.URL, sdk.ErrorHandler(func(_ *sdk.Conn, s *sdk.Subscription, err error) {
-		if s == nil && errors.Is(err, sdk.ErrBadTopic) {
+		if s == nil && isRetainedLimit(err) {
 			refused.Add(1)
 		}
 	}))
 	const bad = 50
 	for i := range 2 * bad {
-		topic := "fine"
+		publish := func() error { return c.Publish("fine", nil) }
 		if i%2 == 0 {
-			topic = "a..b" // refused by the broker, not by the SDK
+			publish = func() error { return publishRefused(c) } // refused by the broker, not by the SDK
 		}
-		if err := c.Publish(topic, nil); err != nil {
+		if err := publish(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -526,14 +526,25 @@ func (c *Conn) sortedSubs() []*Subscription {
 	return subs
 }
 
-// validTopic catches what the client can see without the broker's rules:
-// empty, whitespace, or too long to encode. The broker checks the rest.
-func validTopic(t string) error {
-	if t == "" || len(t) > wire.MaxString || hasSpace(t) {
-		if len(t) > 64 {
-			t = t[:64] + "..."
+// badTopic turns the verdict of topics.ValidatePublish or ValidateFilter
+// into the SDK's error. The rules are the broker's own (package topics, a
+// leaf with no server logic), so a bad topic fails the call that names it,
+// with the reason, instead of coming back from the broker later.
+func badTopic(err error) error {
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadTopic, err)
+	}
+	return nil
+}
+
+// checkQueue refuses a queue group name that cannot be sent: empty, with
+// white space, or too long to encode. The broker has no other rule for it.
+func checkQueue(q string) error {
+	if q == "" || len(q) > wire.MaxString || hasSpace(q) {
+		if len(q) > 64 {
+			q = q[:64] + "..."
 		}
-		return fmt.Errorf("%w: %q", ErrBadTopic, t)
+		return fmt.Errorf("%w: queue group %q", ErrBadTopic, q)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/msgtrans/msgtrans/adapters/adapterstest"
 	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 const wait = 5 * time.Second
@@ -26,6 +28,31 @@ func connect(t *testing.T, url string, opts ...sdk.Option) *sdk.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// startRefusing starts a broker whose retained store is full, so that it
+// refuses a retained publish to any new topic (RETAINED_LIMIT) although
+// the SDK finds nothing wrong with it: a way to get the broker's
+// asynchronous refusal of a plain publish.
+func startRefusing(t *testing.T) *adapterstest.Server {
+	t.Helper()
+	store := broker.NewMemoryStore(1, 0)
+	if err := store.Set(broker.RetainedMessage{Topic: "kept", Payload: []byte("x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return adapterstest.Start(t, adapterstest.Config{Broker: broker.Options{Retained: store}})
+}
+
+// publishRefused sends a publish that startRefusing's broker refuses.
+func publishRefused(c *sdk.Conn) error {
+	return c.PublishMsg(&sdk.Msg{Topic: "refused", Data: []byte("x"), Retain: true})
+}
+
+// isRetainedLimit reports whether err is the broker's refusal of
+// publishRefused.
+func isRetainedLimit(err error) bool {
+	var se *sdk.ServerError
+	return errors.As(err, &se) && se.Code == wire.CodeRetainedLimit
 }
 
 func flush(t *testing.T, c *sdk.Conn) {
@@ -495,11 +522,44 @@ func TestClientSideValidation(t *testing.T) {
 	if _, err := sdk.Connect(srv.URL, sdk.Name(long)); err == nil {
 		t.Error("huge name accepted")
 	}
-	// The broker's own limit (1024 bytes) is reported by the broker.
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if err := c.PublishAck(ctx, &sdk.Msg{Topic: long[:2000]}); !errors.Is(err, sdk.ErrBadTopic) {
 		t.Errorf("2000-byte topic: %v", err)
+	}
+}
+
+// The SDK checks topics and filters by the broker's own rules (package
+// topics), so a bad one is refused by the call that names it, with the
+// reason, and never reaches the broker: no asynchronous refusal follows.
+func TestTopicRulesCheckedBeforeSending(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	async := make(chan error, 8)
+	c := connect(t, srv.URL, sdk.ErrorHandler(func(_ *sdk.Conn, _ *sdk.Subscription, err error) { async <- err }))
+	long := string(bytes.Repeat([]byte("a"), 2000))
+	for _, tc := range []struct {
+		name, why string
+		err       error
+	}{
+		{"empty token", `empty token: "a..b"`, c.Publish("a..b", nil)},
+		{"wildcard publish", `wildcard in publish topic: "a.*"`, c.Publish("a.*", nil)},
+		{"wildcard reply", `wildcard in publish topic: "r.>"`, c.PublishMsg(&sdk.Msg{Topic: "a", Reply: "r.>"})},
+		{"full wildcard not last", `full wildcard not last: "a.>.b"`, func() error { _, err := c.SubscribeSync("a.>.b"); return err }()},
+		{"wildcard inside a token", `wildcard inside a token: "a.b*"`, func() error { _, err := c.SubscribeSync("a.b*"); return err }()},
+		{"too long", "topic too long", c.Publish(long, nil)},
+	} {
+		if !errors.Is(tc.err, sdk.ErrBadTopic) || !strings.Contains(tc.err.Error(), tc.why) {
+			t.Errorf("%s: %v, want ErrBadTopic saying %s", tc.name, tc.err, tc.why)
+		}
+		if tc.err != nil && len(tc.err.Error()) > 200 {
+			t.Errorf("%s: a %d-byte message", tc.name, len(tc.err.Error()))
+		}
+	}
+	flush(t, c)
+	select {
+	case err := <-async:
+		t.Errorf("the broker was sent a bad topic: %v", err)
+	default:
 	}
 }
 

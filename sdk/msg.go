@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msgtrans/msgtrans/topics"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -185,11 +186,11 @@ const maxWriteBuf = 512 << 10
 // registers done for it under the same lock, so that a disconnect either
 // sees both (and fails done) or neither.
 func (c *Conn) publish(ctx context.Context, topic, reply string, hdr, data []byte, retain bool, ttl uint32, done func(error), direct bool) (uint64, error) {
-	if err := validTopic(topic); err != nil {
+	if err := badTopic(topics.ValidatePublish(topic)); err != nil {
 		return 0, err
 	}
 	if reply != "" {
-		if err := validTopic(reply); err != nil {
+		if err := badTopic(topics.ValidatePublish(reply)); err != nil {
 			return 0, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/msgtrans/msgtrans/topics"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -47,7 +48,7 @@ func (c *Conn) QueueSubscribe(filter, queue string, cb func(*Msg)) (*Subscriptio
 	if cb == nil {
 		return nil, errors.New("sdk: nil callback")
 	}
-	if err := validTopic(queue); err != nil {
+	if err := checkQueue(queue); err != nil {
 		return nil, err
 	}
 	return c.subscribe(filter, queue, cb)
@@ -59,7 +60,7 @@ func (c *Conn) SubscribeSync(filter string) (*Subscription, error) {
 }
 
 func (c *Conn) subscribe(filter, queue string, cb func(*Msg)) (*Subscription, error) {
-	if err := validTopic(filter); err != nil {
+	if err := badTopic(topics.ValidateFilter(filter)); err != nil {
 		return nil, err
 	}
 	s := &Subscription{c: c, Topic: filter, Queue: queue, cb: cb, ready: make(chan struct{}, 1), done: make(chan struct{})}

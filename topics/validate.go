@@ -70,9 +70,17 @@ func ValidateFilter(filter string) error {
 	return nil
 }
 
+// wrap adds the topic to err for whoever reads the message; a long one is
+// cut short, since an invalid topic can be as long as a frame allows.
 func wrap(err error, topic string) error {
+	if len(topic) > shownLen {
+		return fmt.Errorf("%w: %q... (%d bytes)", err, topic[:shownLen], len(topic))
+	}
 	return fmt.Errorf("%w: %q", err, topic)
 }
+
+// shownLen is how much of a topic an error message quotes.
+const shownLen = 64
 
 // IsLiteral reports whether filter contains no wildcard token. It does not
 // validate filter.

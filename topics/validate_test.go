@@ -100,6 +100,15 @@ func TestValidateErrorNamesTopic(t *testing.T) {
 	}
 }
 
+// A long invalid topic is quoted only in part, with its length: the
+// message is for a person, and the topic may be as long as a frame.
+func TestValidateErrorShortensLongTopic(t *testing.T) {
+	err := ValidatePublish(strings.Repeat("a", 5000))
+	if !errors.Is(err, ErrTooLong) || len(err.Error()) > 150 || !strings.Contains(err.Error(), `"aaaa`) || !strings.Contains(err.Error(), "(5000 bytes)") {
+		t.Fatalf("error %q", err)
+	}
+}
+
 func TestIsLiteral(t *testing.T) {
 	tests := []struct {
 		filter string

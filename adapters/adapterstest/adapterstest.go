@@ -14,6 +14,7 @@ import (
 	"github.com/msgtrans/msgtrans/adapters/tcp"
 	"github.com/msgtrans/msgtrans/adapters/ws"
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 // Config is what a test may change; zero values are fine. Addresses
@@ -44,11 +45,6 @@ type Server struct {
 	once   sync.Once
 }
 
-type listener interface {
-	Listen(context.Context) error
-	Serve(context.Context) error
-}
-
 // Start starts a broker; it is stopped when the test ends.
 func Start(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
@@ -77,7 +73,7 @@ func Start(tb testing.TB, cfg Config) *Server {
 	ta, wa, qa := tcp.New(e, cfg.TCP), ws.New(e, cfg.WS), quic.New(e, cfg.QUIC)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	for _, l := range []listener{ta, wa, qa} {
+	for _, l := range []adapters.Listener{ta, wa, qa} {
 		if err := l.Listen(ctx); err != nil {
 			cancel()
 			tb.Fatalf("listen: %v", err)
@@ -88,11 +84,11 @@ func Start(tb testing.TB, cfg Config) *Server {
 	s.WSAddr = wa.Addr().String()
 	path := cfg.WS.Path
 	if path == "" {
-		path = "/ws"
+		path = wire.DefaultWebSocketPath
 	}
 	s.WSURL = scheme("ws", "wss", cfg.WS.TLS) + s.WSAddr + path
 	s.QUICURL = "quic://" + qa.Addr().String()
-	for _, l := range []listener{ta, wa, qa} {
+	for _, l := range []adapters.Listener{ta, wa, qa} {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -32,11 +32,15 @@ const (
 
 // Defaults for Options fields left zero.
 const (
-	DefaultKeepAlive  = 15 * time.Second
-	DefaultMaxIdle    = 30 * time.Second
-	DefaultMaxStreams = 1
-	closeLinger       = time.Second
+	DefaultKeepAlive = 15 * time.Second
+	DefaultMaxIdle   = 30 * time.Second
+	closeLinger      = time.Second
 )
+
+// maxStreams is what the protocol uses: one bidirectional stream per
+// connection. It is not an option: a stream past the first would be one
+// that nobody accepts.
+const maxStreams = 1
 
 // Options configures the QUIC adapter.
 type Options struct {
@@ -52,9 +56,6 @@ type Options struct {
 	// MaxIdleTimeout closes a connection on which nothing arrived for this
 	// long; default 30s.
 	MaxIdleTimeout time.Duration
-	// MaxIncomingStreams bounds the streams a client may open; the protocol
-	// uses one. Default 1.
-	MaxIncomingStreams int64
 	// Logger receives the adapter's lines. The zero value logs nothing.
 	Logger zerolog.Logger
 }
@@ -75,9 +76,6 @@ func New(e *adapters.Engine, opts Options) *Adapter {
 	}
 	if opts.MaxIdleTimeout == 0 {
 		opts.MaxIdleTimeout = DefaultMaxIdle
-	}
-	if opts.MaxIncomingStreams == 0 {
-		opts.MaxIncomingStreams = DefaultMaxStreams
 	}
 	return &Adapter{e: e, opts: opts}
 }
@@ -102,7 +100,7 @@ func (a *Adapter) Listen(ctx context.Context) error {
 		HandshakeIdleTimeout:  a.e.Options().HandshakeTimeout,
 		MaxIdleTimeout:        a.opts.MaxIdleTimeout,
 		KeepAlivePeriod:       keepAlive,
-		MaxIncomingStreams:    a.opts.MaxIncomingStreams,
+		MaxIncomingStreams:    maxStreams,
 		MaxIncomingUniStreams: -1,
 		Allow0RTT:             false,
 	})

@@ -23,8 +23,8 @@ type Options struct {
 	// engine already batches writes, so leaving it off trades latency for
 	// little.
 	DisableNoDelay bool
-	// KeepAlive is the TCP keep-alive period: 0 uses Go's default (15s),
-	// negative turns keep-alive off.
+	// KeepAlive is the TCP keep-alive period: 0 uses
+	// adapters.DefaultTCPKeepAlive, negative turns keep-alive off.
 	KeepAlive time.Duration
 	// Logger receives the adapter's lines. The zero value logs nothing.
 	Logger zerolog.Logger

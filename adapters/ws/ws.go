@@ -27,7 +27,8 @@ const Subprotocol = wire.Subprotocol
 type Options struct {
 	// Addr is the listen address, host:port.
 	Addr string
-	// Path is the URL path that upgrades; other paths get 404. Default "/ws".
+	// Path is the URL path that upgrades; other paths get 404. Default
+	// wire.DefaultWebSocketPath.
 	Path string
 	// AllowedOrigins lists the Origin header values accepted (scheme://host[:port]);
 	// empty accepts any origin, including none. A request with another
@@ -35,8 +36,8 @@ type Options struct {
 	AllowedOrigins []string
 	// TLS, when set, makes the listener accept TLS only (wss:// URLs).
 	TLS *tls.Config
-	// KeepAlive is the TCP keep-alive period: 0 uses Go's default,
-	// negative turns it off.
+	// KeepAlive is the TCP keep-alive period: 0 uses
+	// adapters.DefaultTCPKeepAlive, negative turns it off.
 	KeepAlive time.Duration
 	// Logger receives the adapter's lines. The zero value logs nothing.
 	Logger zerolog.Logger

@@ -7,14 +7,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/quic"
+	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 // Config is the service configuration: the YAML file, then flags on top.
@@ -70,11 +77,10 @@ type WSConfig struct {
 }
 
 type QUICConfig struct {
-	Listen             string        `yaml:"listen"` // empty disables QUIC
-	TLS                TLSConfig     `yaml:"tls"`    // empty: a generated certificate kept in data_dir
-	KeepAlivePeriod    time.Duration `yaml:"keepalive_period"`
-	MaxIdleTimeout     time.Duration `yaml:"max_idle_timeout"`
-	MaxIncomingStreams int64         `yaml:"max_incoming_streams"`
+	Listen          string        `yaml:"listen"` // empty disables QUIC
+	TLS             TLSConfig     `yaml:"tls"`    // empty: a generated certificate kept in data_dir
+	KeepAlivePeriod time.Duration `yaml:"keepalive_period"`
+	MaxIdleTimeout  time.Duration `yaml:"max_idle_timeout"`
 }
 
 // PluginConfig is one out-of-process protocol plugin.
@@ -112,29 +118,36 @@ type ShutdownConfig struct {
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
+// defaultConfig states the service's defaults. Where a library has a
+// default of its own, the service takes that one by name rather than
+// restating the value.
 func defaultConfig() Config {
 	return Config{
 		DataDir: "./data",
 		Log:     LogConfig{Level: "info"},
 		Limits: LimitsConfig{
-			MaxConnections:   65536,
-			MaxPayload:       1 << 20,
-			MaxSubscriptions: 65536,
-			MaxPending:       64 << 20,
+			MaxConnections:   broker.DefaultMaxConnections,
+			MaxPayload:       broker.DefaultMaxPayload,
+			MaxSubscriptions: broker.DefaultMaxSubscriptions,
+			MaxPending:       broker.DefaultMaxPending,
 		},
 		Sessions: SessionsConfig{
-			HandshakeTimeout: 5 * time.Second,
-			PingInterval:     30 * time.Second,
-			DeadPeerTimeout:  60 * time.Second,
-			WriteTimeout:     10 * time.Second,
+			HandshakeTimeout: adapters.DefaultHandshakeTimeout,
+			PingInterval:     adapters.DefaultPingInterval,
+			// The engine's own default is two ping intervals; the service
+			// states it so that the key has a value to show and check.
+			DeadPeerTimeout: 2 * adapters.DefaultPingInterval,
+			WriteTimeout:    adapters.DefaultWriteTimeout,
 		},
-		TCP: TCPConfig{Listen: "127.0.0.1:8001", NoDelay: true, KeepAlive: 15 * time.Second},
-		WS:  WSConfig{Listen: "127.0.0.1:8002", Path: "/ws", AllowedOrigins: []string{}, KeepAlive: 15 * time.Second},
+		TCP: TCPConfig{Listen: "127.0.0.1:8001", NoDelay: true, KeepAlive: adapters.DefaultTCPKeepAlive},
+		WS: WSConfig{
+			Listen: "127.0.0.1:8002", Path: wire.DefaultWebSocketPath, AllowedOrigins: []string{},
+			KeepAlive: adapters.DefaultTCPKeepAlive,
+		},
 		QUIC: QUICConfig{
-			Listen:             "127.0.0.1:8003",
-			KeepAlivePeriod:    15 * time.Second,
-			MaxIdleTimeout:     30 * time.Second,
-			MaxIncomingStreams: 1,
+			Listen:          "127.0.0.1:8003",
+			KeepAlivePeriod: quic.DefaultKeepAlive,
+			MaxIdleTimeout:  quic.DefaultMaxIdle,
 		},
 		Retained: RetainedConfig{Store: "bolt"},
 		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
@@ -178,13 +191,14 @@ func parseSize(str string) (Size, error) {
 func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	def := defaultConfig()
 	var (
 		file      = fs.String("config", "", "YAML configuration `file`")
-		tcp       = fs.String("tcp", "", "TCP listen `address` (empty disables; default 127.0.0.1:8001)")
-		wsAddr    = fs.String("ws", "", "WebSocket listen `address` (empty disables; default 127.0.0.1:8002)")
-		wsPath    = fs.String("ws-path", "", "WebSocket URL `path` (default /ws)")
-		quicAddr  = fs.String("quic", "", "QUIC (UDP) listen `address` (empty disables; default 127.0.0.1:8003)")
-		dataDir   = fs.String("data-dir", "", "data `directory` (default ./data)")
+		tcp       = fs.String("tcp", "", "TCP listen `address` (empty disables; default "+def.TCP.Listen+")")
+		wsAddr    = fs.String("ws", "", "WebSocket listen `address` (empty disables; default "+def.WS.Listen+")")
+		wsPath    = fs.String("ws-path", "", "WebSocket URL `path` (default "+def.WS.Path+")")
+		quicAddr  = fs.String("quic", "", "QUIC (UDP) listen `address` (empty disables; default "+def.QUIC.Listen+")")
+		dataDir   = fs.String("data-dir", "", "data `directory` (default "+def.DataDir+")")
 		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
 		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
 		version   = fs.Bool("version", false, "print the version and exit")
@@ -198,16 +212,20 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 	if *version {
 		return Config{}, true, nil
 	}
-	cfg := defaultConfig()
+	cfg := def
 	if *file != "" {
 		data, err := os.ReadFile(*file)
 		if err != nil {
 			return Config{}, false, fmt.Errorf("config: %w", err)
 		}
+		keys := keysByLine(data)
+		if err := refuseRemoved(keys); err != nil {
+			return Config{}, false, fmt.Errorf("config %s: %w", *file, err)
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return Config{}, false, fmt.Errorf("config %s: %s", *file, nameKeys(err.Error(), data))
+			return Config{}, false, fmt.Errorf("config %s: %s", *file, nameKeys(err.Error(), keys))
 		}
 	}
 	fs.Visit(func(f *flag.Flag) {
@@ -233,12 +251,20 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 
 var lineRef = regexp.MustCompile(`line (\d+):`)
 
-// nameKeys adds the dotted key path to each "line N:" of a YAML error, so
-// that a bad value is named, not only located.
-func nameKeys(msg string, data []byte) string {
+// removedKeys are options that no longer exist, with why. They are refused
+// by name rather than left to the unknown-key error, so that whoever set one
+// learns that it had no effect to keep.
+var removedKeys = map[string]string{
+	"quic.max_incoming_streams": "the native protocol uses exactly one stream per QUIC connection, so no other value could do anything; delete the line",
+}
+
+// keysByLine maps each line of a YAML document that holds a key to the
+// key's dotted path (limits.max_payload, plugins[0].name). It returns nil
+// for a document that does not parse.
+func keysByLine(data []byte) map[int]string {
 	var root yaml.Node
 	if yaml.Unmarshal(data, &root) != nil {
-		return msg
+		return nil
 	}
 	keys := map[int]string{}
 	var walk func(n *yaml.Node, path string)
@@ -264,6 +290,23 @@ func nameKeys(msg string, data []byte) string {
 		}
 	}
 	walk(&root, "")
+	return keys
+}
+
+// refuseRemoved names every removed option the document sets.
+func refuseRemoved(keys map[int]string) error {
+	var errs []error
+	for _, line := range slices.Sorted(maps.Keys(keys)) {
+		if why, ok := removedKeys[keys[line]]; ok {
+			errs = append(errs, fmt.Errorf("line %d: %s was removed: %s", line, keys[line], why))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// nameKeys adds the dotted key path to each "line N:" of a YAML error, so
+// that a bad value is named, not only located.
+func nameKeys(msg string, keys map[int]string) string {
 	return lineRef.ReplaceAllStringFunc(msg, func(m string) string {
 		line, _ := strconv.Atoi(lineRef.FindStringSubmatch(m)[1])
 		if k, ok := keys[line]; ok {
@@ -354,9 +397,6 @@ func (c *Config) validate() error {
 			bad(fmt.Sprintf("ws.allowed_origins[%d]", i), "%q is not an origin like https://example.com", o)
 		}
 	}
-	if c.QUIC.MaxIncomingStreams < 1 {
-		bad("quic.max_incoming_streams", "must be at least 1, got %d", c.QUIC.MaxIncomingStreams)
-	}
 	if c.QUIC.KeepAlivePeriod > 0 && c.QUIC.KeepAlivePeriod >= c.QUIC.MaxIdleTimeout {
 		bad("quic.keepalive_period", "%v must be shorter than quic.max_idle_timeout %v, or idle clients are dropped", c.QUIC.KeepAlivePeriod, c.QUIC.MaxIdleTimeout)
 	}
@@ -368,7 +408,11 @@ func (c *Config) validate() error {
 			bad(key+".name", "%q must be a non-empty word", p.Name)
 		case seen[p.Name]:
 			bad(key+".name", "%q is used twice", p.Name)
-		case p.Name == "tcp" || p.Name == "ws" || p.Name == "quic" || p.Name == "tls" || p.Name == "inproc":
+		// A plugin's name is its sessions' protocol label in stats and logs,
+		// so it must not be one the built-in transports give their sessions
+		// (the adapters' schemes, and broker.Client's "inproc"): their counts
+		// would mix.
+		case slices.Contains([]string{"tcp", "tls", "ws", "wss", "quic", "inproc"}, p.Name):
 			bad(key+".name", "%q is the name of a built-in protocol", p.Name)
 		}
 		seen[p.Name] = true

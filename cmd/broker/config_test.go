@@ -41,7 +41,6 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"sessions:\n  max_frame: 1KiB\n", "sessions.max_frame"},
 		{"ws:\n  path: ws\n", "ws.path"},
 		{"ws:\n  allowed_origins: [example.com]\n", "ws.allowed_origins[0]"},
-		{"quic:\n  max_incoming_streams: 0\n", "quic.max_incoming_streams"},
 		{"quic:\n  keepalive_period: 1m\n", "quic.keepalive_period"},
 		{"quic:\n  tls:\n    key_file: k.pem\n", "quic.tls"},
 		{"limits:\n  max_payload: lots\n", "(limits.max_payload)"},
@@ -66,6 +65,35 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}
 	if _, _, err := loadConfig([]string{"--nope"}, io.Discard); err == nil {
 		t.Error("unknown flag accepted")
+	}
+}
+
+// A removed option is refused by name with the reason, not ignored: a
+// config that sets it expects an effect it would not get.
+func TestRemovedKeyRefused(t *testing.T) {
+	for _, v := range []string{"1", "8"} {
+		body := "quic:\n  listen: 127.0.0.1:0\n  max_incoming_streams: " + v + "\n"
+		_, _, err := loadConfig([]string{"--config", writeConfig(t, body)}, io.Discard)
+		if err == nil {
+			t.Fatalf("max_incoming_streams: %s accepted", v)
+		}
+		for _, want := range []string{"quic.max_incoming_streams", "line 3", "removed", "one stream"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("max_incoming_streams: %s: %q does not say %q", v, err, want)
+			}
+		}
+	}
+}
+
+// Each protocol label a built-in transport gives its sessions is refused as
+// a plugin name: the plugin's sessions would be counted as that transport's.
+func TestPluginNameNotABuiltinLabel(t *testing.T) {
+	for _, name := range []string{"tcp", "tls", "ws", "wss", "quic", "inproc"} {
+		body := "plugins:\n  - name: " + name + "\n    path: /x\n"
+		_, _, err := loadConfig([]string{"--config", writeConfig(t, body)}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "plugins[0].name") || !strings.Contains(err.Error(), "built-in protocol") {
+			t.Errorf("plugin named %s: %v", name, err)
+		}
 	}
 }
 

@@ -16,15 +16,9 @@ import (
 	"github.com/msgtrans/msgtrans/plugins"
 )
 
-// listener is what every transport adapter provides.
-type listener interface {
-	Listen(ctx context.Context) error
-	Serve(ctx context.Context) error
-}
-
 // buildListeners creates an adapter for each enabled transport.
-func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]listener, error) {
-	var ls []listener
+func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]adapters.Listener, error) {
+	var ls []adapters.Listener
 	if cfg.TCP.Listen != "" {
 		t, err := loadTLS(cfg.TCP.TLS, "tcp.tls")
 		if err != nil {
@@ -72,12 +66,11 @@ func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]liste
 			t = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
 		ls = append(ls, quic.New(e, quic.Options{
-			Addr:               cfg.QUIC.Listen,
-			TLS:                t,
-			KeepAlivePeriod:    cfg.QUIC.KeepAlivePeriod,
-			MaxIdleTimeout:     cfg.QUIC.MaxIdleTimeout,
-			MaxIncomingStreams: cfg.QUIC.MaxIncomingStreams,
-			Logger:             qlog,
+			Addr:            cfg.QUIC.Listen,
+			TLS:             t,
+			KeepAlivePeriod: cfg.QUIC.KeepAlivePeriod,
+			MaxIdleTimeout:  cfg.QUIC.MaxIdleTimeout,
+			Logger:          qlog,
 		}))
 	}
 	for _, pc := range cfg.Plugins {

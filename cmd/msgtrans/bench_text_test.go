@@ -192,8 +192,9 @@ func TestBenchTextIdle(t *testing.T) {
 	}
 }
 
-// A SEND the broker refuses comes back as an ERROR line before the final
-// PING's PONG: the bench counts every one and fails.
+// A refused SEND (here a bad topic, which the plugin's SDK refuses) comes
+// back as an ERROR line before the final PING's PONG: the bench counts
+// every one and fails.
 func TestBenchTextRefusedPublishes(t *testing.T) {
 	te := startText(t)
 	r := runCLI(t, "bench", "--scenario", "pub", "--server", te.url, "--msgs", "50", "--topic", "bad..topic")

@@ -214,18 +214,39 @@ func TestReqNoResponders(t *testing.T) {
 }
 
 func TestPubAckRefused(t *testing.T) {
-	srv := adapterstest.Start(t, adapterstest.Config{})
-	r := runCLI(t, "pub", "--server", srv.URL, "--ack", "bad..topic", "x")
+	// A full retained store: the broker refuses a retained publish to a new
+	// topic, which nothing on the client side can see coming.
+	store := broker.NewMemoryStore(1, 0)
+	if err := store.Set(broker.RetainedMessage{Topic: "kept", Payload: []byte("x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv := adapterstest.Start(t, adapterstest.Config{Broker: broker.Options{Retained: store}})
+	r := runCLI(t, "pub", "--server", srv.URL, "--ack", "--retain", "refused", "x")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1 (stderr %q)", r.code, r.stderr)
 	}
 	oneErrorLine(t, r)
-	if !strings.HasPrefix(r.stderr, `msgtrans: publish to "bad..topic": refused by the broker: `) || !strings.Contains(r.stderr, "(BAD_TOPIC)") {
+	if !strings.HasPrefix(r.stderr, `msgtrans: publish to "refused": refused by the broker: `) || !strings.Contains(r.stderr, "(RETAINED_LIMIT)") {
 		t.Errorf("stderr %q does not give the reason", r.stderr)
 	}
-	r = runCLI(t, "sub", "--server", srv.URL, "bad..filter")
-	if r.code != 1 || !strings.HasPrefix(r.stderr, `msgtrans: subscribe to "bad..filter": refused by the broker: `) {
-		t.Errorf("sub to a bad filter: exit %d, stderr %q", r.code, r.stderr)
+}
+
+// A topic or filter that breaks the topic rules is refused before it is
+// sent, with what is wrong.
+func TestBadTopicRefused(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{})
+	for _, tc := range []struct{ args []string }{
+		{[]string{"pub", "--server", srv.URL, "--ack", "bad..topic", "x"}},
+		{[]string{"sub", "--server", srv.URL, "bad..topic"}},
+	} {
+		r := runCLI(t, tc.args...)
+		if r.code != 1 {
+			t.Fatalf("%s: exit %d, want 1 (stderr %q)", tc.args[0], r.code, r.stderr)
+		}
+		oneErrorLine(t, r)
+		if !strings.Contains(r.stderr, ` to "bad..topic": invalid topic: `) || !strings.Contains(r.stderr, "empty token") {
+			t.Errorf("%s: stderr %q does not give the reason", tc.args[0], r.stderr)
+		}
 	}
 }
 
