@@ -105,7 +105,7 @@ func (in *interest) list() []Interest {
 // The topic must be valid (an invalid one routes nowhere and errs).
 func (in *interest) route(from *Session, m *Message) (int, error) {
 	res, err := in.tree.MatchBytes(m.Topic)
-	if err != nil {
+	if err != nil || res.Empty() {
 		return 0, err
 	}
 	d := Delivery{Topic: m.Topic, Reply: m.Reply, Header: m.Header, Payload: m.Payload, NoResponders: m.noResponders}

@@ -44,6 +44,8 @@ type Permissions interface {
 	MayReceive(topic []byte) bool
 }
 
+// The publish check is written out in Session.Publish, on the hot path.
+
 // Principal returns the principal the session acts as now.
 func (s *Session) Principal() Principal { return *s.principal.Load() }
 
@@ -70,13 +72,6 @@ func (s *Session) SetPrincipal(p Principal) {
 	}
 }
 
-func (s *Session) mayPublish(topic []byte) error {
-	if perms := s.principal.Load().Permissions; perms != nil && !perms.MayPublish(topic) {
-		return permissionErr("publish to", string(topic), "")
-	}
-	return nil
-}
-
 func (s *Session) maySubscribe(p *Principal, filter, queue string) (ok, filtered bool) {
 	if p.Permissions == nil {
 		return true, false
@@ -85,10 +80,7 @@ func (s *Session) maySubscribe(p *Principal, filter, queue string) (ok, filtered
 }
 
 // mayReceive is asked, for a filtered subscription, before each delivery.
-func (s *Session) mayReceive(sub *subscription, topic []byte) bool {
-	if !sub.filtered.Load() {
-		return true
-	}
+func (s *Session) mayReceive(topic []byte) bool {
 	perms := s.principal.Load().Permissions
 	return perms == nil || perms.MayReceive(topic)
 }

@@ -157,8 +157,8 @@ func (s *Session) Publish(m *Message) error {
 	if s.b.draining.Load() {
 		return ErrShutdown
 	}
-	if err := s.mayPublish(m.Topic); err != nil {
-		return err
+	if perms := s.principal.Load().Permissions; perms != nil && !perms.MayPublish(m.Topic) {
+		return permissionErr("publish to", string(m.Topic), "")
 	}
 	s.msgsIn.Add(1)
 	s.bytesIn.Add(uint64(len(m.Payload)))
@@ -269,7 +269,7 @@ func (s *Session) deliver(sub *subscription, d Delivery) bool {
 }
 
 func (s *Session) deliverLocked(sub *subscription, d Delivery) bool {
-	if s.closed || s.subs[sub.sid] != sub || !s.mayReceive(sub, d.Topic) {
+	if s.closed || s.subs[sub.sid] != sub || (sub.filtered.Load() && !s.mayReceive(d.Topic)) {
 		return false
 	}
 	if sub.replaying && !d.Retained {
