@@ -40,7 +40,7 @@ func Decode(p []byte, f *Frame, maxFrame int) (int, error) {
 // decodeBody decodes a complete body of type t.
 func decodeBody(t Type, fl Flags, body []byte, f *Frame) error {
 	*f = Frame{Type: t, Flags: fl}
-	if t < TypeHello || t > TypeErr {
+	if t < TypeHello || t > TypeBye {
 		return fmt.Errorf("%w: 0x%02x", ErrUnknownType, uint8(t))
 	}
 	if bad := fl &^ validFlags[t]; bad != 0 {
@@ -59,6 +59,9 @@ func decodeBody(t Type, fl Flags, body []byte, f *Frame) error {
 		if d.ok() && h.Version == 0 {
 			return fmt.Errorf("%w: HELLO version 0", ErrMalformed)
 		}
+		if fl.Has(FlagWill) {
+			return decodeWill(&d, h)
+		}
 	case TypeWelcome:
 		w := &f.Welcome
 		w.Version = d.u8()
@@ -73,6 +76,9 @@ func decodeBody(t Type, fl Flags, body []byte, f *Frame) error {
 	case TypePub, TypeMsg:
 		return decodeMessage(t, fl, &d, f)
 	case TypeSub:
+		if fl.RetainHandling() == retainInvalid {
+			return fmt.Errorf("%w: SUB: retain handling 3", ErrMalformed)
+		}
 		f.SID = d.u32()
 		f.Topic = d.s16()
 		f.Queue = d.s16()
@@ -83,7 +89,7 @@ func decodeBody(t Type, fl Flags, body []byte, f *Frame) error {
 		f.AckID = d.u64()
 		f.Code = Code(d.u16())
 		f.Text = d.s16()
-	case TypePing, TypePong:
+	case TypePing, TypePong, TypeBye:
 	case TypeErr:
 		f.Code = Code(d.u16())
 		f.SID = d.u32()
@@ -110,24 +116,14 @@ func decodeMessage(t Type, fl Flags, d *decoder, f *Frame) error {
 			return fmt.Errorf("%w: PUB: ack flag with ack id 0", ErrMalformed)
 		}
 	}
-	if t == TypePub && fl.Has(FlagTTL) {
-		f.TTL = d.u32()
-		if d.ok() && f.TTL == 0 {
-			return fmt.Errorf("%w: PUB: ttl flag with ttl 0", ErrMalformed)
+	if (t == TypePub && fl.Has(FlagTTL)) || (t == TypeMsg && fl.Has(FlagMsgTTL)) {
+		if f.TTL = d.ttl(t); d.failed {
+			return d.err
 		}
 	}
 	if fl.Has(FlagHeader) {
-		n := d.u32()
-		if !d.ok() {
-			return d.finish(t)
-		}
-		if uint64(n) > uint64(len(d.b)) {
-			return fmt.Errorf("%w: %v: block of %d bytes, %d left in the body", ErrHeader, t, n, len(d.b))
-		}
-		f.Header = d.b[:n:n]
-		d.b = d.b[n:]
-		if err := checkHeader(f.Header); err != nil {
-			return err
+		if f.Header = d.header(t); d.failed {
+			return d.err
 		}
 	}
 	if !d.ok() {
@@ -137,12 +133,75 @@ func decodeMessage(t Type, fl Flags, d *decoder, f *Frame) error {
 	return nil
 }
 
+// decodeWill decodes the will fields at the end of a HELLO body:
+// topic s16, flags u8, delay_ms u32, [ttl_ms u32], [header], payload (the
+// rest).
+func decodeWill(d *decoder, h *Hello) error {
+	w := &Will{Topic: string(d.s16())}
+	fl := Flags(d.u8())
+	w.DelayMS = d.u32()
+	if !d.ok() {
+		return d.finish(TypeHello)
+	}
+	if bad := fl &^ willFlags; bad != 0 {
+		return fmt.Errorf("%w: 0x%02x on the will of a HELLO", ErrBadFlags, uint8(bad))
+	}
+	w.Retain = fl.Has(FlagRetain)
+	if fl.Has(FlagTTL) {
+		if w.TTL = d.ttl(TypeHello); d.failed {
+			return d.err
+		}
+	}
+	if fl.Has(FlagHeader) {
+		if w.Header = d.header(TypeHello); d.failed {
+			return d.err
+		}
+	}
+	w.Payload = d.b
+	h.Will = w
+	return nil
+}
+
+// ttl reads a non-zero u32 time to live; on a bad one d.err says why.
+func (d *decoder) ttl(t Type) uint32 {
+	v := d.u32()
+	switch {
+	case !d.ok():
+		d.err = d.finish(t)
+	case v == 0:
+		d.failed, d.err = true, fmt.Errorf("%w: %v: ttl flag with ttl 0", ErrMalformed, t)
+	}
+	return v
+}
+
+// header reads a u32-length header block and checks it; on a bad one
+// d.err says why.
+func (d *decoder) header(t Type) []byte {
+	n := d.u32()
+	if !d.ok() {
+		d.err = d.finish(t)
+		return nil
+	}
+	if uint64(n) > uint64(len(d.b)) {
+		d.failed, d.err = true, fmt.Errorf("%w: %v: block of %d bytes, %d left in the body", ErrHeader, t, n, len(d.b))
+		return nil
+	}
+	h := d.b[:n:n]
+	d.b = d.b[n:]
+	if err := checkHeader(h); err != nil {
+		d.failed, d.err = true, err
+		return nil
+	}
+	return h
+}
+
 // decoder reads fields from a body. The first read past the end marks it
 // failed; later reads return zero values.
 type decoder struct {
 	b      []byte
 	failed bool
 	field  string // what was being read when it failed
+	err    error  // set by ttl and header when they fail
 }
 
 func (d *decoder) ok() bool { return !d.failed }

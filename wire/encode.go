@@ -57,12 +57,43 @@ func AppendHello(dst []byte, h *Hello) []byte {
 		v = Version
 	}
 	n := 1 + 8 + len(h.Name) + len(h.Token) + len(h.User) + len(h.Pass)
+	w := h.Will
+	var wfl Flags
+	if w != nil {
+		fl |= FlagWill
+		n += 2 + len(w.Topic) + 1 + 4 + len(w.Payload)
+		if w.Retain {
+			wfl |= FlagRetain
+		}
+		if w.TTL != 0 {
+			wfl |= FlagTTL
+			n += 4
+		}
+		if len(w.Header) > 0 {
+			wfl |= FlagHeader
+			n += 4 + len(w.Header)
+		}
+	}
 	dst = appendFrameHeader(dst, TypeHello, fl, n)
 	dst = append(dst, v)
 	dst = appendS16(dst, h.Name)
 	dst = appendS16(dst, h.Token)
 	dst = appendS16(dst, h.User)
-	return appendS16(dst, h.Pass)
+	dst = appendS16(dst, h.Pass)
+	if w == nil {
+		return dst
+	}
+	dst = appendS16(dst, w.Topic)
+	dst = append(dst, byte(wfl))
+	dst = binary.BigEndian.AppendUint32(dst, w.DelayMS)
+	if w.TTL != 0 {
+		dst = binary.BigEndian.AppendUint32(dst, w.TTL)
+	}
+	if len(w.Header) > 0 {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(w.Header)))
+		dst = append(dst, w.Header...)
+	}
+	return append(dst, w.Payload...)
 }
 
 // AppendWelcome appends a WELCOME frame. A zero w.Version is sent as Version.
@@ -135,14 +166,25 @@ func appendPub[S bytesOrString](dst []byte, topic, reply S, header, payload []by
 	return append(dst, payload...)
 }
 
-// AppendMsg appends a MSG frame. Of flags only FlagRetain and FlagNoResponders
-// are used; FlagReply and FlagHeader are set from len(reply) and len(header).
+// AppendMsg appends a MSG frame. Of flags only FlagRetain, FlagRetainFlag
+// and FlagNoResponders are used; FlagReply and FlagHeader are set from
+// len(reply) and len(header).
 func AppendMsg(dst []byte, flags Flags, sid uint32, topic, reply, header, payload []byte) []byte {
-	fl := flags & (FlagRetain | FlagNoResponders)
+	return AppendMsgTTL(dst, flags, sid, 0, topic, reply, header, payload)
+}
+
+// AppendMsgTTL is AppendMsg with the message's remaining time to live in
+// milliseconds (FlagMsgTTL iff ttlMS != 0).
+func AppendMsgTTL(dst []byte, flags Flags, sid, ttlMS uint32, topic, reply, header, payload []byte) []byte {
+	fl := flags & (FlagRetain | FlagRetainFlag | FlagNoResponders)
 	n := 4 + 2 + len(topic) + len(payload)
 	if len(reply) > 0 {
 		fl |= FlagReply
 		n += 2 + len(reply)
+	}
+	if ttlMS != 0 {
+		fl |= FlagMsgTTL
+		n += 4
 	}
 	if len(header) > 0 {
 		fl |= FlagHeader
@@ -154,6 +196,9 @@ func AppendMsg(dst []byte, flags Flags, sid uint32, topic, reply, header, payloa
 	if len(reply) > 0 {
 		dst = appendS16(dst, reply)
 	}
+	if ttlMS != 0 {
+		dst = binary.BigEndian.AppendUint32(dst, ttlMS)
+	}
 	if len(header) > 0 {
 		dst = binary.BigEndian.AppendUint32(dst, uint32(len(header)))
 		dst = append(dst, header...)
@@ -163,11 +208,26 @@ func AppendMsg(dst []byte, flags Flags, sid uint32, topic, reply, header, payloa
 
 // AppendSub appends a SUB frame. An empty queue means no queue group.
 func AppendSub(dst []byte, sid uint32, filter, queue string) []byte {
-	return appendSub(dst, sid, filter, queue)
+	return appendSub(dst, 0, sid, filter, queue)
 }
 
-func appendSub[S bytesOrString](dst []byte, sid uint32, filter, queue S) []byte {
-	dst = appendFrameHeader(dst, TypeSub, 0, 4+2+len(filter)+2+len(queue))
+// SubFlags returns the flags of a SUB with these options.
+func SubFlags(noLocal bool, rh RetainHandling) Flags {
+	fl := Flags(rh&3) << 1
+	if noLocal {
+		fl |= FlagNoLocal
+	}
+	return fl
+}
+
+// AppendSubFlags is AppendSub with flags (SubFlags) for no-local and retain
+// handling.
+func AppendSubFlags(dst []byte, fl Flags, sid uint32, filter, queue string) []byte {
+	return appendSub(dst, fl, sid, filter, queue)
+}
+
+func appendSub[S bytesOrString](dst []byte, fl Flags, sid uint32, filter, queue S) []byte {
+	dst = appendFrameHeader(dst, TypeSub, fl&(FlagNoLocal|FlagRetainHandling), 4+2+len(filter)+2+len(queue))
 	dst = binary.BigEndian.AppendUint32(dst, sid)
 	dst = appendS16(dst, filter)
 	return appendS16(dst, queue)
@@ -218,6 +278,9 @@ func AppendPing(dst []byte) []byte { return appendFrameHeader(dst, TypePing, 0, 
 // AppendPong appends a PONG frame.
 func AppendPong(dst []byte) []byte { return appendFrameHeader(dst, TypePong, 0, 0) }
 
+// AppendBye appends a BYE frame.
+func AppendBye(dst []byte) []byte { return appendFrameHeader(dst, TypeBye, 0, 0) }
+
 // AppendFrame re-encodes f, typically a decoded frame: for any frame Decode
 // accepts, AppendFrame gives back the same bytes. Optional fields follow the
 // rules of the type's Append function (for HELLO, f.Hello.NoEcho gives the
@@ -231,11 +294,11 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 	case TypePub:
 		return appendPub(dst, f.Topic, f.Reply, f.Header, f.Payload, f.Flags.Has(FlagRetain), f.AckID, f.TTL)
 	case TypeSub:
-		return appendSub(dst, f.SID, f.Topic, f.Queue)
+		return appendSub(dst, f.Flags, f.SID, f.Topic, f.Queue)
 	case TypeUnsub:
 		return AppendUnsub(dst, f.SID, f.Max)
 	case TypeMsg:
-		return AppendMsg(dst, f.Flags, f.SID, f.Topic, f.Reply, f.Header, f.Payload)
+		return AppendMsgTTL(dst, f.Flags, f.SID, f.TTL, f.Topic, f.Reply, f.Header, f.Payload)
 	case TypeAck:
 		return appendAck(dst, f.AckID, f.Code, f.Text)
 	case TypePing:
@@ -244,6 +307,8 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 		return AppendPong(dst)
 	case TypeErr:
 		return appendErr(dst, f.Flags.Has(FlagFatal), f.Code, f.SID, f.Text)
+	case TypeBye:
+		return AppendBye(dst)
 	}
 	return dst
 }

@@ -16,6 +16,10 @@ func TestAppendRoundTrip(t *testing.T) {
 	}{
 		{"hello", AppendHello(nil, &Hello{Version: 1, NoEcho: true, Name: "n", Token: "t", User: "u", Pass: "p"}),
 			Frame{Type: TypeHello, Flags: FlagNoEcho, Hello: Hello{Version: 1, NoEcho: true, Name: "n", Token: "t", User: "u", Pass: "p"}}},
+		{"hello will", AppendHello(nil, &Hello{Name: "n", Will: &Will{Topic: "w", Retain: true, DelayMS: 5, TTL: 9, Header: hdr, Payload: []byte("gone")}}),
+			Frame{Type: TypeHello, Flags: FlagWill, Hello: Hello{Version: 1, Name: "n", Will: &Will{Topic: "w", Retain: true, DelayMS: 5, TTL: 9, Header: hdr, Payload: []byte("gone")}}}},
+		{"hello plain will", AppendHello(nil, &Hello{Will: &Will{Topic: "w"}}),
+			Frame{Type: TypeHello, Flags: FlagWill, Hello: Hello{Version: 1, Will: &Will{Topic: "w"}}}},
 		{"hello default version", AppendHello(nil, &Hello{}),
 			Frame{Type: TypeHello, Hello: Hello{Version: Version}}},
 		{"hello future version", AppendHello(nil, &Hello{Version: 9}),
@@ -36,8 +40,13 @@ func TestAppendRoundTrip(t *testing.T) {
 			Frame{Type: TypeUnsub, SID: 7, Max: 3}},
 		{"msg", AppendMsg(nil, FlagRetain|FlagNoResponders, 5, []byte("t"), []byte("r"), hdr, []byte("p")),
 			Frame{Type: TypeMsg, Flags: FlagRetain | FlagNoResponders | FlagReply | FlagHeader, SID: 5, Topic: []byte("t"), Reply: []byte("r"), Header: hdr, Payload: []byte("p")}},
-		{"msg ignores reply/header/unknown flags", AppendMsg(nil, FlagReply|FlagHeader|FlagAck|0x80, 5, []byte("t"), nil, nil, nil),
+		{"msg ignores reply/header/ttl/unknown flags", AppendMsg(nil, FlagReply|FlagHeader|FlagMsgTTL|0x80, 5, []byte("t"), nil, nil, nil),
 			Frame{Type: TypeMsg, SID: 5, Topic: []byte("t")}},
+		{"msg retain flag and ttl", AppendMsgTTL(nil, FlagRetainFlag, 5, 1500, []byte("t"), []byte("r"), hdr, []byte("p")),
+			Frame{Type: TypeMsg, Flags: FlagRetainFlag | FlagMsgTTL | FlagReply | FlagHeader, SID: 5, TTL: 1500, Topic: []byte("t"), Reply: []byte("r"), Header: hdr, Payload: []byte("p")}},
+		{"sub no-local, retain never", AppendSubFlags(nil, SubFlags(true, RetainNever), 7, "a.>", ""),
+			Frame{Type: TypeSub, Flags: FlagNoLocal | 0x04, SID: 7, Topic: []byte("a.>"), Queue: []byte("")}},
+		{"bye", AppendBye(nil), Frame{Type: TypeBye}},
 		{"ack", AppendAck(nil, 3, CodeStore, "disk"),
 			Frame{Type: TypeAck, AckID: 3, Code: CodeStore, Text: []byte("disk")}},
 		{"err", AppendErr(nil, true, CodeSlowConsumer, 0, "slow"),
@@ -135,7 +144,7 @@ func TestAppendNoAllocWithRoom(t *testing.T) {
 }
 
 func TestStrings(t *testing.T) {
-	if TypeErr.String() != "ERR" || TypePub.String() != "PUB" || Type(0x0b).String() != "Type(0xb)" || Type(0).String() != "Type(0x0)" {
+	if TypeErr.String() != "ERR" || TypePub.String() != "PUB" || TypeBye.String() != "BYE" || Type(0x0c).String() != "Type(0xc)" || Type(0).String() != "Type(0x0)" {
 		t.Error("Type.String")
 	}
 	if CodeOK.String() != "OK" || CodeInternal.String() != "INTERNAL" || CodeRetainedLimit.String() != "RETAINED_LIMIT" || CodePermission.String() != "PERMISSION_DENIED" || Code(19).String() != "Code(19)" {

@@ -51,12 +51,13 @@ const (
 	TypePing    Type = 0x08 // either direction
 	TypePong    Type = 0x09 // either direction
 	TypeErr     Type = 0x0A // server -> client, error
+	TypeBye     Type = 0x0B // client -> server, a clean goodbye: the will is discarded
 )
 
 var typeNames = [...]string{
 	TypeHello: "HELLO", TypeWelcome: "WELCOME", TypePub: "PUB", TypeSub: "SUB",
 	TypeUnsub: "UNSUB", TypeMsg: "MSG", TypeAck: "ACK", TypePing: "PING",
-	TypePong: "PONG", TypeErr: "ERR",
+	TypePong: "PONG", TypeErr: "ERR", TypeBye: "BYE",
 }
 
 func (t Type) String() string {
@@ -71,26 +72,51 @@ type Flags uint8
 
 // Frame flags. Bits a type does not list here are a protocol error.
 const (
-	FlagNoEcho       Flags = 0x01 // HELLO: do not deliver my own publishes to me
-	FlagRetain       Flags = 0x01 // PUB: retain; MSG: delivered from the retained store
-	FlagReply        Flags = 0x02 // PUB, MSG: a reply topic follows the topic
-	FlagHeader       Flags = 0x04 // PUB, MSG: a header block precedes the payload
-	FlagAck          Flags = 0x08 // PUB: an ack id follows; the server answers with ACK
-	FlagNoResponders Flags = 0x10 // MSG: status, the request had no subscriber
-	FlagTTL          Flags = 0x10 // PUB: a time to live (u32 ms) follows; for a retained message
-	FlagFatal        Flags = 0x01 // ERR: the server closes the connection after it
+	FlagNoEcho         Flags = 0x01 // HELLO: do not deliver my own publishes to me
+	FlagWill           Flags = 0x02 // HELLO: a will message follows the credentials
+	FlagRetain         Flags = 0x01 // PUB, will: retain; MSG: delivered from the retained store
+	FlagReply          Flags = 0x02 // PUB, MSG: a reply topic follows the topic
+	FlagHeader         Flags = 0x04 // PUB, MSG, will: a header block precedes the payload
+	FlagAck            Flags = 0x08 // PUB: an ack id follows; the server answers with ACK
+	FlagRetainFlag     Flags = 0x08 // MSG: the message was published with RETAIN
+	FlagNoResponders   Flags = 0x10 // MSG: status, the request had no subscriber
+	FlagTTL            Flags = 0x10 // PUB, will: a time to live (u32 ms) follows
+	FlagMsgTTL         Flags = 0x20 // MSG: the message's remaining time to live (u32 ms) follows
+	FlagFatal          Flags = 0x01 // ERR: the server closes the connection after it
+	FlagNoLocal        Flags = 0x01 // SUB: not my own publishes, on this subscription
+	FlagRetainHandling Flags = 0x06 // SUB: two bits, a RetainHandling
 )
+
+// RetainHandling says when a new subscription receives the retained
+// messages it matches; it is carried in the SUB's FlagRetainHandling bits.
+type RetainHandling uint8
+
+// Retain handlings.
+const (
+	RetainSend    RetainHandling = 0 // on subscribe (the default)
+	RetainIfNew   RetainHandling = 1 // only if the connection has no subscription to the same filter and queue
+	RetainNever   RetainHandling = 2 // never
+	retainInvalid RetainHandling = 3
+)
+
+// RetainHandling returns the retain handling of a SUB's flags.
+func (f Flags) RetainHandling() RetainHandling { return RetainHandling(f&FlagRetainHandling) >> 1 }
 
 // Has reports whether all bits of f2 are set in f.
 func (f Flags) Has(f2 Flags) bool { return f&f2 == f2 }
 
 // validFlags holds the flag bits each type defines.
 var validFlags = [...]Flags{
-	TypeHello: FlagNoEcho,
+	TypeHello: FlagNoEcho | FlagWill,
 	TypePub:   FlagRetain | FlagReply | FlagHeader | FlagAck | FlagTTL,
-	TypeMsg:   FlagRetain | FlagReply | FlagHeader | FlagNoResponders,
+	TypeSub:   FlagNoLocal | FlagRetainHandling,
+	TypeMsg:   FlagRetain | FlagReply | FlagHeader | FlagRetainFlag | FlagNoResponders | FlagMsgTTL,
 	TypeErr:   FlagFatal,
+	TypeBye:   0,
 }
+
+// willFlags are the flag bits a will message may carry.
+const willFlags = FlagRetain | FlagHeader | FlagTTL
 
 // Code is an error or status code carried by ACK and ERR.
 type Code uint16
@@ -140,6 +166,19 @@ type Hello struct {
 	Token   string
 	User    string
 	Pass    string
+	Will    *Will // sent as FlagWill and the will fields; nil for none
+}
+
+// Will is the message the broker publishes for a client whose connection
+// ends without a BYE. In a decoded HELLO, Header and Payload alias the
+// frame's buffer.
+type Will struct {
+	Topic   string
+	Retain  bool
+	DelayMS uint32 // how long after the connection ends it is published
+	TTL     uint32 // milliseconds the message lives; 0 for no limit
+	Header  []byte // a header block (AppendHeader), or empty
+	Payload []byte
 }
 
 // Welcome is the body of a WELCOME frame.
@@ -158,14 +197,15 @@ type Welcome struct {
 //
 // For a decoded frame, FlagReply is set exactly when Reply is non-empty and
 // FlagHeader exactly when Header is non-empty; for PUB, FlagAck exactly when
-// AckID is non-zero and FlagTTL exactly when TTL is non-zero.
+// AckID is non-zero and FlagTTL exactly when TTL is non-zero; for MSG,
+// FlagMsgTTL exactly when TTL is non-zero.
 type Frame struct {
 	Type    Type
 	Flags   Flags
 	SID     uint32  // SUB, UNSUB, MSG, ERR
 	Max     uint32  // UNSUB
 	AckID   uint64  // PUB (FlagAck), ACK
-	TTL     uint32  // PUB (FlagTTL): milliseconds a retained message is kept
+	TTL     uint32  // PUB (FlagTTL), MSG (FlagMsgTTL): milliseconds the message lives
 	Code    Code    // ACK, ERR
 	Topic   []byte  // PUB, MSG; the filter for SUB
 	Reply   []byte  // PUB, MSG

@@ -63,11 +63,22 @@ func str16(s string) []byte { return append(be16(uint16(len(s))), s...) }
 // slices count as equal).
 func sameFrame(a, b *Frame) bool {
 	return a.Type == b.Type && a.Flags == b.Flags && a.SID == b.SID && a.Max == b.Max &&
-		a.AckID == b.AckID && a.Code == b.Code &&
+		a.AckID == b.AckID && a.Code == b.Code && a.TTL == b.TTL &&
 		bytes.Equal(a.Topic, b.Topic) && bytes.Equal(a.Reply, b.Reply) &&
 		bytes.Equal(a.Queue, b.Queue) && bytes.Equal(a.Header, b.Header) &&
 		bytes.Equal(a.Payload, b.Payload) && bytes.Equal(a.Text, b.Text) &&
-		a.Hello == b.Hello && a.Welcome == b.Welcome
+		sameHello(&a.Hello, &b.Hello) && a.Welcome == b.Welcome
+}
+
+func sameHello(a, b *Hello) bool {
+	wa, wb := a.Will, b.Will
+	x, y := *a, *b
+	x.Will, y.Will = nil, nil
+	if x != y || (wa == nil) != (wb == nil) {
+		return false
+	}
+	return wa == nil || (wa.Topic == wb.Topic && wa.Retain == wb.Retain && wa.DelayMS == wb.DelayMS &&
+		wa.TTL == wb.TTL && bytes.Equal(wa.Header, wb.Header) && bytes.Equal(wa.Payload, wb.Payload))
 }
 
 // decodeAll decodes p, which must hold exactly one valid frame.
