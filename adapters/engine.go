@@ -98,6 +98,17 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 		e.reject(fc, err)
 		return err
 	}
+	if w := hello.Will; w != nil {
+		err := s.SetWill(&broker.Will{
+			Topic: w.Topic, Header: w.Header, Payload: w.Payload, Retain: w.Retain,
+			TTL: time.Duration(w.TTL) * time.Millisecond, Delay: time.Duration(w.DelayMS) * time.Millisecond,
+		})
+		if err != nil {
+			e.reject(fc, err)
+			s.Close(err)
+			return err
+		}
+	}
 	ss.s.Store(s)
 	welcome := wire.AppendWelcome(nil, &wire.Welcome{
 		Version: wire.Version, ServerID: e.b.ID(), ServerVersion: e.ver, SessionID: s.ID(),

@@ -37,7 +37,7 @@ func TestPublishDoesNotAllocate(t *testing.T) {
 		return ss, s
 	}
 	sub, subSession := connect()
-	if err := subSession.Subscribe(1, "zero.*", ""); err != nil {
+	if err := subSession.Subscribe(1, "zero.*", broker.SubOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_, pub := connect()

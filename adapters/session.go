@@ -3,6 +3,7 @@ package adapters
 import (
 	"errors"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -58,15 +59,22 @@ func (ss *session) Deliver(d broker.Delivery) (int, bool) {
 	if d.Retained {
 		flags |= wire.FlagRetain
 	}
+	if d.Retain {
+		flags |= wire.FlagRetainFlag
+	}
 	if d.NoResponders {
 		flags |= wire.FlagNoResponders
+	}
+	var ttl uint32
+	if d.TTL > 0 {
+		ttl = ttlMS(d.TTL)
 	}
 	ss.mu.Lock()
 	if ss.closing {
 		ss.mu.Unlock()
 		return 0, false
 	}
-	ss.buf = wire.AppendMsg(ss.buf, flags, d.SID, d.Topic, d.Reply, d.Header, d.Payload)
+	ss.buf = wire.AppendMsgTTL(ss.buf, flags, d.SID, ttl, d.Topic, d.Reply, d.Header, d.Payload)
 	pending := len(ss.buf) + ss.writing
 	ss.startWriterLocked()
 	ss.mu.Unlock()
@@ -201,7 +209,7 @@ func (ss *session) send(appendFrame func([]byte) []byte) {
 }
 
 // readLoop turns frames into broker calls until the connection ends; it
-// returns the reason (nil for a clean EOF).
+// returns the reason (nil for a clean EOF or a BYE).
 func (ss *session) readLoop(f *wire.Frame) error {
 	s := ss.s.Load()
 	var m broker.Message
@@ -223,7 +231,11 @@ func (ss *session) readLoop(f *wire.Frame) error {
 				ss.refuse(f.AckID, 0, err)
 			}
 		case wire.TypeSub:
-			if err := s.Subscribe(f.SID, string(f.Topic), string(f.Queue)); err != nil {
+			o := broker.SubOptions{
+				Queue: string(f.Queue), NoLocal: f.Flags.Has(wire.FlagNoLocal),
+				Retained: broker.RetainHandling(f.Flags.RetainHandling()),
+			}
+			if err := s.Subscribe(f.SID, string(f.Topic), o); err != nil {
 				ss.refuse(0, f.SID, err)
 			}
 		case wire.TypeUnsub:
@@ -233,10 +245,21 @@ func (ss *session) readLoop(f *wire.Frame) error {
 		case wire.TypePing:
 			ss.send(wire.AppendPong)
 		case wire.TypePong:
+		case wire.TypeBye:
+			// A clean goodbye: no will; what is queued is still written.
+			s.SetWill(nil)
+			return nil
 		default:
 			return errors.Join(ErrProtocol, errors.New("unexpected "+f.Type.String()+" frame from client"))
 		}
 	}
+}
+
+// ttlMS is d in whole milliseconds for the wire: rounded up, so that a
+// message with time left never goes out as "no limit", and capped at the
+// u32 field's largest value.
+func ttlMS(d time.Duration) uint32 {
+	return uint32(min((d+time.Millisecond-1)/time.Millisecond, math.MaxUint32))
 }
 
 // pubMessage is the broker message a PUB frame asks for. Its slices are the

@@ -40,7 +40,7 @@ func BenchmarkPublish(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := s.Subscribe(uint32(i+1), "bench.topic", ""); err != nil {
+				if err := s.Subscribe(uint32(i+1), "bench.topic", broker.SubOptions{}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -65,7 +65,7 @@ func BenchmarkPublishQueueGroup(b *testing.B) {
 	br := newBroker(b, broker.Options{})
 	for i := range 10 {
 		s, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, broker.Credentials{}, &bufConn{buf: make([]byte, 0, 2<<20)})
-		s.Subscribe(uint32(i+1), "bench.*", "workers")
+		s.Subscribe(uint32(i+1), "bench.*", broker.SubOptions{Queue: "workers"})
 	}
 	pub, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, broker.Credentials{}, &bufConn{})
 	m := &broker.Message{Topic: []byte("bench.topic"), Payload: make([]byte, 16)}

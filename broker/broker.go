@@ -24,6 +24,7 @@ type Broker struct {
 	id       string
 	interest *interest
 	slow     atomic.Uint64 // sessions closed as slow consumers
+	wills    wills
 
 	draining atomic.Bool
 	nextID   atomic.Uint64
@@ -223,7 +224,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 			}
 		}
 	}
-	// Phase 2: flush and close.
+	// Phase 2: flush and close. Wills still waiting for their delay go
+	// out now, while their subscribers are still connected.
+	b.flushWills(true)
 	for _, s := range sessions {
 		s.requestClose(ErrShutdown)
 	}
@@ -248,6 +251,7 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.flushWills(false)
 	sessions := make([]*Session, 0, len(b.sessions))
 	for _, s := range b.sessions {
 		sessions = append(sessions, s)

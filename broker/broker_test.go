@@ -99,23 +99,23 @@ func TestRefusals(t *testing.T) {
 		{"payload", c.Publish("t", make([]byte, 9)), broker.ErrPayloadTooLarge},
 		{"wildcard publish", c.Publish("a.*", nil), broker.ErrBadTopic},
 		{"empty token", c.Publish("a..b", nil), broker.ErrBadTopic},
-		{"bad filter", s.Subscribe(1, "a.>.b", ""), broker.ErrBadTopic},
+		{"bad filter", s.Subscribe(1, "a.>.b", broker.SubOptions{}), broker.ErrBadTopic},
 		{"reply with wildcard", s.Publish(&broker.Message{Topic: []byte("a"), Reply: []byte("r.*")}), broker.ErrBadTopic},
 	} {
 		if !errors.Is(tc.err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, tc.err, tc.want)
 		}
 	}
-	if err := s.Subscribe(1, "x", ""); err != nil {
+	if err := s.Subscribe(1, "x", broker.SubOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Subscribe(1, "y", ""); !errors.Is(err, broker.ErrBadSubscription) {
+	if err := s.Subscribe(1, "y", broker.SubOptions{}); !errors.Is(err, broker.ErrBadSubscription) {
 		t.Fatalf("duplicate sid: %v", err)
 	}
-	if err := s.Subscribe(2, "y", ""); err != nil {
+	if err := s.Subscribe(2, "y", broker.SubOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Subscribe(3, "z", ""); !errors.Is(err, broker.ErrTooManySubs) {
+	if err := s.Subscribe(3, "z", broker.SubOptions{}); !errors.Is(err, broker.ErrTooManySubs) {
 		t.Fatalf("third sub: %v", err)
 	}
 	if err := s.Unsubscribe(9, 0); !errors.Is(err, broker.ErrBadSubscription) {

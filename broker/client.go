@@ -132,7 +132,7 @@ func (c *Client) QueueSubscribe(filter, queue string, cb func(*Msg)) (*ClientSub
 	sid := c.nextSID
 	c.handlers[sid] = cb
 	c.mu.Unlock()
-	if err := c.s.Subscribe(sid, filter, queue); err != nil {
+	if err := c.s.Subscribe(sid, filter, SubOptions{Queue: queue}); err != nil {
 		c.mu.Lock()
 		delete(c.handlers, sid)
 		c.mu.Unlock()

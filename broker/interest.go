@@ -108,11 +108,14 @@ func (in *interest) route(from *Session, m *Message) (int, error) {
 	if err != nil || res.Empty() {
 		return 0, err
 	}
-	d := Delivery{Topic: m.Topic, Reply: m.Reply, Header: m.Header, Payload: m.Payload, NoResponders: m.noResponders}
+	d := Delivery{
+		Topic: m.Topic, Reply: m.Reply, Header: m.Header, Payload: m.Payload,
+		Retain: m.Retain, TTL: m.TTL, NoResponders: m.noResponders,
+	}
 	n := 0
 	noEcho := from != nil && from.info.NoEcho
 	for _, sub := range res.Plain {
-		if noEcho && sub.sess == from {
+		if sub.sess == from && (noEcho || sub.noLocal) {
 			continue
 		}
 		d.SID = sub.sid
@@ -128,7 +131,7 @@ func (in *interest) route(from *Session, m *Message) (int, error) {
 		start := mrand.IntN(len(members))
 		for j := range members {
 			sub := members[(start+j)%len(members)]
-			if noEcho && sub.sess == from {
+			if sub.sess == from && (noEcho || sub.noLocal) {
 				continue
 			}
 			d.SID = sub.sid

@@ -41,7 +41,12 @@ type Delivery struct {
 	Header       []byte
 	Payload      []byte
 	Retained     bool // comes from the retained store, not live traffic
+	Retain       bool // was published with the retain flag (always, when Retained)
 	NoResponders bool // status: the request sent to Reply's topic had no subscriber
+	// TTL is how long the message has left to live; zero means no limit.
+	// Whoever holds the message longer (a client's queue, an offline
+	// session) drops it once that has passed.
+	TTL time.Duration
 }
 
 // Message is a publish as the broker receives it. Its slices may alias an
@@ -52,8 +57,9 @@ type Message struct {
 	Header  []byte
 	Payload []byte
 	Retain  bool
-	// TTL, for a retained message, is how long it stays retained; zero
-	// means until replaced or deleted.
+	// TTL is how long the message lives: a retained message stays retained
+	// that long, and every delivery carries what is left of it so that
+	// queues holding the message drop it once expired. Zero means no limit.
 	TTL time.Duration
 	// AckID, when not zero, asks for Conn.Ack(AckID, ...) once the message
 	// is accepted. A publish that Publish refuses is not acked: the error
@@ -88,6 +94,7 @@ type Session struct {
 	conn Conn
 
 	principal atomic.Pointer[Principal] // swapped whole by SetPrincipal
+	will      atomic.Pointer[Will]      // published if the session ends without a goodbye
 
 	// publishing counts Publish calls in progress, so a shutdown can wait
 	// until everything read from this session has been routed.
@@ -110,10 +117,11 @@ type Session struct {
 }
 
 type subscription struct {
-	sess   *Session
-	sid    uint32
-	filter string
-	queue  string
+	sess    *Session
+	sid     uint32
+	filter  string
+	queue   string
+	noLocal bool // not the session's own publishes
 	// max > 0: remove the subscription after max deliveries (auto-unsubscribe).
 	max       atomic.Uint64
 	delivered atomic.Uint64
@@ -165,21 +173,46 @@ func (s *Session) Publish(m *Message) error {
 	return s.b.publish(s, m)
 }
 
-// Subscribe adds subscription sid on filter, in queue group queue when it is
-// not empty. Matching retained messages are delivered first: a live message
-// for the subscription that arrives during their replay waits until they
-// are queued. If the replay fails, the subscription is removed again and
-// the error returned.
-func (s *Session) Subscribe(sid uint32, filter, queue string) error {
+// SubOptions are the options of one subscription.
+type SubOptions struct {
+	// Queue, when not empty, makes the subscription a member of the queue
+	// group of that name on its filter.
+	Queue string
+	// NoLocal: messages the session publishes itself are not delivered to
+	// this subscription (the session's NoEcho does that for all of them).
+	NoLocal bool
+	// Retained says when the subscription gets the retained messages it
+	// matches. Queue-group members never do.
+	Retained RetainHandling
+}
+
+// RetainHandling says when a new subscription receives the retained
+// messages that match it.
+type RetainHandling uint8
+
+// Retain handlings.
+const (
+	RetainSend  RetainHandling = iota // on subscribe
+	RetainIfNew                       // only if the session has no subscription with the same filter and queue
+	RetainNever                       // never
+)
+
+// Subscribe adds subscription sid on filter. Matching retained messages are
+// delivered first (as o.Retained says): a live message for the
+// subscription that arrives during their replay waits until they are
+// queued. If the replay fails, the subscription is removed again and the
+// error returned.
+func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
+	queue := o.Queue
 	ok, filtered := s.maySubscribe(s.principal.Load(), filter, queue)
 	if !ok {
 		return permissionErr("subscribe to", filter, queue)
 	}
-	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue}
+	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue, noLocal: o.NoLocal}
 	sub.filtered.Store(filtered)
 	// A queue group shares live work; replaying retained messages to every
 	// member would hand each of them the same message.
-	sub.replaying = queue == ""
+	sub.replaying = queue == "" && o.Retained != RetainNever
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -192,6 +225,14 @@ func (s *Session) Subscribe(sid uint32, filter, queue string) error {
 	if len(s.subs) >= s.b.opts.MaxSubscriptions {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: limit is %d", ErrTooManySubs, s.b.opts.MaxSubscriptions)
+	}
+	if sub.replaying && o.Retained == RetainIfNew {
+		for _, other := range s.subs {
+			if other.filter == filter && other.queue == queue {
+				sub.replaying = false
+				break
+			}
+		}
 	}
 	if err := s.b.interest.add(sub); err != nil {
 		s.mu.Unlock()
@@ -207,8 +248,15 @@ func (s *Session) Subscribe(sid uint32, filter, queue string) error {
 	// other subscriptions.
 	err := s.b.opts.Retained.Match(filter, func(rm RetainedMessage) bool {
 		s.mu.Lock()
+		var ttl time.Duration
+		if !rm.Expires.IsZero() {
+			// Matching skips expired messages: what is left is positive
+			// but may round to nothing.
+			ttl = max(time.Until(rm.Expires), time.Millisecond)
+		}
 		s.deliverLocked(sub, Delivery{
-			SID: sid, Topic: []byte(rm.Topic), Header: rm.Header, Payload: rm.Payload, Retained: true,
+			SID: sid, Topic: []byte(rm.Topic), Header: rm.Header, Payload: rm.Payload,
+			Retained: true, Retain: true, TTL: ttl,
 		})
 		s.mu.Unlock()
 		return !s.closing.Load()
@@ -342,7 +390,8 @@ func (s *Session) setReason(reason error) error {
 
 // Close ends the session: the adapter calls it once the connection is gone,
 // with why it ended (nil for a clean close by the client). Its
-// subscriptions are removed. Close is safe to call more than once.
+// subscriptions are removed, and its will, if it still has one (see
+// SetWill), is published. Close is safe to call more than once.
 func (s *Session) Close(reason error) {
 	s.closing.Store(true)
 	s.mu.Lock()
@@ -356,6 +405,11 @@ func (s *Session) Close(reason error) {
 		s.removeLocked(sub)
 	}
 	s.mu.Unlock()
+	// The will goes out before the session is reported closed, so that
+	// whoever watches the close event finds it already routed.
+	if w := s.will.Swap(nil); w != nil {
+		s.b.publishWill(s, w)
+	}
 	s.b.unregister(s, reason)
 }
 

@@ -157,7 +157,7 @@ func (c *Conn) connectOne(u *url.URL) (transport, *wire.Reader, wire.Welcome, er
 	tr.SetDeadline(deadline)
 	hello := wire.AppendHello(nil, &wire.Hello{
 		Version: wire.Version, NoEcho: c.opts.NoEcho, Name: c.opts.Name,
-		Token: c.opts.Token, User: c.opts.User, Pass: c.opts.Password,
+		Token: c.opts.Token, User: c.opts.User, Pass: c.opts.Password, Will: c.opts.will,
 	})
 	if _, err := tr.Write(hello); err != nil {
 		return fail(err)
@@ -394,6 +394,10 @@ func (c *Conn) answerPongLocked(w pongWaiter, err error) (restored bool) {
 // (Drain hands them over).
 func (c *Conn) Close() error {
 	c.mu.Lock()
+	if c.state == stateConnected {
+		// A clean goodbye: the broker discards the will.
+		c.wbuf = wire.AppendBye(c.wbuf)
+	}
 	if c.state != stateClosed {
 		c.closeLocked(nil, false)
 	}

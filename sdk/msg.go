@@ -39,15 +39,23 @@ type Msg struct {
 	// topic's retained message (an empty Data deletes it). On a received
 	// message it says the message came from the retained store.
 	Retain bool
-	// TTL, on a retained publish, is how long the broker keeps the message
-	// retained (at millisecond precision); zero keeps it until replaced.
+	// RetainFlag, on a received message, says it was published with Retain
+	// (live, or from the store).
+	RetainFlag bool
+	// TTL, on publish, is how long the message lives (at millisecond
+	// precision): a retained message is kept that long, and a subscription
+	// drops it from its queue once expired. Zero means no limit. On a
+	// received message it is what was left when the broker sent it.
 	TTL time.Duration
 	// Sub is the subscription that received the message.
 	Sub *Subscription
 
 	conn         *Conn
 	noResponders bool
+	expires      time.Time // received with a TTL: dropped from the queue after this
 }
+
+func (m *Msg) expired(now time.Time) bool { return !m.expires.IsZero() && now.After(m.expires) }
 
 // Respond publishes data to the message's reply topic.
 func (m *Msg) Respond(data []byte) error {

@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"time"
+
+	"github.com/msgtrans/msgtrans/topics"
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 // Options configures a Conn. Set them with the Option functions.
@@ -41,6 +46,7 @@ type Options struct {
 	insecure   bool
 	pin        []byte
 	dialer     func(ctx context.Context, u *url.URL) (Transport, error)
+	will       *wire.Will
 
 	DisconnectHandler func(c *Conn, err error)
 	ReconnectHandler  func(c *Conn)
@@ -76,6 +82,34 @@ func UserInfo(user, password string) Option {
 // TLSConfig sets the base TLS configuration for tls://, wss:// and quic://
 // URLs; RootCAs, ServerName, InsecureSkipVerify and PinnedCertSHA256 adjust it.
 func TLSConfig(c *tls.Config) Option { return func(o *Options) error { o.TLSConfig = c; return nil } }
+
+// Will gives the connection a last will: the broker publishes m (topic,
+// data, headers, Retain, TTL) delay after the connection ends, unless it
+// ended with Close or Drain. It is sent again with every reconnect, so a
+// client that loses its connection and comes back within the delay still
+// has its will published for the lost one.
+func Will(m *Msg, delay time.Duration) Option {
+	return func(o *Options) error {
+		if m == nil {
+			return errors.New("sdk: nil will")
+		}
+		if err := badTopic(topics.ValidatePublish(m.Topic)); err != nil {
+			return err
+		}
+		if delay < 0 || delay/time.Millisecond > math.MaxUint32 {
+			return fmt.Errorf("sdk: will delay %v out of range", delay)
+		}
+		hdr, err := encodeHeader(m.Header)
+		if err != nil {
+			return err
+		}
+		o.will = &wire.Will{
+			Topic: m.Topic, Retain: m.Retain, TTL: ttlMS(m.TTL), DelayMS: uint32(delay / time.Millisecond),
+			Header: hdr, Payload: append([]byte(nil), m.Data...),
+		}
+		return nil
+	}
+}
 
 // NoEcho asks the broker not to deliver this connection's own publishes to
 // its own subscriptions.

@@ -298,7 +298,12 @@ func (c *Conn) processMsg(f *wire.Frame) {
 		m.Reply = string(f.Reply)
 	}
 	m.Retain = f.Flags.Has(wire.FlagRetain)
+	m.RetainFlag = f.Flags.Has(wire.FlagRetainFlag)
 	m.noResponders = f.Flags.Has(wire.FlagNoResponders)
+	if f.TTL > 0 {
+		m.TTL = time.Duration(f.TTL) * time.Millisecond
+		m.expires = time.Now().Add(m.TTL)
+	}
 	m.Sub, m.conn = s, c
 	if len(f.Header) > 0 {
 		h, err := wire.ParseHeader(f.Header)

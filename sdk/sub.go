@@ -3,7 +3,9 @@ package sdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/msgtrans/msgtrans/topics"
 	"github.com/msgtrans/msgtrans/wire"
@@ -18,6 +20,7 @@ type Subscription struct {
 	Topic string
 	Queue string
 	cb    func(*Msg)
+	flags wire.Flags // SUB flags: no-local, retain handling
 
 	mu        sync.Mutex
 	q         []*Msg
@@ -59,11 +62,66 @@ func (c *Conn) SubscribeSync(filter string) (*Subscription, error) {
 	return c.subscribe(filter, "", nil)
 }
 
+// RetainHandling says when a new subscription receives the retained
+// messages that match it.
+type RetainHandling = wire.RetainHandling
+
+// Retain handlings for SubRetain.
+const (
+	RetainSend  = wire.RetainSend  // on subscribe (the default)
+	RetainIfNew = wire.RetainIfNew // only if the connection has no subscription to the same filter and queue
+	RetainNever = wire.RetainNever // never
+)
+
+// SubOption sets an option of one subscription.
+type SubOption func(*subOptions) error
+
+type subOptions struct {
+	queue   string
+	noLocal bool
+	retain  RetainHandling
+}
+
+// SubQueue makes the subscription a member of queue group queue.
+func SubQueue(queue string) SubOption {
+	return func(o *subOptions) error { o.queue = queue; return checkQueue(queue) }
+}
+
+// SubNoLocal keeps this connection's own publishes from this subscription.
+func SubNoLocal() SubOption { return func(o *subOptions) error { o.noLocal = true; return nil } }
+
+// SubRetain sets when the subscription receives retained messages.
+func SubRetain(h RetainHandling) SubOption {
+	return func(o *subOptions) error {
+		if h > RetainNever {
+			return fmt.Errorf("sdk: retain handling %d", h)
+		}
+		o.retain = h
+		return nil
+	}
+}
+
+// SubscribeWith subscribes to filter with options; a nil cb makes a
+// subscription read with NextMsg.
+func (c *Conn) SubscribeWith(filter string, cb func(*Msg), opts ...SubOption) (*Subscription, error) {
+	var o subOptions
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	return c.subscribeFlags(filter, o.queue, wire.SubFlags(o.noLocal, o.retain), cb)
+}
+
 func (c *Conn) subscribe(filter, queue string, cb func(*Msg)) (*Subscription, error) {
+	return c.subscribeFlags(filter, queue, 0, cb)
+}
+
+func (c *Conn) subscribeFlags(filter, queue string, flags wire.Flags, cb func(*Msg)) (*Subscription, error) {
 	if err := badTopic(topics.ValidateFilter(filter)); err != nil {
 		return nil, err
 	}
-	s := &Subscription{c: c, Topic: filter, Queue: queue, cb: cb, ready: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Subscription{c: c, Topic: filter, Queue: queue, cb: cb, flags: flags, ready: make(chan struct{}, 1), done: make(chan struct{})}
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
@@ -75,7 +133,7 @@ func (c *Conn) subscribe(filter, queue string, cb func(*Msg)) (*Subscription, er
 	c.subs[s.sid] = s
 	c.subsMu.Unlock()
 	if c.state == stateConnected {
-		c.wbuf = wire.AppendSub(c.wbuf, s.sid, filter, queue)
+		c.wbuf = wire.AppendSubFlags(c.wbuf, flags, s.sid, filter, queue)
 	} // else: the reconnect restores it from c.subs
 	c.mu.Unlock()
 	c.signal()
@@ -92,7 +150,7 @@ func (s *Subscription) appendResubscribe(b []byte) []byte {
 	s.mu.Lock()
 	max, delivered := s.max, s.delivered
 	s.mu.Unlock()
-	b = wire.AppendSub(b, s.sid, s.Topic, s.Queue)
+	b = wire.AppendSubFlags(b, s.flags, s.sid, s.Topic, s.Queue)
 	if max > 0 && max > delivered {
 		// The new server counts from this SUB: ask for what is still wanted.
 		b = wire.AppendUnsub(b, s.sid, uint32(max-delivered))
@@ -200,18 +258,29 @@ func (s *Subscription) NextMsg(ctx context.Context) (*Msg, error) {
 	}
 }
 
+// popLocked takes the next message off the queue, dropping the ones whose
+// time to live ran out while they waited.
 func (s *Subscription) popLocked() *Msg {
-	if len(s.q) == 0 {
-		return nil
+	var now time.Time
+	for len(s.q) > 0 {
+		m := s.q[0]
+		s.q[0] = nil
+		s.q = s.q[1:]
+		s.bytes -= len(m.Data)
+		if len(s.q) == 0 {
+			s.q = s.q[:0:0]
+		}
+		if !m.expires.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if m.expired(now) {
+				continue
+			}
+		}
+		return m
 	}
-	m := s.q[0]
-	s.q[0] = nil
-	s.q = s.q[1:]
-	s.bytes -= len(m.Data)
-	if len(s.q) == 0 {
-		s.q = s.q[:0:0]
-	}
-	return m
+	return nil
 }
 
 // enqueue is called by the connection's reader for each message.
