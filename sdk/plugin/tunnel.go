@@ -79,19 +79,22 @@ func (t *tunnel) Read(p []byte) (int, error) {
 		}
 		dl := t.rdl
 		t.mu.Unlock()
-		var timeout <-chan time.Time
-		if !dl.IsZero() {
-			d := time.Until(dl)
-			if d <= 0 {
-				return 0, errDeadline
-			}
-			timer := time.NewTimer(d)
-			timeout = timer.C
-			defer timer.Stop()
+		if dl.IsZero() {
+			<-t.readable
+			continue
 		}
+		d := time.Until(dl)
+		if d <= 0 {
+			return 0, errDeadline
+		}
+		// One timer per wait, stopped when the wait ends: a Read that
+		// wakes many times before data comes must not leave a timer
+		// running for each wake until the function returns.
+		timer := time.NewTimer(d)
 		select {
 		case <-t.readable:
-		case <-timeout:
+			timer.Stop()
+		case <-timer.C:
 			return 0, errDeadline
 		}
 	}
