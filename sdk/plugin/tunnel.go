@@ -19,7 +19,7 @@ const maxIn = 64 << 20
 // tunnel is one session's byte stream to the broker, the sdk.Transport of
 // the session's *sdk.Conn.
 type tunnel struct {
-	h  *Host
+	r  *remote
 	id uint64
 
 	mu       sync.Mutex
@@ -30,8 +30,8 @@ type tunnel struct {
 	readable chan struct{}
 }
 
-func newTunnel(h *Host, id uint64) *tunnel {
-	return &tunnel{h: h, id: id, readable: make(chan struct{}, 1)}
+func newTunnel(r *remote, id uint64) *tunnel {
+	return &tunnel{r: r, id: id, readable: make(chan struct{}, 1)}
 }
 
 // deliver appends what the broker sent; end means the broker ended the
@@ -48,8 +48,8 @@ func (t *tunnel) deliver(data []byte, end bool) {
 	}
 	t.mu.Unlock()
 	if overflow {
-		t.h.log.Warn("session's client does not keep up; ending the session", "session", t.id)
-		t.h.send(t.id, nil, true, nil) // an end is queued without waiting
+		t.r.log.Warn("session's client does not keep up; ending the session", "session", t.id)
+		t.r.send(t.id, nil, true, nil) // an end is queued without waiting
 	}
 	select {
 	case t.readable <- struct{}{}:
@@ -114,7 +114,7 @@ func (t *tunnel) Write(p []byte) (int, error) {
 		defer timer.Stop()
 		deadline = ch
 	}
-	if err := t.h.send(t.id, p, false, deadline); err != nil {
+	if err := t.r.send(t.id, p, false, deadline); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -134,11 +134,11 @@ func (t *tunnel) Close() error {
 	case t.readable <- struct{}{}:
 	default:
 	}
-	t.h.forget(t.id)
+	t.r.forget(t.id)
 	if eof {
 		return nil // the broker already ended it
 	}
-	err := t.h.send(t.id, nil, true, nil)
+	err := t.r.send(t.id, nil, true, nil)
 	if errors.Is(err, ErrStopped) {
 		return nil
 	}
