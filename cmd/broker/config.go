@@ -7,14 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/msgtrans/msgtrans/plugins"
 )
 
 // Config is the service configuration: the YAML file, then flags on top.
@@ -77,12 +81,15 @@ type QUICConfig struct {
 	MaxIncomingStreams int64         `yaml:"max_incoming_streams"`
 }
 
-// PluginConfig is one out-of-process protocol plugin.
+// PluginConfig is one protocol written against sdk/plugin: a plugin binary
+// run as its own process (Path), or a protocol linked into the broker
+// (Builtin).
 type PluginConfig struct {
 	Name     string            `yaml:"name"`
 	Path     string            `yaml:"path"`
 	Args     []string          `yaml:"args"`
 	SHA256   string            `yaml:"sha256"`   // optional pin of the binary
+	Builtin  string            `yaml:"builtin"`  // a protocol of builtinProtocols, instead of a binary
 	Optional bool              `yaml:"optional"` // a plugin that fails to start is logged, not fatal
 	Settings map[string]string `yaml:"settings"` // handed to the plugin at start
 }
@@ -368,12 +375,26 @@ func (c *Config) validate() error {
 			bad(key+".name", "%q must be a non-empty word", p.Name)
 		case seen[p.Name]:
 			bad(key+".name", "%q is used twice", p.Name)
-		case p.Name == "tcp" || p.Name == "ws" || p.Name == "quic" || p.Name == "tls" || p.Name == "inproc":
+		case plugins.IsReservedName(p.Name):
 			bad(key+".name", "%q is the name of a built-in protocol", p.Name)
 		}
 		seen[p.Name] = true
+		if p.Builtin != "" {
+			if _, ok := builtinProtocols()[p.Builtin]; !ok {
+				bad(key+".builtin", "%q is not a protocol linked into this broker (have: %s)", p.Builtin, strings.Join(slices.Sorted(maps.Keys(builtinProtocols())), ", "))
+			}
+			for _, f := range []struct {
+				key string
+				set bool
+			}{{"path", p.Path != ""}, {"args", len(p.Args) > 0}, {"sha256", p.SHA256 != ""}} {
+				if f.set {
+					bad(key+"."+f.key, "applies to a plugin binary; it cannot be set with builtin")
+				}
+			}
+			continue
+		}
 		if p.Path == "" {
-			bad(key+".path", "must be set")
+			bad(key+".path", "must be set, or builtin")
 		}
 		if p.SHA256 != "" {
 			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {
