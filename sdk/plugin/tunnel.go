@@ -16,6 +16,10 @@ var errDeadline = os.ErrDeadlineExceeded
 // stuck client grow the plugin's memory without bound.
 const maxIn = 64 << 20
 
+// maxKeep is the largest receive buffer a drained tunnel keeps for the
+// next data.
+const maxKeep = 1 << 20
+
 // tunnel is one session's byte stream to the broker, the sdk.Transport of
 // the session's *sdk.Conn.
 type tunnel struct {
@@ -23,7 +27,8 @@ type tunnel struct {
 	id uint64
 
 	mu       sync.Mutex
-	in       []byte
+	in       []byte // in[off:] is what the broker sent and Read has not taken
+	off      int
 	eof      bool
 	closed   bool
 	rdl, wdl time.Time
@@ -38,9 +43,15 @@ func newTunnel(r *remote, id uint64) *tunnel {
 // session.
 func (t *tunnel) deliver(data []byte, end bool) {
 	t.mu.Lock()
-	overflow := !t.eof && len(t.in)+len(data) > maxIn
+	overflow := !t.eof && len(t.in)-t.off+len(data) > maxIn
 	if overflow {
 		end, data = true, nil
+	}
+	if t.off > 0 && len(t.in)+len(data) > cap(t.in) {
+		// Move what is left to the front rather than grow: the buffer
+		// is reused while a busy session's reader keeps up.
+		t.in = t.in[:copy(t.in, t.in[t.off:])]
+		t.off = 0
 	}
 	t.in = append(t.in, data...)
 	if end {
@@ -60,11 +71,14 @@ func (t *tunnel) deliver(data []byte, end bool) {
 func (t *tunnel) Read(p []byte) (int, error) {
 	for {
 		t.mu.Lock()
-		if len(t.in) > 0 {
-			n := copy(p, t.in)
-			t.in = t.in[n:]
-			if len(t.in) == 0 {
-				t.in = nil
+		if t.off < len(t.in) {
+			n := copy(p, t.in[t.off:])
+			t.off += n
+			if t.off == len(t.in) {
+				t.in, t.off = t.in[:0], 0
+				if cap(t.in) > maxKeep {
+					t.in = nil // let a burst's buffer go
+				}
 			}
 			t.mu.Unlock()
 			return n, nil
