@@ -59,6 +59,31 @@ func BenchmarkBackends(b *testing.B) {
 	}
 }
 
+// BenchmarkBackendsRequestReply: one request at a time between two SDK
+// connections, over TCP and through the in-process backend; ns/op is the
+// round trip. Every message is a write of its own here, unlike the
+// batches of the floods above.
+func BenchmarkBackendsRequestReply(b *testing.B) {
+	for _, path := range []string{"tcp", "linked-sdk"} {
+		b.Run("path="+path, func(b *testing.B) {
+			conn := benchConns(b, path)
+			resp := conn()
+			if _, err := resp.Subscribe("bench.svc", func(m *sdk.Msg) { m.Respond(m.Data) }); err != nil {
+				b.Fatal(err)
+			}
+			sdkPublisher{resp}.flush(b)
+			req := conn()
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := req.Request(ctx, "bench.svc", payload16); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 const benchWindow = 50000
 
 type benchPublisher interface {
@@ -96,16 +121,25 @@ func (s *benchSubscriber) wait(b *testing.B, n int) {
 	}
 }
 
-// benchClients starts a broker reached by path and returns a publisher
-// and, with withSub, a subscriber to its messages.
-func benchClients(b *testing.B, path string, withSub bool) (benchPublisher, *benchSubscriber) {
-	cfg := adapterstest.Config{Broker: broker.Options{MaxPending: 256 << 20}}
-	var sdkConn func() *sdk.Conn
-	var textAddr string
+// benchConns starts a broker and returns a function opening SDK
+// connections to it over path, tcp or linked-sdk; they are closed at the
+// end of the benchmark.
+func benchConns(b *testing.B, path string) func() *sdk.Conn {
+	conn := benchBroker(b, path, adapterstest.Config{Broker: broker.Options{MaxPending: 256 << 20}})
+	return func() *sdk.Conn {
+		c := conn()
+		b.Cleanup(func() { c.Close() })
+		return c
+	}
+}
+
+// benchBroker starts a broker reached by path, tcp or linked-sdk, and
+// returns a function opening SDK connections to it.
+func benchBroker(b *testing.B, path string, cfg adapterstest.Config) func() *sdk.Conn {
 	switch path {
 	case "tcp":
 		srv := adapterstest.Start(b, cfg)
-		sdkConn = func() *sdk.Conn {
+		return func() *sdk.Conn {
 			c, err := sdk.Connect(srv.URL, sdk.SubPendingLimits(1<<24, 1<<30))
 			if err != nil {
 				b.Fatal(err)
@@ -122,13 +156,27 @@ func benchClients(b *testing.B, path string, withSub bool) (benchPublisher, *ben
 		})
 		startWith(b, linkedBackend(p), cfg, nil, plugins.Options{})
 		h := <-hosts
-		sdkConn = func() *sdk.Conn {
+		return func() *sdk.Conn {
 			c, err := h.Connect(context.Background(), "bench", sdk.SubPendingLimits(1<<24, 1<<30))
 			if err != nil {
 				b.Fatal(err)
 			}
 			return c
 		}
+	}
+	b.Fatalf("no SDK path %q", path)
+	return nil
+}
+
+// benchClients starts a broker reached by path and returns a publisher
+// and, with withSub, a subscriber to its messages.
+func benchClients(b *testing.B, path string, withSub bool) (benchPublisher, *benchSubscriber) {
+	cfg := adapterstest.Config{Broker: broker.Options{MaxPending: 256 << 20}}
+	var sdkConn func() *sdk.Conn
+	var textAddr string
+	switch path {
+	case "tcp", "linked-sdk":
+		sdkConn = benchBroker(b, path, cfg)
 	case "text-linked", "text-process":
 		be := backends()[0]
 		if path == "text-linked" {
