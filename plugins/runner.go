@@ -42,7 +42,7 @@ type Config struct {
 	Args     []string
 	SHA256   string            // hex; empty: not checked
 	Protocol plugin.Plugin     // linked into the broker; Path, Args and SHA256 stay empty
-	Settings map[string]string // handed to the plugin's Start
+	Settings map[string]string // handed to the plugin when it starts
 }
 
 // Options tunes supervision. Zero values take the defaults.
