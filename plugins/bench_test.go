@@ -119,6 +119,6 @@ type benchEnv struct {
 }
 
 func startB(b *testing.B) benchEnv {
-	e := startTB(b, plugins.Options{})
+	e := startTB(b, backends()[0], plugins.Options{})
 	return benchEnv{addr: e.pluginAddrTB(b), url: e.srv.URL, logs: e.logs}
 }

@@ -26,7 +26,8 @@ var ErrPluginExited = errors.New("plugins: plugin process exited")
 const outQueue = 1024
 
 // host serves the Host service to one plugin process: every session is a
-// byte tunnel (a net.Pipe) between the session engine and the plugin.
+// byte tunnel (a pipe, see pipe.go) between the session engine and the
+// plugin.
 type host struct {
 	pluginpb.UnimplementedHostServer
 	name string
@@ -88,7 +89,7 @@ func (h *host) grpcServer(opts []grpc.ServerOption) *grpc.Server {
 
 // OpenSession implements pluginpb.HostServer.
 func (h *host) OpenSession(_ context.Context, req *pluginpb.OpenSessionRequest) (*pluginpb.OpenSessionResponse, error) {
-	engineEnd, local := net.Pipe()
+	engineEnd, local := newPipe()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

@@ -1,8 +1,12 @@
-// Package plugins runs out-of-process protocol plugins: it launches each
-// plugin binary with hashicorp/go-plugin (gRPC, AutoMTLS, handshake cookie,
-// optional SHA-256 pin), serves it the Host service through which its
-// clients become broker sessions, and supervises it: a plugin that dies is
-// restarted with backoff while the broker serves everyone else.
+// Package plugins runs protocol code written against sdk/plugin, one of two
+// ways. A plugin binary runs out of process: it is launched with
+// hashicorp/go-plugin (gRPC, AutoMTLS, handshake cookie, optional SHA-256
+// pin) and served the Host service through which its clients become broker
+// sessions. A protocol linked into the broker runs in process: its Serve
+// runs on a goroutine and each of its sessions reaches the session engine
+// through an in-memory pipe. Either way the protocol is supervised: one
+// that dies is restarted with backoff while the broker serves everyone
+// else.
 package plugins
 
 import (
@@ -11,46 +15,55 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"time"
 
-	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/rs/zerolog"
 
 	"github.com/msgtrans/msgtrans/adapters"
-	"github.com/msgtrans/msgtrans/broker"
-	"github.com/msgtrans/msgtrans/plugins/pluginpb"
+	"github.com/msgtrans/msgtrans/sdk/plugin"
 )
 
-// Errors that explain why a plugin could not start.
+// Errors that explain why a plugin could not start or was refused.
 var (
 	ErrBinary    = errors.New("plugins: plugin binary not usable")
 	ErrChecksum  = errors.New("plugins: plugin binary does not match its sha256")
 	ErrHandshake = errors.New("plugins: not a msgtrans plugin or handshake failed")
 	ErrStart     = errors.New("plugins: plugin refused to start")
+	ErrConfig    = errors.New("plugins: invalid plugin configuration")
 )
 
-// Config describes one plugin.
+// Config describes one plugin: a binary (Path) or a protocol linked into
+// the broker (Protocol), exactly one of the two.
 type Config struct {
 	Name     string
 	Path     string
 	Args     []string
 	SHA256   string            // hex; empty: not checked
-	Settings map[string]string // handed to the plugin's Start
+	Protocol plugin.Plugin     // linked into the broker; Path, Args and SHA256 stay empty
+	Settings map[string]string // handed to the plugin when it starts
 }
 
 // Options tunes supervision. Zero values take the defaults.
 type Options struct {
-	StartTimeout time.Duration // launch + handshake + Start; default 10s
-	StopTimeout  time.Duration // Stop before the process is killed; default 5s
+	StartTimeout time.Duration // launch + handshake + Start (or Ready); default 10s
+	StopTimeout  time.Duration // Stop before the process is killed, or the sessions are closed; default 5s
 	MinBackoff   time.Duration // first restart pause; default 500ms
 	MaxBackoff   time.Duration // default 30s
 	MaxRestarts  int           // consecutive failed runs before giving up; default 5
 	StableAfter  time.Duration // a run this long resets the failure count; default 1m
 	Logger       zerolog.Logger
+}
+
+// IsReservedName reports whether name is the protocol name of a built-in
+// transport, which sessions are counted under: a plugin may not take it.
+func IsReservedName(name string) bool {
+	switch name {
+	case "tcp", "tls", "ws", "wss", "quic", "inproc":
+		return true
+	}
+	return false
 }
 
 // Runner runs and supervises one plugin. It has the Listen/Serve shape of
@@ -63,33 +76,46 @@ type Runner struct {
 	sum  []byte
 
 	mu  sync.Mutex
-	cur *instance
+	cur instance
 }
 
-// instance is one running plugin process.
-type instance struct {
-	client *goplugin.Client
-	pc     *pluginpb.Client
-	host   *host
-	cancel context.CancelCauseFunc
+// instance is one run of a plugin: a process, or a linked protocol's Serve.
+type instance interface {
+	// ended is closed when the run ends by itself.
+	ended() <-chan struct{}
+	// endErr says why, once ended is closed.
+	endErr() error
+	// stop asks the run to end within timeout, then closes its sessions
+	// and waits for them.
+	stop(timeout time.Duration)
+	// teardown ends the run now, closing its sessions with cause.
+	teardown(cause error)
+	info() runInfo
+}
+
+type runInfo struct {
 	start  time.Time
-	pid    int
-	status string // from the plugin's Start
+	pid    int    // 0 when linked
+	status string // from the plugin's Ready
 }
 
-// New checks cfg and returns a runner; Listen launches the plugin.
+// New checks cfg and returns a runner; Listen starts the plugin.
 func New(cfg Config, e *adapters.Engine, opts Options) (*Runner, error) {
-	if cfg.Name == "" || strings.ContainsAny(cfg.Name, " \t\r\n") {
-		return nil, fmt.Errorf("plugins: invalid plugin name %q", cfg.Name)
-	}
-	if cfg.Path == "" {
-		return nil, fmt.Errorf("plugins: %s: path is empty", cfg.Name)
+	switch {
+	case cfg.Name == "" || strings.ContainsAny(cfg.Name, " \t\r\n"):
+		return nil, fmt.Errorf("%w: name %q", ErrConfig, cfg.Name)
+	case IsReservedName(cfg.Name):
+		return nil, fmt.Errorf("%w: %s: the name of a built-in protocol", ErrConfig, cfg.Name)
+	case cfg.Protocol != nil && (cfg.Path != "" || len(cfg.Args) > 0 || cfg.SHA256 != ""):
+		return nil, fmt.Errorf("%w: %s: a linked protocol has no path, args or sha256", ErrConfig, cfg.Name)
+	case cfg.Protocol == nil && cfg.Path == "":
+		return nil, fmt.Errorf("%w: %s: path is empty", ErrConfig, cfg.Name)
 	}
 	r := &Runner{cfg: cfg, opts: opts, e: e, log: opts.Logger.With().Str("plugin", cfg.Name).Logger()}
 	if cfg.SHA256 != "" {
 		sum, err := hex.DecodeString(cfg.SHA256)
 		if err != nil || len(sum) != sha256.Size {
-			return nil, fmt.Errorf("plugins: %s: sha256 must be 64 hex digits", cfg.Name)
+			return nil, fmt.Errorf("%w: %s: sha256 must be 64 hex digits", ErrConfig, cfg.Name)
 		}
 		r.sum = sum
 	}
@@ -113,27 +139,42 @@ func setDefault(d *time.Duration, v time.Duration) {
 // Name returns the plugin's name.
 func (r *Runner) Name() string { return r.cfg.Name }
 
-// Listen launches the plugin and waits until it has started; an error
-// names the plugin and says what went wrong.
+// Listen starts the plugin and waits until it is ready; an error names
+// the plugin and says what went wrong.
 func (r *Runner) Listen(ctx context.Context) error {
 	inst, err := r.launch(ctx)
 	if err != nil {
 		return fmt.Errorf("plugin %s: %w", r.cfg.Name, err)
 	}
-	r.mu.Lock()
-	r.cur = inst
-	r.mu.Unlock()
+	r.setCurrent(inst)
 	return nil
 }
 
-// PID returns the process id of the running plugin, or 0.
+// launch starts one run, in its own process or linked in.
+func (r *Runner) launch(ctx context.Context) (instance, error) {
+	if r.cfg.Protocol != nil {
+		return r.launchLinked(ctx)
+	}
+	return r.launchProcess(ctx)
+}
+
+// Running reports whether the plugin runs: it started and has not been
+// given up on.
+func (r *Runner) Running() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur != nil
+}
+
+// PID returns the process id of the running plugin, or 0 (none runs, or
+// it is linked into the broker).
 func (r *Runner) PID() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cur == nil {
 		return 0
 	}
-	return r.cur.pid
+	return r.cur.info().pid
 }
 
 // Status returns what the running plugin reported when it started (such
@@ -144,16 +185,20 @@ func (r *Runner) Status() string {
 	if r.cur == nil {
 		return ""
 	}
-	return r.cur.status
+	return r.cur.info().status
 }
 
-// Serve supervises the plugin until ctx is cancelled: when the process
-// dies, its sessions are closed and it is restarted with exponential
-// backoff; after MaxRestarts failed runs in a row it is given up on (the
-// broker goes on without it). On cancellation the plugin is asked to stop,
-// then killed at the deadline.
+// Serve supervises the plugin until ctx is cancelled: when it dies (its
+// process exits, or a linked protocol's Serve returns), its sessions are
+// closed and it is restarted with exponential backoff; after MaxRestarts
+// failed runs in a row it is given up on (the broker goes on without it).
+// On cancellation the plugin is asked to stop, and its sessions are closed
+// at the deadline.
 func (r *Runner) Serve(ctx context.Context) error {
-	if r.cur == nil {
+	r.mu.Lock()
+	started := r.cur != nil
+	r.mu.Unlock()
+	if !started {
 		if err := r.Listen(ctx); err != nil {
 			return err
 		}
@@ -166,13 +211,18 @@ func (r *Runner) Serve(ctx context.Context) error {
 		r.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			r.stop(inst)
+			inst.stop(r.opts.StopTimeout)
 			return nil
-		case <-inst.pc.Done.Done():
+		case <-inst.ended():
 		}
-		ran := time.Since(inst.start)
-		r.teardown(inst, ErrPluginExited)
-		r.log.Error().Int("pid", inst.pid).Dur("ran", ran).Msg("plugin process exited; its sessions were closed")
+		info, err := inst.info(), inst.endErr()
+		ran := time.Since(info.start)
+		inst.teardown(err)
+		ev := r.log.Error().Err(err).Dur("ran", ran)
+		if info.pid != 0 {
+			ev = ev.Int("pid", info.pid)
+		}
+		ev.Msg("plugin ended; its sessions were closed")
 		if ran >= r.opts.StableAfter {
 			failures, backoff = 0, r.opts.MinBackoff
 		}
@@ -198,98 +248,27 @@ func (r *Runner) Serve(ctx context.Context) error {
 				r.log.Error().Err(err).Msg("plugin restart failed")
 				continue
 			}
-			r.mu.Lock()
-			r.cur = next
-			r.mu.Unlock()
+			r.setCurrent(next)
 			break
 		}
 	}
 }
 
-// launch starts the process, completes go-plugin's handshake, serves the
-// Host service and calls Start.
-func (r *Runner) launch(ctx context.Context) (*instance, error) {
-	if _, err := os.Stat(r.cfg.Path); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBinary, err)
+// setCurrent makes inst the current run, then logs that it started: by
+// then PID and Status describe it.
+func (r *Runner) setCurrent(inst instance) {
+	r.mu.Lock()
+	r.cur = inst
+	r.mu.Unlock()
+	info := inst.info()
+	ev := r.log.Info()
+	if info.pid != 0 {
+		ev = ev.Int("pid", info.pid)
+	} else {
+		ev = ev.Bool("linked", true)
 	}
-	cmd := exec.Command(r.cfg.Path, r.cfg.Args...)
-	var secure *goplugin.SecureConfig
-	if r.sum != nil {
-		secure = &goplugin.SecureConfig{Checksum: r.sum, Hash: sha256.New()}
-	}
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  pluginpb.Handshake,
-		Plugins:          goplugin.PluginSet{pluginpb.Name: &pluginpb.GRPCPlugin{}},
-		Cmd:              cmd,
-		SecureConfig:     secure,
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
-		StartTimeout:     r.opts.StartTimeout,
-		Logger:           hclogFor(r.log),
-	})
-	fail := func(kind, err error) (*instance, error) {
-		client.Kill()
-		return nil, fmt.Errorf("%w: %w", kind, err)
-	}
-	rpc, err := client.Client()
-	if err != nil {
-		switch {
-		case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
-			return fail(ErrChecksum, err)
-		case strings.Contains(err.Error(), "exec format error"), strings.Contains(err.Error(), "permission denied"):
-			return fail(ErrBinary, err)
-		}
-		return fail(ErrHandshake, err)
-	}
-	raw, err := rpc.Dispense(pluginpb.Name)
-	if err != nil {
-		return fail(ErrHandshake, err)
-	}
-	pc, ok := raw.(*pluginpb.Client)
-	if !ok {
-		return fail(ErrHandshake, fmt.Errorf("unexpected plugin type %T", raw))
-	}
-	ictx, cancel := context.WithCancelCause(context.Background())
-	inst := &instance{client: client, pc: pc, cancel: cancel, start: time.Now(), host: newHost(ictx, r.cfg.Name, r.e)}
-	if cmd.Process != nil {
-		inst.pid = cmd.Process.Pid
-	}
-	id := pc.Broker.NextId()
-	go pc.Broker.AcceptAndServe(id, inst.host.grpcServer)
-	sctx, scancel := context.WithTimeout(ctx, r.opts.StartTimeout)
-	defer scancel()
-	resp, err := pc.Start(sctx, &pluginpb.StartRequest{Name: r.cfg.Name, Settings: r.cfg.Settings, HostServiceId: id})
-	if err != nil {
-		r.teardown(inst, ErrStart)
-		return nil, fmt.Errorf("%w: %w", ErrStart, err)
-	}
-	inst.status = resp.Description
-	ev := r.log.Info().Int("pid", inst.pid)
-	if resp.Description != "" {
-		ev = ev.Str("status", resp.Description)
+	if info.status != "" {
+		ev = ev.Str("status", info.status)
 	}
 	ev.Msg("plugin started")
-	return inst, nil
-}
-
-// stop asks the plugin to drain, then tears it down.
-func (r *Runner) stop(inst *instance) {
-	if inst == nil {
-		return
-	}
-	deadline := time.Now().Add(r.opts.StopTimeout)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	_, err := inst.pc.Stop(ctx, &pluginpb.StopRequest{DeadlineUnixNano: deadline.UnixNano()})
-	cancel()
-	if err != nil {
-		r.log.Warn().Err(err).Msg("plugin did not stop cleanly; killing it")
-	}
-	r.teardown(inst, broker.ErrShutdown)
-}
-
-// teardown closes the instance's sessions and ends the process.
-func (r *Runner) teardown(inst *instance, cause error) {
-	inst.cancel(cause)
-	inst.host.close()
-	inst.client.Kill()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/quic"
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/plugins"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -83,12 +84,15 @@ type QUICConfig struct {
 	MaxIdleTimeout  time.Duration `yaml:"max_idle_timeout"`
 }
 
-// PluginConfig is one out-of-process protocol plugin.
+// PluginConfig is one protocol written against sdk/plugin: a plugin binary
+// run as its own process (Path), or a protocol linked into the broker
+// (Builtin).
 type PluginConfig struct {
 	Name     string            `yaml:"name"`
 	Path     string            `yaml:"path"`
 	Args     []string          `yaml:"args"`
 	SHA256   string            `yaml:"sha256"`   // optional pin of the binary
+	Builtin  string            `yaml:"builtin"`  // a protocol of builtinProtocols, instead of a binary
 	Optional bool              `yaml:"optional"` // a plugin that fails to start is logged, not fatal
 	Settings map[string]string `yaml:"settings"` // handed to the plugin at start
 }
@@ -412,12 +416,26 @@ func (c *Config) validate() error {
 		// so it must not be one the built-in transports give their sessions
 		// (the adapters' schemes, and broker.Client's "inproc"): their counts
 		// would mix.
-		case slices.Contains([]string{"tcp", "tls", "ws", "wss", "quic", "inproc"}, p.Name):
+		case plugins.IsReservedName(p.Name):
 			bad(key+".name", "%q is the name of a built-in protocol", p.Name)
 		}
 		seen[p.Name] = true
+		if p.Builtin != "" {
+			if _, ok := builtinProtocols()[p.Builtin]; !ok {
+				bad(key+".builtin", "%q is not a protocol linked into this broker (have: %s)", p.Builtin, strings.Join(slices.Sorted(maps.Keys(builtinProtocols())), ", "))
+			}
+			for _, f := range []struct {
+				key string
+				set bool
+			}{{"path", p.Path != ""}, {"args", len(p.Args) > 0}, {"sha256", p.SHA256 != ""}} {
+				if f.set {
+					bad(key+"."+f.key, "applies to a plugin binary; it cannot be set with builtin")
+				}
+			}
+			continue
+		}
 		if p.Path == "" {
-			bad(key+".path", "must be set")
+			bad(key+".path", "must be set, or builtin")
 		}
 		if p.SHA256 != "" {
 			if b, err := hex.DecodeString(p.SHA256); err != nil || len(b) != 32 {

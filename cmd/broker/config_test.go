@@ -20,6 +20,30 @@ func TestExampleConfigMatchesDefaults(t *testing.T) {
 	}
 }
 
+// The commented-out plugins block of the example is a valid
+// configuration once uncommented: one plugin of each kind.
+func TestExamplePluginsBlock(t *testing.T) {
+	data, err := os.ReadFile("../../docs/broker.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "# plugins:") || (len(block) > 0 && strings.HasPrefix(l, "#   ")) {
+			block = append(block, strings.TrimPrefix(l, "# "))
+		} else if len(block) > 0 {
+			break
+		}
+	}
+	cfg, _, err := loadConfig([]string{"--config", writeConfig(t, strings.Join(block, "\n"))}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Plugins) != 2 || cfg.Plugins[0].Path == "" || cfg.Plugins[1].Builtin != "text" {
+		t.Fatalf("plugins: %+v", cfg.Plugins)
+	}
+}
+
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "broker.yaml")
@@ -54,6 +78,12 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"plugins:\n  - name: a\n", "plugins[0].path"},
 		{"plugins:\n  - name: a\n    path: /x\n    sha256: abc\n", "plugins[0].sha256"},
 		{"plugins:\n  - name: a\n    path: /x\n    setting: {}\n", "setting"},
+		{"plugins:\n  - name: wss\n    builtin: text\n", "plugins[0].name"},
+		{"plugins:\n  - name: a\n    builtin: nope\n", `plugins[0].builtin: "nope" is not a protocol linked into this broker (have: text)`},
+		{"plugins:\n  - name: a\n    builtin: text\n    path: /x\n", "plugins[0].path"},
+		{"plugins:\n  - name: a\n    builtin: text\n    args: [x]\n", "plugins[0].args"},
+		{"plugins:\n  - name: a\n    builtin: text\n    sha256: abc\n", "plugins[0].sha256: applies to a plugin binary"},
+		{"plugins:\n  - name: a\n    optional: true\n", "plugins[0].path: must be set, or builtin"},
 	} {
 		_, _, err := loadConfig([]string{"--config", writeConfig(t, tc.body)}, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -94,6 +124,17 @@ func TestPluginNameNotABuiltinLabel(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "plugins[0].name") || !strings.Contains(err.Error(), "built-in protocol") {
 			t.Errorf("plugin named %s: %v", name, err)
 		}
+	}
+}
+
+func TestBuiltinPluginConfig(t *testing.T) {
+	p := writeConfig(t, "plugins:\n  - name: text\n    builtin: text\n    optional: true\n    settings:\n      listen: 127.0.0.1:0\n")
+	cfg, _, err := loadConfig([]string{"--config", p}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Plugins) != 1 || cfg.Plugins[0].Builtin != "text" || !cfg.Plugins[0].Optional || cfg.Plugins[0].Settings["listen"] != "127.0.0.1:0" {
+		t.Fatalf("plugins: %+v", cfg.Plugins)
 	}
 }
 

@@ -74,8 +74,10 @@ func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]adapt
 		}))
 	}
 	for _, pc := range cfg.Plugins {
+		// validate() checked that a builtin protocol exists.
 		r, err := plugins.New(plugins.Config{
 			Name: pc.Name, Path: pc.Path, Args: pc.Args, SHA256: pc.SHA256, Settings: pc.Settings,
+			Protocol: builtinProtocols()[pc.Builtin],
 		}, e, plugins.Options{Logger: log})
 		if err != nil {
 			return nil, err
@@ -103,7 +105,7 @@ func (o optional) Listen(ctx context.Context) error {
 }
 
 func (o optional) Serve(ctx context.Context) error {
-	if o.Runner.PID() == 0 {
+	if !o.Runner.Running() {
 		return nil // it did not start
 	}
 	return o.Runner.Serve(ctx)

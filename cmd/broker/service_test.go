@@ -88,6 +88,12 @@ func startBroker(t *testing.T, args ...string) *proc {
 // that contains all of want.
 func (p *proc) waitLog(t *testing.T, want ...string) map[string]any {
 	t.Helper()
+	return p.waitLogFrom(t, 0, want...)
+}
+
+// waitLogFrom is waitLog ignoring the first from lines seen.
+func (p *proc) waitLogFrom(t *testing.T, from int, want ...string) map[string]any {
+	t.Helper()
 	matches := func(line string) map[string]any {
 		for _, w := range want {
 			if !strings.Contains(line, w) {
@@ -100,7 +106,7 @@ func (p *proc) waitLog(t *testing.T, want ...string) map[string]any {
 		}
 		return m
 	}
-	for _, line := range p.seen {
+	for _, line := range p.seen[from:] {
 		if m := matches(line); m != nil {
 			return m
 		}
@@ -261,12 +267,25 @@ func TestServiceListensOnAllTransports(t *testing.T) {
 
 func pluginConfig(t *testing.T, extra string) string {
 	t.Helper()
+	return textConfig(t, "path: "+pluginBin, extra)
+}
+
+// textConfig writes a configuration running the text protocol as plugin
+// "text"; source says where it comes from (path: or builtin:), extra adds
+// keys to the plugin's entry.
+func textConfig(t *testing.T, source, extra string) string {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "broker.yaml")
-	body := "plugins:\n  - name: text\n    path: " + pluginBin + "\n    settings:\n      listen: 127.0.0.1:0\n" + extra
+	body := "plugins:\n  - name: text\n    " + source + "\n    settings:\n      listen: 127.0.0.1:0\n" + extra
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// textSources are the two ways the broker runs the text protocol.
+func textSources() map[string]string {
+	return map[string]string{"process": "path: " + pluginBin, "builtin": "builtin: text"}
 }
 
 // alive reports whether pid is a running (not zombie) process.

@@ -1,9 +1,15 @@
-// Package plugin is what a protocol plugin imports. A plugin is a separate
-// program that the msgtrans broker starts from its configuration; it owns a
-// listener and a wire protocol of its own, and turns each of its clients
-// into a broker session. It implements Plugin and calls Serve from main:
+// Package plugin is what protocol code imports. A protocol owns a listener
+// and a wire protocol of its own, and turns each of its clients into a
+// broker session. It implements Plugin, and runs one of two ways, chosen
+// by the broker's configuration:
 //
-//	func main() { plugin.Serve(myProtocol{}) }
+//   - as a plugin: a separate program that the broker starts, which calls
+//     Serve from main (crash isolation, its own binary):
+//
+//     func main() { plugin.Serve(myProtocol{}) }
+//
+//   - linked into the broker, which calls the protocol's Serve with a Host
+//     from NewHost: no process, no gRPC, sessions through memory.
 //
 // Each client session is an ordinary *sdk.Conn, opened with Host.Connect:
 // Publish, Subscribe, QueueSubscribe, Request, PublishAck and the rest work
@@ -23,7 +29,8 @@ import (
 	"github.com/msgtrans/msgtrans/plugins/pluginpb"
 )
 
-// Plugin is a protocol served by a plugin process.
+// Plugin is a protocol, served by a plugin process or linked into the
+// broker.
 type Plugin interface {
 	// Serve runs the protocol until ctx ends: it listens (typically on an
 	// address from h.Setting), calls h.Ready once clients can connect, and

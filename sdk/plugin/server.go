@@ -24,7 +24,7 @@ type server struct {
 	log    *slog.Logger
 
 	mu          sync.Mutex
-	h           *Host
+	h           *remote
 	stopServe   context.CancelFunc // ends Plugin.Serve
 	stopRun     context.CancelFunc // ends the streams to the broker
 	served      chan error         // Plugin.Serve's result, once
@@ -44,7 +44,8 @@ func (s *server) Start(ctx context.Context, req *pluginpb.StartRequest) (*plugin
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.Unavailable, "dialing the broker's host service: %v", err)
 	}
-	h := newHost(req.Name, req.Settings, pluginpb.NewHostClient(conn), s.log)
+	h := newRemote(pluginpb.NewHostClient(conn), s.log)
+	host := newHost(req.Name, req.Settings, s.log, h)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	stream, err := h.hc.Receive(runCtx, &pluginpb.ReceiveRequest{})
 	if err != nil {
@@ -72,10 +73,10 @@ func (s *server) Start(ctx context.Context, req *pluginpb.StartRequest) (*plugin
 			os.Exit(1)
 		}
 	}()
-	go func() { s.served <- s.p.Serve(serveCtx, h) }()
+	go func() { s.served <- s.p.Serve(serveCtx, host) }()
 
 	select {
-	case st := <-h.ready:
+	case st := <-h.readyCh:
 		return &pluginpb.StartResponse{Description: st}, nil
 	case err := <-s.served:
 		s.served <- err
@@ -108,9 +109,7 @@ func (s *server) Stop(ctx context.Context, req *pluginpb.StopRequest) (*pluginpb
 	case <-wctx.Done():
 		err = fmt.Errorf("Serve did not return by the deadline")
 	}
-	h.mu.Lock()
-	h.stopped = true
-	h.mu.Unlock()
+	h.stop()
 	h.flush(wctx)
 	s.stopRun()
 	<-s.sendStopped

@@ -16,31 +16,42 @@ var errDeadline = os.ErrDeadlineExceeded
 // stuck client grow the plugin's memory without bound.
 const maxIn = 64 << 20
 
+// maxKeep is the largest receive buffer a drained tunnel keeps for the
+// next data.
+const maxKeep = 1 << 20
+
 // tunnel is one session's byte stream to the broker, the sdk.Transport of
 // the session's *sdk.Conn.
 type tunnel struct {
-	h  *Host
+	r  *remote
 	id uint64
 
 	mu       sync.Mutex
-	in       []byte
+	in       []byte // in[off:] is what the broker sent and Read has not taken
+	off      int
 	eof      bool
 	closed   bool
 	rdl, wdl time.Time
 	readable chan struct{}
 }
 
-func newTunnel(h *Host, id uint64) *tunnel {
-	return &tunnel{h: h, id: id, readable: make(chan struct{}, 1)}
+func newTunnel(r *remote, id uint64) *tunnel {
+	return &tunnel{r: r, id: id, readable: make(chan struct{}, 1)}
 }
 
 // deliver appends what the broker sent; end means the broker ended the
 // session.
 func (t *tunnel) deliver(data []byte, end bool) {
 	t.mu.Lock()
-	overflow := !t.eof && len(t.in)+len(data) > maxIn
+	overflow := !t.eof && len(t.in)-t.off+len(data) > maxIn
 	if overflow {
 		end, data = true, nil
+	}
+	if t.off > 0 && len(t.in)+len(data) > cap(t.in) {
+		// Move what is left to the front rather than grow: the buffer
+		// is reused while a busy session's reader keeps up.
+		t.in = t.in[:copy(t.in, t.in[t.off:])]
+		t.off = 0
 	}
 	t.in = append(t.in, data...)
 	if end {
@@ -48,8 +59,8 @@ func (t *tunnel) deliver(data []byte, end bool) {
 	}
 	t.mu.Unlock()
 	if overflow {
-		t.h.log.Warn("session's client does not keep up; ending the session", "session", t.id)
-		t.h.send(t.id, nil, true, nil) // an end is queued without waiting
+		t.r.log.Warn("session's client does not keep up; ending the session", "session", t.id)
+		t.r.send(t.id, nil, true, nil) // an end is queued without waiting
 	}
 	select {
 	case t.readable <- struct{}{}:
@@ -60,11 +71,14 @@ func (t *tunnel) deliver(data []byte, end bool) {
 func (t *tunnel) Read(p []byte) (int, error) {
 	for {
 		t.mu.Lock()
-		if len(t.in) > 0 {
-			n := copy(p, t.in)
-			t.in = t.in[n:]
-			if len(t.in) == 0 {
-				t.in = nil
+		if t.off < len(t.in) {
+			n := copy(p, t.in[t.off:])
+			t.off += n
+			if t.off == len(t.in) {
+				t.in, t.off = t.in[:0], 0
+				if cap(t.in) > maxKeep {
+					t.in = nil // let a burst's buffer go
+				}
 			}
 			t.mu.Unlock()
 			return n, nil
@@ -79,19 +93,22 @@ func (t *tunnel) Read(p []byte) (int, error) {
 		}
 		dl := t.rdl
 		t.mu.Unlock()
-		var timeout <-chan time.Time
-		if !dl.IsZero() {
-			d := time.Until(dl)
-			if d <= 0 {
-				return 0, errDeadline
-			}
-			timer := time.NewTimer(d)
-			timeout = timer.C
-			defer timer.Stop()
+		if dl.IsZero() {
+			<-t.readable
+			continue
 		}
+		d := time.Until(dl)
+		if d <= 0 {
+			return 0, errDeadline
+		}
+		// One timer per wait, stopped when the wait ends: a Read that
+		// wakes many times before data comes must not leave a timer
+		// running for each wake until the function returns.
+		timer := time.NewTimer(d)
 		select {
 		case <-t.readable:
-		case <-timeout:
+			timer.Stop()
+		case <-timer.C:
 			return 0, errDeadline
 		}
 	}
@@ -111,7 +128,7 @@ func (t *tunnel) Write(p []byte) (int, error) {
 		defer timer.Stop()
 		deadline = ch
 	}
-	if err := t.h.send(t.id, p, false, deadline); err != nil {
+	if err := t.r.send(t.id, p, false, deadline); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -131,11 +148,11 @@ func (t *tunnel) Close() error {
 	case t.readable <- struct{}{}:
 	default:
 	}
-	t.h.forget(t.id)
+	t.r.forget(t.id)
 	if eof {
 		return nil // the broker already ended it
 	}
-	err := t.h.send(t.id, nil, true, nil)
+	err := t.r.send(t.id, nil, true, nil)
 	if errors.Is(err, ErrStopped) {
 		return nil
 	}

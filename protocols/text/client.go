@@ -1,4 +1,4 @@
-package main
+package text
 
 import (
 	"bufio"
@@ -96,13 +96,15 @@ func serveClient(ctx context.Context, h *plugin.Host, c net.Conn, maxLine int) {
 		// waits here, not in the SDK's handler goroutine where answers
 		// are queued.
 		cl.out.waitRoom()
-		line = bytes.TrimRight(line, "\r\n")
+		line = trimEOL(line)
 		cmd, rest, _ := bytes.Cut(line, []byte(" "))
-		if bytes.EqualFold(cmd, []byte("PUB")) {
+		// The length first: EqualFold does not look at it before
+		// comparing, and these two run for every message.
+		if len(cmd) == 3 && bytes.EqualFold(cmd, []byte("PUB")) {
 			cl.publish(rest)
 			continue
 		}
-		if bytes.EqualFold(cmd, []byte("SEND")) {
+		if len(cmd) == 4 && bytes.EqualFold(cmd, []byte("SEND")) {
 			cl.send(rest)
 			continue
 		}
@@ -329,6 +331,15 @@ func (cl *client) subscribe(topic, queue string) error {
 	}
 	cl.subs[topic] = s
 	return nil
+}
+
+// trimEOL removes the line's end: LF, CRLF, or any run of CR and LF
+// (bytes.TrimRight builds a set for its cutset on every call).
+func trimEOL(line []byte) []byte {
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	return line
 }
 
 func result(err error) string {
