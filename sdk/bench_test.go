@@ -128,13 +128,19 @@ func BenchmarkPubSub(b *testing.B) {
 func benchPubSub(b *testing.B, tr string, subs int) {
 	srv := benchServer(b)
 	url, opts := transportURL(srv, tr)
+	benchFanOut(b, url, opts, "bench.fan", subs)
+}
+
+// benchFanOut times b.N publishes to topic, each received by subs
+// subscribers on connections of their own, and reports deliveries/s.
+func benchFanOut(b *testing.B, url string, opts []sdk.Option, topic string, subs int) {
 	var got atomic.Int64
 	done := make(chan struct{}, 1)
 	var want atomic.Int64
 	want.Store(-1)
 	for range subs {
 		c := benchConnOpts(b, url, opts...)
-		if _, err := c.Subscribe("bench.fan", func(*sdk.Msg) {
+		if _, err := c.Subscribe(topic, func(*sdk.Msg) {
 			if got.Add(1) == want.Load() {
 				done <- struct{}{}
 			}
@@ -149,7 +155,7 @@ func benchPubSub(b *testing.B, tr string, subs int) {
 	b.ResetTimer()
 	want.Store(int64(b.N * subs))
 	for range b.N {
-		if err := pub.Publish("bench.fan", payload16); err != nil {
+		if err := pub.Publish(topic, payload16); err != nil {
 			b.Fatal(err)
 		}
 	}
