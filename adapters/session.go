@@ -53,8 +53,9 @@ type session struct {
 	lastSeen   time.Time
 }
 
-// Deliver implements broker.Conn: it encodes d into the outbound buffer.
-func (ss *session) Deliver(d broker.Delivery) (int, bool) {
+// Deliver implements broker.Conn: it encodes d as a MSG for subscription
+// sid into the outbound buffer.
+func (ss *session) Deliver(sid uint32, d *broker.Message) (int, bool) {
 	var flags wire.Flags
 	if d.Retained {
 		flags |= wire.FlagRetain
@@ -74,7 +75,7 @@ func (ss *session) Deliver(d broker.Delivery) (int, bool) {
 		ss.mu.Unlock()
 		return 0, false
 	}
-	ss.buf = wire.AppendMsgTTL(ss.buf, flags, d.SID, ttl, d.Topic, d.Reply, d.Header, d.Payload)
+	ss.buf = wire.AppendMsgTTL(ss.buf, flags, sid, ttl, d.Topic, d.Reply, d.Header, d.Payload)
 	pending := len(ss.buf) + ss.writing
 	ss.startWriterLocked()
 	ss.mu.Unlock()

@@ -16,7 +16,7 @@ type bufConn struct {
 	buf []byte
 }
 
-func (c *bufConn) Deliver(d broker.Delivery) (int, bool) {
+func (c *bufConn) Deliver(_ uint32, d *broker.Message) (int, bool) {
 	c.mu.Lock()
 	if len(c.buf) > 1<<20 {
 		c.buf = c.buf[:0]

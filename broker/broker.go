@@ -133,7 +133,12 @@ func (b *Broker) slowConsumer(s *Session) {
 	s.requestClose(fmt.Errorf("%w: more than %d bytes pending", ErrSlowConsumer, b.opts.MaxPending))
 }
 
+// publish routes m, which it may change: subscribers get m itself (no copy
+// per publish), so the publisher's ack id and the delivery-only fields are
+// cleared first.
 func (b *Broker) publish(from *Session, m *Message) error {
+	ackID := m.AckID
+	m.AckID, m.Retained, m.NoResponders = 0, false, false
 	if len(m.Payload) > b.opts.MaxPayload {
 		return fmt.Errorf("%w: %d bytes, limit is %d", ErrPayloadTooLarge, len(m.Payload), b.opts.MaxPayload)
 	}
@@ -154,7 +159,7 @@ func (b *Broker) publish(from *Session, m *Message) error {
 			rm.Expires = time.Now().Add(m.TTL)
 		}
 		var done func(error)
-		if id := m.AckID; id != 0 {
+		if id := ackID; id != 0 {
 			conn := from.conn
 			done = func(err error) {
 				if err != nil && !errors.Is(err, ErrStore) {
@@ -179,8 +184,8 @@ func (b *Broker) publish(from *Session, m *Message) error {
 	if n == 0 && len(m.Reply) > 0 {
 		b.interest.noResponders(m.Reply)
 	}
-	if m.AckID != 0 {
-		from.conn.Ack(m.AckID, nil)
+	if ackID != 0 {
+		from.conn.Ack(ackID, nil)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/broker/brokertest"
 )
 
 func newBroker(t testing.TB, opts broker.Options) *broker.Broker {
@@ -21,9 +22,9 @@ func newBroker(t testing.TB, opts broker.Options) *broker.Broker {
 	return b
 }
 
-func newClient(t testing.TB, b *broker.Broker, name string) *broker.Client {
+func newClient(t testing.TB, b *broker.Broker, name string) *brokertest.Client {
 	t.Helper()
-	c, err := b.NewClient(name, false)
+	c, err := brokertest.NewClient(b, name, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,20 +35,20 @@ func newClient(t testing.TB, b *broker.Broker, name string) *broker.Client {
 // collector gathers messages from callbacks.
 type collector struct {
 	mu   sync.Mutex
-	msgs []*broker.Msg
+	msgs []*brokertest.Msg
 	ch   chan struct{}
 }
 
 func newCollector() *collector { return &collector{ch: make(chan struct{}, 1<<16)} }
 
-func (c *collector) cb(m *broker.Msg) {
+func (c *collector) cb(m *brokertest.Msg) {
 	c.mu.Lock()
 	c.msgs = append(c.msgs, m)
 	c.mu.Unlock()
 	c.ch <- struct{}{}
 }
 
-func (c *collector) wait(t *testing.T, n int) []*broker.Msg {
+func (c *collector) wait(t *testing.T, n int) []*brokertest.Msg {
 	t.Helper()
 	for range n {
 		select {
@@ -59,10 +60,10 @@ func (c *collector) wait(t *testing.T, n int) []*broker.Msg {
 	return c.snapshot()
 }
 
-func (c *collector) snapshot() []*broker.Msg {
+func (c *collector) snapshot() []*brokertest.Msg {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]*broker.Msg(nil), c.msgs...)
+	return append([]*brokertest.Msg(nil), c.msgs...)
 }
 
 func TestInprocPubSub(t *testing.T) {
@@ -181,7 +182,7 @@ func TestEvents(t *testing.T) {
 		events = append(events, e)
 		mu.Unlock()
 	}})
-	c, err := b.NewClient("ev", false)
+	c, err := brokertest.NewClient(b, "ev", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestSlowInprocConsumer(t *testing.T) {
 	block := make(chan struct{})
 	var unblock sync.Once
 	defer unblock.Do(func() { close(block) })
-	slow.Subscribe("fire", func(*broker.Msg) { <-block })
+	slow.Subscribe("fire", func(*brokertest.Msg) { <-block })
 	fast := newClient(t, b, "fast")
 	col := newCollector()
 	fast.Subscribe("fire", col.cb)
@@ -247,7 +248,7 @@ func TestShutdownRefusesNewWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	col.wait(t, 1) // queued before the drain: still handed over
-	if _, err := b.NewClient("late", false); !errors.Is(err, broker.ErrShutdown) {
+	if _, err := brokertest.NewClient(b, "late", false); !errors.Is(err, broker.ErrShutdown) {
 		t.Fatalf("connect while shut down: %v", err)
 	}
 	if b.Stats().Connections != 0 {

@@ -102,15 +102,12 @@ func (in *interest) list() []Interest {
 
 // route delivers m to every plain subscriber of its topic and to one member
 // of each matching queue group, and returns how many deliveries it made.
-// The topic must be valid (an invalid one routes nowhere and errs).
+// The topic must be valid (an invalid one routes nowhere and errs). Every
+// subscriber gets m itself: the caller has cleared what they must not see.
 func (in *interest) route(from *Session, m *Message) (int, error) {
 	res, err := in.tree.MatchBytes(m.Topic)
 	if err != nil || res.Empty() {
 		return 0, err
-	}
-	d := Delivery{
-		Topic: m.Topic, Reply: m.Reply, Header: m.Header, Payload: m.Payload,
-		Retain: m.Retain, TTL: m.TTL, NoResponders: m.noResponders,
 	}
 	n := 0
 	noEcho := from != nil && from.info.NoEcho
@@ -118,8 +115,7 @@ func (in *interest) route(from *Session, m *Message) (int, error) {
 		if sub.sess == from && (noEcho || sub.noLocal) {
 			continue
 		}
-		d.SID = sub.sid
-		if sub.sess.deliver(sub, d) {
+		if sub.sess.deliver(sub, m) {
 			n++
 		}
 	}
@@ -134,8 +130,7 @@ func (in *interest) route(from *Session, m *Message) (int, error) {
 			if sub.sess == from && (noEcho || sub.noLocal) {
 				continue
 			}
-			d.SID = sub.sid
-			if sub.sess.deliver(sub, d) {
+			if sub.sess.deliver(sub, m) {
 				n++
 				break
 			}
@@ -148,5 +143,5 @@ func (in *interest) route(from *Session, m *Message) (int, error) {
 // sending a status message to the request's reply topic. It is called
 // when route made no delivery for a message with a reply topic.
 func (in *interest) noResponders(reply []byte) {
-	in.route(nil, &Message{Topic: reply, noResponders: true})
+	in.route(nil, &Message{Topic: reply, NoResponders: true})
 }

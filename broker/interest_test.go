@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/broker/brokertest"
 )
 
 type interestLog struct {
@@ -32,7 +33,7 @@ func (l *interestLog) take() []string {
 func TestInterestEvents(t *testing.T) {
 	b := newBroker(t, broker.Options{})
 	c1, c2 := newClient(t, b, "c1"), newClient(t, b, "c2")
-	nop := func(*broker.Msg) {}
+	nop := func(*brokertest.Msg) {}
 	if _, err := c1.Subscribe("before.*", nop); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestFailedReplayRemovesTheSubscription(t *testing.T) {
 	close(st.release)
 	b := newBroker(t, broker.Options{Retained: st})
 	sub := newClient(t, b, "sub")
-	if _, err := sub.Subscribe("slow.>", func(*broker.Msg) {}); !errors.Is(err, broker.ErrStore) {
+	if _, err := sub.Subscribe("slow.>", func(*brokertest.Msg) {}); !errors.Is(err, broker.ErrStore) {
 		t.Fatalf("Subscribe = %v, want the store's error", err)
 	}
 	if n := len(b.Interest()); n != 0 {
@@ -194,7 +195,7 @@ func TestDenyAllInProcess(t *testing.T) {
 	if err := c.PublishMsg(&broker.Message{Topic: []byte("a"), Payload: []byte("x"), Retain: true}, nil); !errors.Is(err, broker.ErrPermission) {
 		t.Fatalf("retained publish: %v", err)
 	}
-	if _, err := c.QueueSubscribe("a", "q", func(*broker.Msg) {}); !errors.Is(err, broker.ErrPermission) {
+	if _, err := c.QueueSubscribe("a", "q", func(*brokertest.Msg) {}); !errors.Is(err, broker.ErrPermission) {
 		t.Fatalf("queue subscribe: %v", err)
 	}
 	if p := c.Session().Principal(); p.User != "nobody" {

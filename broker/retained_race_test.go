@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/broker/brokertest"
 )
 
 // reviewSlowStore widens the window between the publish path's MatchBytes and Set.
@@ -25,8 +26,8 @@ func TestRetainedPublishDuringSubscribeReachesSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	pub, _ := b.NewClient("pub", false)
-	sub, _ := b.NewClient("sub", false)
+	pub, _ := brokertest.NewClient(b, "pub", false)
+	sub, _ := brokertest.NewClient(b, "sub", false)
 	defer pub.Close()
 	defer sub.Close()
 
@@ -39,7 +40,7 @@ func TestRetainedPublishDuringSubscribeReachesSubscriber(t *testing.T) {
 		pub.PublishMsg(&broker.Message{Topic: []byte("cfg.x"), Payload: []byte("v1"), Retain: true}, nil)
 	}()
 	time.Sleep(10 * time.Millisecond) // publisher has matched (no subscriber yet) and is inside Set
-	if _, err := sub.Subscribe("cfg.x", func(m *broker.Msg) {
+	if _, err := sub.Subscribe("cfg.x", func(m *brokertest.Msg) {
 		mu.Lock()
 		got = append(got, string(m.Payload))
 		mu.Unlock()
@@ -59,8 +60,8 @@ func TestRetainedPublishDuringSubscribeReachesSubscriber(t *testing.T) {
 func TestRetainedPublishRacingSubscribeIsNeverLost(t *testing.T) {
 	b, _ := broker.New(broker.Options{})
 	defer b.Close()
-	pub, _ := b.NewClient("pub", false)
-	sub, _ := b.NewClient("sub", false)
+	pub, _ := brokertest.NewClient(b, "pub", false)
+	sub, _ := brokertest.NewClient(b, "sub", false)
 	defer pub.Close()
 	defer sub.Close()
 	const N = 20000
@@ -76,7 +77,7 @@ func TestRetainedPublishRacingSubscribeIsNeverLost(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			sub.Subscribe(topic, func(m *broker.Msg) { mu.Lock(); seen[m.Topic] = true; mu.Unlock() })
+			sub.Subscribe(topic, func(m *brokertest.Msg) { mu.Lock(); seen[m.Topic] = true; mu.Unlock() })
 		}()
 		wg.Wait()
 	}

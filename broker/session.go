@@ -11,12 +11,12 @@ import (
 // reach the client. Both methods are called from other sessions' goroutines
 // and must never block on the network.
 type Conn interface {
-	// Deliver queues d for the client and returns how many bytes now wait
-	// to be written for this session, and false if the session is ending
-	// and took nothing (a queue group then tries another member). d's
-	// slices are only valid during the call: the adapter copies or encodes
-	// them before returning.
-	Deliver(d Delivery) (pending int, ok bool)
+	// Deliver queues m for the client's subscription sid and returns how
+	// many bytes now wait to be written for this session, and false if the
+	// session is ending and took nothing (a queue group then tries another
+	// member). m and its slices are only valid during the call: the adapter
+	// copies or encodes them before returning.
+	Deliver(sid uint32, m *Message) (pending int, ok bool)
 	// Ack reports the outcome of an accepted publish that carried an ack id:
 	// err is nil once the message is routed (for a retained message: once it
 	// is durable), or says why the retained store could not keep it. It may
@@ -33,40 +33,31 @@ type Conn interface {
 	Revoke(sid uint32, reason error)
 }
 
-// Delivery is one message on its way to one subscription of a session.
-type Delivery struct {
-	SID          uint32 // the subscription id the client chose
-	Topic        []byte
-	Reply        []byte
-	Header       []byte
-	Payload      []byte
-	Retained     bool // comes from the retained store, not live traffic
-	Retain       bool // was published with the retain flag (always, when Retained)
-	NoResponders bool // status: the request sent to Reply's topic had no subscriber
-	// TTL is how long the message has left to live; zero means no limit.
-	// Whoever holds the message longer (a client's queue, an offline
-	// session) drops it once that has passed.
-	TTL time.Duration
-}
-
-// Message is a publish as the broker receives it. Its slices may alias an
-// adapter's read buffer: the broker does not keep them.
+// Message is a message, on its way in (Session.Publish) or out
+// (Conn.Deliver). Its slices may alias an adapter's read buffer: the broker
+// does not keep them, and neither may a Conn.
 type Message struct {
 	Topic   []byte
 	Reply   []byte
 	Header  []byte
 	Payload []byte
-	Retain  bool
+	// Retain, on publish, asks the broker to keep the message as its
+	// topic's retained message (an empty payload deletes it). On delivery it
+	// says the message was published so, live or from the store.
+	Retain bool
 	// TTL is how long the message lives: a retained message stays retained
-	// that long, and every delivery carries what is left of it so that
-	// queues holding the message drop it once expired. Zero means no limit.
+	// that long, and each delivery carries what is left of it, so that
+	// whoever holds the message longer (a client's queue, an offline
+	// session) drops it once expired. Zero means no limit.
 	TTL time.Duration
-	// AckID, when not zero, asks for Conn.Ack(AckID, ...) once the message
-	// is accepted. A publish that Publish refuses is not acked: the error
-	// return is the answer.
+	// AckID, on publish, when not zero, asks for Conn.Ack(AckID, ...) once
+	// the message is accepted. A publish that Publish refuses is not acked:
+	// the error return is the answer. Zero on delivery.
 	AckID uint64
 
-	noResponders bool // a status the broker sends to a request's reply topic
+	// On delivery only:
+	Retained     bool // comes from the retained store, not live traffic
+	NoResponders bool // a status: the request sent to Topic (its reply topic) had no subscriber
 }
 
 // SessionInfo describes a session. It is fixed when the session opens.
@@ -131,7 +122,7 @@ type subscription struct {
 	// lock), live messages for the subscription wait in held, copied, so
 	// that they follow the retained ones. Both under the session's mu.
 	replaying bool
-	held      []Delivery
+	held      []Message
 	heldBytes int
 }
 
@@ -156,6 +147,8 @@ func (s *Session) Stats() SessionStats {
 // Publish routes m to every matching subscription. It never waits for a
 // subscriber. An error return means the message was refused. When m.AckID is
 // set and Publish returns nil, the session's Conn.Ack is called exactly once.
+// Publish may change m (it clears AckID and the delivery-only fields before
+// handing m to subscribers); m is the caller's again when it returns.
 func (s *Session) Publish(m *Message) error {
 	s.publishing.Add(1)
 	defer s.publishing.Add(-1)
@@ -254,8 +247,8 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 			// but may round to nothing.
 			ttl = max(time.Until(rm.Expires), time.Millisecond)
 		}
-		s.deliverLocked(sub, Delivery{
-			SID: sid, Topic: []byte(rm.Topic), Header: rm.Header, Payload: rm.Payload,
+		s.deliverLocked(sub, &Message{
+			Topic: []byte(rm.Topic), Header: rm.Header, Payload: rm.Payload,
 			Retained: true, Retain: true, TTL: ttl,
 		})
 		s.mu.Unlock()
@@ -271,8 +264,8 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 		s.removeLocked(sub)
 		return err
 	}
-	for _, d := range held {
-		s.deliverLocked(sub, d)
+	for i := range held {
+		s.deliverLocked(sub, &held[i])
 	}
 	return nil
 }
@@ -305,23 +298,24 @@ func (s *Session) removeLocked(sub *subscription) {
 	s.b.interest.remove(sub)
 }
 
-// deliver hands d to the session's connection; it reports whether it did.
-func (s *Session) deliver(sub *subscription, d Delivery) bool {
+// deliver hands m to the session's connection for sub; it reports whether
+// it did.
+func (s *Session) deliver(sub *subscription, m *Message) bool {
 	if s.closing.Load() {
 		return false
 	}
 	s.mu.Lock()
-	ok := s.deliverLocked(sub, d)
+	ok := s.deliverLocked(sub, m)
 	s.mu.Unlock()
 	return ok
 }
 
-func (s *Session) deliverLocked(sub *subscription, d Delivery) bool {
-	if s.closed || s.subs[sub.sid] != sub || (sub.filtered.Load() && !s.mayReceive(d.Topic)) {
+func (s *Session) deliverLocked(sub *subscription, m *Message) bool {
+	if s.closed || s.subs[sub.sid] != sub || (sub.filtered.Load() && !s.mayReceive(m.Topic)) {
 		return false
 	}
-	if sub.replaying && !d.Retained {
-		return s.holdLocked(sub, d)
+	if sub.replaying && !m.Retained {
+		return s.holdLocked(sub, m)
 	}
 	if max := sub.max.Load(); max > 0 {
 		n := sub.delivered.Add(1)
@@ -334,38 +328,39 @@ func (s *Session) deliverLocked(sub *subscription, d Delivery) bool {
 	} else {
 		sub.delivered.Add(1)
 	}
-	pending, ok := s.conn.Deliver(d)
+	pending, ok := s.conn.Deliver(sub.sid, m)
 	if !ok {
 		return false
 	}
 	s.msgsOut.Add(1)
-	s.bytesOut.Add(uint64(len(d.Payload)))
+	s.bytesOut.Add(uint64(len(m.Payload)))
 	if pending > s.b.opts.MaxPending {
 		s.b.slowConsumer(s)
 	}
 	return true
 }
 
-// holdLocked keeps a copy of a live delivery that arrived while sub's
+// holdLocked keeps a copy of a live message that arrived while sub's
 // retained messages are being replayed. What waits counts against the
 // slow-consumer limit like what waits in the connection.
-func (s *Session) holdLocked(sub *subscription, d Delivery) bool {
-	size := len(d.Topic) + len(d.Reply) + len(d.Header) + len(d.Payload)
+func (s *Session) holdLocked(sub *subscription, m *Message) bool {
+	size := len(m.Topic) + len(m.Reply) + len(m.Header) + len(m.Payload)
 	sub.heldBytes += size
 	if sub.heldBytes > s.b.opts.MaxPending {
 		s.b.slowConsumer(s)
 		return false
 	}
+	cp := *m
 	buf := make([]byte, 0, size)
-	buf = append(buf, d.Topic...)
-	buf = append(buf, d.Reply...)
-	buf = append(buf, d.Header...)
-	buf = append(buf, d.Payload...)
-	d.Topic, buf = buf[:len(d.Topic):len(d.Topic)], buf[len(d.Topic):]
-	d.Reply, buf = buf[:len(d.Reply):len(d.Reply)], buf[len(d.Reply):]
-	d.Header, buf = buf[:len(d.Header):len(d.Header)], buf[len(d.Header):]
-	d.Payload = buf
-	sub.held = append(sub.held, d)
+	buf = append(buf, m.Topic...)
+	buf = append(buf, m.Reply...)
+	buf = append(buf, m.Header...)
+	buf = append(buf, m.Payload...)
+	cp.Topic, buf = buf[:len(m.Topic):len(m.Topic)], buf[len(m.Topic):]
+	cp.Reply, buf = buf[:len(m.Reply):len(m.Reply)], buf[len(m.Reply):]
+	cp.Header, buf = buf[:len(m.Header):len(m.Header)], buf[len(m.Header):]
+	cp.Payload = buf
+	sub.held = append(sub.held, cp)
 	return true
 }
 

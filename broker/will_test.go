@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/broker/brokertest"
 )
 
 func TestWillPublishedWhenSessionEnds(t *testing.T) {
@@ -13,7 +14,7 @@ func TestWillPublishedWhenSessionEnds(t *testing.T) {
 	watcher := newClient(t, b, "watcher")
 	got := newCollector()
 	watcher.Subscribe("will.>", got.cb)
-	c, err := b.NewClient("dying", false)
+	c, err := brokertest.NewClient(b, "dying", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/adapterstest"
-	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/broker/brokertest"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -32,10 +32,10 @@ func TestQueueGroupSkipsClosingMember(t *testing.T) {
 
 	// Member B: in-process.
 	var gotB atomic.Int64
-	cb, _ := srv.B.NewClient("B", false)
+	cb, _ := brokertest.NewClient(srv.B, "B", false)
 	defer cb.Close()
-	cb.QueueSubscribe("jobs", "w", func(*broker.Msg) { gotB.Add(1) })
-	pub, _ := srv.B.NewClient("pub", false)
+	cb.QueueSubscribe("jobs", "w", func(*brokertest.Msg) { gotB.Add(1) })
+	pub, _ := brokertest.NewClient(srv.B, "pub", false)
 	defer pub.Close()
 
 	// Fill A's socket so its writer blocks (well under MaxPending).

@@ -9,6 +9,7 @@ import (
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/adapterstest"
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/broker/brokertest"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -38,7 +39,7 @@ func TestWriteTimeoutSparesSteadyReader(t *testing.T) {
 	c.Read(buf)
 	time.Sleep(50 * time.Millisecond)
 
-	pub, _ := srv.B.NewClient("pub", false)
+	pub, _ := brokertest.NewClient(srv.B, "pub", false)
 	defer pub.Close()
 	payload := make([]byte, 64<<10)
 	for range 64 { // 4 MiB backlog, well under MaxPending

@@ -1,17 +1,22 @@
-package broker
+// Package brokertest is a client of a broker in the same process, without
+// any protocol or socket, for tests of the broker and its adapters.
+// Programs that embed the broker use the Go SDK over the in-process
+// transport instead (adapters/inproc).
+package brokertest
 
 import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/msgtrans/msgtrans/broker"
 )
 
-// Client is an in-process session: a Go program that embeds the broker
-// publishes and subscribes through it without a socket. Its deliveries are
-// queued like any session's, bounded by MaxPending, and handed to the
+// Client is an in-process session. Its deliveries are queued like any
+// session's, bounded by the broker's MaxPending, and handed to the
 // subscription callbacks by one goroutine, in order.
 type Client struct {
-	s *Session
+	s *broker.Session
 
 	mu       sync.Mutex
 	queue    []queued
@@ -36,8 +41,10 @@ type queued struct {
 // the Client's own method set so that Client.Close is the user's.
 type clientConn struct{ c *Client }
 
-func (cc clientConn) Deliver(d Delivery) (int, bool) { return cc.c.deliver(d) }
-func (cc clientConn) Close(reason error)             { cc.c.stop(reason) }
+func (cc clientConn) Deliver(sid uint32, m *broker.Message) (int, bool) {
+	return cc.c.deliver(sid, m)
+}
+func (cc clientConn) Close(reason error) { cc.c.stop(reason) }
 func (cc clientConn) Revoke(sid uint32, _ error) {
 	cc.c.mu.Lock()
 	delete(cc.c.handlers, sid)
@@ -53,7 +60,7 @@ func (cc clientConn) Ack(id uint64, err error) {
 	}
 }
 
-// Msg is a message delivered to an in-process Client. It belongs to the
+// Msg is a message delivered to a Client, copied: it belongs to the
 // callback that receives it.
 type Msg struct {
 	Topic        string
@@ -70,15 +77,15 @@ type ClientSub struct {
 	sid uint32
 }
 
-// NewClient opens an in-process session named name. Close it when done.
-func (b *Broker) NewClient(name string, noEcho bool) (*Client, error) {
+// NewClient opens a session of b named name. Close it when done.
+func NewClient(b *broker.Broker, name string, noEcho bool) (*Client, error) {
 	c := &Client{
 		handlers: make(map[uint32]func(*Msg)),
 		acks:     make(map[uint64]func(error)),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	s, err := b.Connect(SessionInfo{Peer: Peer{Protocol: "inproc"}, Name: name, NoEcho: noEcho}, Credentials{}, clientConn{c})
+	s, err := b.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "inproc"}, Name: name, NoEcho: noEcho}, broker.Credentials{}, clientConn{c})
 	if err != nil {
 		return nil, err
 	}
@@ -88,29 +95,31 @@ func (b *Broker) NewClient(name string, noEcho bool) (*Client, error) {
 }
 
 // Session returns the client's broker session.
-func (c *Client) Session() *Session { return c.s }
+func (c *Client) Session() *broker.Session { return c.s }
 
 // Publish sends payload to topic.
 func (c *Client) Publish(topic string, payload []byte) error {
-	return c.s.Publish(&Message{Topic: []byte(topic), Payload: payload})
+	return c.s.Publish(&broker.Message{Topic: []byte(topic), Payload: payload})
 }
 
 // PublishMsg sends m. With ack set, ack is called once the broker accepted
 // the message (for a retained message, once it is durable); m.AckID is
 // assigned by the client.
-func (c *Client) PublishMsg(m *Message, ack func(error)) error {
+func (c *Client) PublishMsg(m *broker.Message, ack func(error)) error {
 	m.AckID = 0
+	var id uint64
 	if ack != nil {
 		c.mu.Lock()
 		c.nextAck++
-		m.AckID = c.nextAck
-		c.acks[m.AckID] = ack
+		id = c.nextAck
+		c.acks[id] = ack
 		c.mu.Unlock()
+		m.AckID = id
 	}
-	err := c.s.Publish(m)
+	err := c.s.Publish(m) // it may clear m.AckID: id is kept apart
 	if err != nil && ack != nil {
 		c.mu.Lock()
-		delete(c.acks, m.AckID)
+		delete(c.acks, id)
 		c.mu.Unlock()
 	}
 	return err
@@ -132,7 +141,7 @@ func (c *Client) QueueSubscribe(filter, queue string, cb func(*Msg)) (*ClientSub
 	sid := c.nextSID
 	c.handlers[sid] = cb
 	c.mu.Unlock()
-	if err := c.s.Subscribe(sid, filter, SubOptions{Queue: queue}); err != nil {
+	if err := c.s.Subscribe(sid, filter, broker.SubOptions{Queue: queue}); err != nil {
 		c.mu.Lock()
 		delete(c.handlers, sid)
 		c.mu.Unlock()
@@ -153,7 +162,7 @@ func (cs *ClientSub) Unsubscribe() error {
 	return nil
 }
 
-func (c *Client) deliver(d Delivery) (int, bool) {
+func (c *Client) deliver(sid uint32, d *broker.Message) (int, bool) {
 	m := &Msg{
 		Topic: string(d.Topic), Reply: string(d.Reply),
 		Header: clone(d.Header), Payload: clone(d.Payload),
@@ -165,12 +174,19 @@ func (c *Client) deliver(d Delivery) (int, bool) {
 		c.mu.Unlock()
 		return 0, false
 	}
-	c.queue = append(c.queue, queued{d.SID, m})
+	c.queue = append(c.queue, queued{sid, m})
 	c.pending += size
 	p := c.pending
 	c.mu.Unlock()
 	c.signal()
 	return p, true
+}
+
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }
 
 func (c *Client) signal() {
@@ -187,7 +203,7 @@ func (c *Client) stop(reason error) {
 	if !c.closed {
 		c.closed = true
 		c.reason = reason
-		c.drop = errors.Is(reason, ErrSlowConsumer)
+		c.drop = errors.Is(reason, broker.ErrSlowConsumer)
 	}
 	c.mu.Unlock()
 	c.signal()
