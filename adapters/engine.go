@@ -118,12 +118,14 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 	ss.start(welcome)
 
 	reason := ss.readLoop(&f)
+	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
+		// The read failed because ctx closed the connection: say why,
+		// before the bare network error becomes the session's reason.
+		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ctx))
+	}
 	ss.stop(reason)
 	ss.wait()
 	fc.Close()
-	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
-		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ctx))
-	}
 	s.Close(reason)
 	return ss.closeReason()
 }

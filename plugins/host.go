@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/inproc"
 	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/plugins/pluginpb"
 )
@@ -89,7 +90,7 @@ func (h *host) grpcServer(opts []grpc.ServerOption) *grpc.Server {
 
 // OpenSession implements pluginpb.HostServer.
 func (h *host) OpenSession(_ context.Context, req *pluginpb.OpenSessionRequest) (*pluginpb.OpenSessionResponse, error) {
-	engineEnd, local := newPipe()
+	engineEnd, local := inproc.Pipe()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()

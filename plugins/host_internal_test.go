@@ -10,13 +10,14 @@ import (
 
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/adapterstest"
+	"github.com/msgtrans/msgtrans/adapters/inproc"
 	"github.com/msgtrans/msgtrans/plugins/pluginpb"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
 // pipeTunnel registers a session whose engine end the test reads itself.
 func pipeTunnel(h *host, id uint64) (*tunnel, net.Conn) {
-	engineEnd, local := newPipe()
+	engineEnd, local := inproc.Pipe()
 	t := &tunnel{id: id, local: local}
 	h.mu.Lock()
 	h.sessions[id] = t

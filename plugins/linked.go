@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/inproc"
 	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/sdk"
 	"github.com/msgtrans/msgtrans/sdk/plugin"
@@ -29,24 +29,18 @@ type linked struct {
 	log  zerolog.Logger
 	run  runInfo
 
-	stopServe   context.CancelFunc      // ends the protocol's Serve
-	sessCtx     context.Context         // the sessions' engine runs until it ends
-	endSessions context.CancelCauseFunc // with the reason given to the sessions
-	served      chan struct{}           // closed once Serve has returned
-	serveErr    error                   // Serve's result, set before served is closed
-
-	mu       sync.Mutex
-	closed   bool           // no new sessions
-	sessions sync.WaitGroup // the engine goroutines
+	stopServe context.CancelFunc // ends the protocol's Serve
+	sessions  *inproc.Server     // the protocol's sessions, through in-memory pipes
+	served    chan struct{}      // closed once Serve has returned
+	serveErr  error              // Serve's result, set before served is closed
 }
 
 // launchLinked runs the protocol's Serve and waits until it calls Ready.
 func (r *Runner) launchLinked(ctx context.Context) (instance, error) {
 	serveCtx, stopServe := context.WithCancel(context.Background())
-	sessCtx, endSessions := context.WithCancelCause(context.Background())
 	l := &linked{
 		name: r.cfg.Name, e: r.e, log: r.log, run: runInfo{start: time.Now()},
-		stopServe: stopServe, sessCtx: sessCtx, endSessions: endSessions,
+		stopServe: stopServe, sessions: inproc.New(r.e, r.cfg.Name),
 		served: make(chan struct{}),
 	}
 	ready := make(chan string, 1) // the Host reports Ready once
@@ -85,23 +79,11 @@ func (r *Runner) launchLinked(ctx context.Context) (instance, error) {
 // dial is the Host's Dial: the engine serves one end of a new pipe, the
 // protocol's *sdk.Conn gets the other.
 func (l *linked) dial(ctx context.Context, remoteAddr string) (sdk.Transport, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
+	c, err := l.sessions.Dial(ctx, remoteAddr)
+	if errors.Is(err, inproc.ErrClosed) {
 		return nil, plugin.ErrStopped
 	}
-	l.sessions.Add(1)
-	l.mu.Unlock()
-	engineEnd, protocolEnd := newPipe()
-	go func() {
-		defer l.sessions.Done()
-		// The client's HELLO, credentials included, comes through the pipe.
-		l.e.Serve(l.sessCtx, adapters.NewStreamConn(engineEnd, l.e.Options().MaxFrame), broker.Peer{Protocol: l.name, RemoteAddr: remoteAddr})
-	}()
-	return protocolEnd, nil
+	return c, err
 }
 
 func (l *linked) ended() <-chan struct{} { return l.served }
@@ -136,11 +118,7 @@ func (l *linked) stop(timeout time.Duration) {
 // teardown closes the sessions with cause and waits for Serve and the
 // sessions to end.
 func (l *linked) teardown(cause error) {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
 	l.stopServe()
-	l.endSessions(cause)
-	l.sessions.Wait()
+	l.sessions.Close(cause)
 	<-l.served
 }

@@ -1,4 +1,4 @@
-package plugins
+package inproc
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 // concurrent calls (nettest's conformance suite).
 func TestPipeIsAConn(t *testing.T) {
 	nettest.TestConn(t, func() (net.Conn, net.Conn, func(), error) {
-		a, b := newPipe()
+		a, b := Pipe()
 		return a, b, func() { a.Close(); b.Close() }, nil
 	})
 }
@@ -25,7 +25,7 @@ func TestPipeIsAConn(t *testing.T) {
 // A write cut short by its deadline reports how much the reader took, and
 // the rest is not read later: the engine goes on from that count.
 func TestPipeWriteDeadlineCountsWhatWasTaken(t *testing.T) {
-	a, b := newPipe()
+	a, b := Pipe()
 	defer a.Close()
 	defer b.Close()
 	got := make(chan []byte, 1)
@@ -54,7 +54,7 @@ func TestPipeWriteDeadlineCountsWhatWasTaken(t *testing.T) {
 // Closing one end: the other reads io.EOF and cannot write; this end's
 // calls fail with net.ErrClosed, a blocked Write included.
 func TestPipeClose(t *testing.T) {
-	a, b := newPipe()
+	a, b := Pipe()
 	blocked := make(chan error, 1)
 	go func() {
 		_, err := a.Write([]byte("never read"))
@@ -86,7 +86,7 @@ func TestPipeClose(t *testing.T) {
 // Writes from several goroutines do not interleave: each Write's bytes
 // arrive together.
 func TestPipeWritesDoNotInterleave(t *testing.T) {
-	a, b := newPipe()
+	a, b := Pipe()
 	defer b.Close()
 	const writers, each = 8, 200
 	done := make(chan struct{})
@@ -125,7 +125,7 @@ func TestPipeWritesDoNotInterleave(t *testing.T) {
 func BenchmarkPipe(b *testing.B) {
 	pipes := map[string]func() (net.Conn, net.Conn){
 		"net.Pipe": net.Pipe,
-		"pipe":     func() (net.Conn, net.Conn) { x, y := newPipe(); return x, y },
+		"pipe":     Pipe,
 	}
 	for _, name := range []string{"net.Pipe", "pipe"} {
 		for _, write := range []int{64, 4 << 10, 256 << 10} {

@@ -1,4 +1,4 @@
-package plugins
+package inproc
 
 import (
 	"io"
@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// newPipe returns the two ends of an in-memory full-duplex byte stream:
-// what one end writes, the other reads. It carries a session between a
-// protocol linked into the broker and the session engine.
+// Pipe returns the two ends of an in-memory full-duplex byte stream: what
+// one end writes, the other reads. It carries a session between a client in
+// the broker's process (a protocol linked in, a program that embeds the
+// broker) and the session engine.
 //
 // Like net.Pipe it has no buffer of its own: a Write waits until readers
 // have taken all of its bytes, which are copied once, from the writer's
@@ -18,7 +19,7 @@ import (
 // reader once and is woken once, when everything is taken, however many
 // Reads that takes; net.Pipe hands each Read's share over two channels.
 // (Measured in BenchmarkPipe.) Deadlines and Close behave as on a socket.
-func newPipe() (*pipeEnd, *pipeEnd) {
+func Pipe() (net.Conn, net.Conn) {
 	ab, ba := newStream(), newStream()
 	return &pipeEnd{in: ba, out: ab}, &pipeEnd{in: ab, out: ba}
 }
