@@ -138,7 +138,8 @@ func (b *Broker) slowConsumer(s *Session) {
 // cleared first.
 func (b *Broker) publish(from *Session, m *Message) error {
 	ackID := m.AckID
-	m.AckID, m.Retained, m.NoResponders = 0, false, false
+	m.AckID, m.Retained, m.NoResponders, m.Origin = 0, false, false, ""
+
 	if len(m.Payload) > b.opts.MaxPayload {
 		return fmt.Errorf("%w: %d bytes, limit is %d", ErrPayloadTooLarge, len(m.Payload), b.opts.MaxPayload)
 	}
@@ -173,11 +174,11 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		}
 		if len(m.Payload) > 0 {
 			// An empty retained publish only deletes the retained message.
-			b.interest.route(from, m)
+			b.interest.route(from, m, nil)
 		}
 		return nil
 	}
-	n, err := b.interest.route(from, m)
+	n, err := b.interest.route(from, m, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
@@ -194,8 +195,9 @@ func (b *Broker) publish(from *Session, m *Message) error {
 // now, then of every change until the returned stop function is called.
 func (b *Broker) WatchInterest(l InterestListener) (stop func()) { return b.interest.watch(l) }
 
-// Interest lists every (filter, queue group) that has subscribers.
-func (b *Broker) Interest() []Interest { return b.interest.list() }
+// Interest lists every (filter, queue group) that has subscribers on this
+// broker.
+func (b *Broker) Interest() []Interest { return b.interest.localInterest() }
 
 // Shutdown drains the broker gracefully: new sessions and publishes are
 // refused with ErrShutdown, publishes already being routed finish, and every

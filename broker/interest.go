@@ -3,6 +3,7 @@ package broker
 import (
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 
 	"github.com/msgtrans/msgtrans/topics"
 )
@@ -27,16 +28,27 @@ type Interest struct {
 // holds every subscription, tells listeners when a (filter, queue) appears
 // or goes, chooses one member of each matching queue group, and decides
 // when a request has no responders. Sessions never touch the trie.
+//
+// Other brokers of a cluster are members of the same trie (remote.go): one
+// entry per node and (filter, queue) it has interest in, with no session.
+// Routing forwards to them what was published here; listeners hear of
+// local interest only.
 type interest struct {
 	tree *topics.Tree[*subscription]
 
 	mu        sync.Mutex // orders changes and their notifications
 	listeners map[uint64]InterestListener
 	nextL     uint64
+	remote    map[remoteKey]*subscription // under mu
+	fwd       atomic.Pointer[forwarder]   // set while a backplane is attached
 }
 
 func newInterest() *interest {
-	return &interest{tree: topics.NewTree[*subscription](0), listeners: make(map[uint64]InterestListener)}
+	return &interest{
+		tree:      topics.NewTree[*subscription](0),
+		listeners: make(map[uint64]InterestListener),
+		remote:    make(map[remoteKey]*subscription),
+	}
 }
 
 // add inserts sub; the caller validated nothing, the trie does.
@@ -46,7 +58,7 @@ func (in *interest) add(sub *subscription) error {
 	if err := in.tree.Insert(sub.filter, sub.queue, sub); err != nil {
 		return err
 	}
-	if len(in.listeners) > 0 && in.tree.Count(sub.filter, sub.queue) == 1 {
+	if len(in.listeners) > 0 && sub.sess != nil && !in.otherLocal(sub) {
 		in.notify(sub.filter, sub.queue, true)
 	}
 	return nil
@@ -60,9 +72,21 @@ func (in *interest) remove(sub *subscription) {
 	if in.tree.Remove(sub.filter, sub.queue, sub) != nil {
 		return
 	}
-	if len(in.listeners) > 0 && in.tree.Count(sub.filter, sub.queue) == 0 {
+	if len(in.listeners) > 0 && sub.sess != nil && !in.otherLocal(sub) {
 		in.notify(sub.filter, sub.queue, false)
 	}
+}
+
+// otherLocal reports whether (filter, queue) of sub has a local subscriber
+// besides sub. It stops at the first: the members before it can only be
+// other nodes' entries, one per node. in.mu is held.
+func (in *interest) otherLocal(sub *subscription) bool {
+	found := false
+	in.tree.Members(sub.filter, sub.queue, func(o *subscription) bool {
+		found = o != sub && o.sess != nil
+		return !found
+	})
+	return found
 }
 
 func (in *interest) notify(filter, queue string, present bool) {
@@ -76,10 +100,9 @@ func (in *interest) notify(filter, queue string, present bool) {
 func (in *interest) watch(l InterestListener) (stop func()) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.tree.Walk(func(filter, queue string, _ int) bool {
-		l.InterestChanged(filter, queue, true)
-		return true
-	})
+	for _, e := range in.localInterest() {
+		l.InterestChanged(e.Filter, e.Queue, true)
+	}
 	in.nextL++
 	key := in.nextL
 	in.listeners[key] = l
@@ -90,11 +113,20 @@ func (in *interest) watch(l InterestListener) (stop func()) {
 	}
 }
 
-// list returns every (filter, queue) with subscribers.
-func (in *interest) list() []Interest {
+// localInterest returns every (filter, queue) with local subscribers, and
+// how many.
+func (in *interest) localInterest() []Interest {
 	var out []Interest
-	in.tree.Walk(func(filter, queue string, n int) bool {
-		out = append(out, Interest{Filter: filter, Queue: queue, Subscribers: n})
+	in.tree.Walk(func(filter, queue string, members []*subscription) bool {
+		n := 0
+		for _, sub := range members {
+			if sub.sess != nil {
+				n++
+			}
+		}
+		if n > 0 {
+			out = append(out, Interest{Filter: filter, Queue: queue, Subscribers: n})
+		}
 		return true
 	})
 	return out
@@ -104,14 +136,28 @@ func (in *interest) list() []Interest {
 // of each matching queue group, and returns how many deliveries it made.
 // The topic must be valid (an invalid one routes nowhere and errs). Every
 // subscriber gets m itself: the caller has cleared what they must not see.
-func (in *interest) route(from *Session, m *Message) (int, error) {
+//
+// A message published here (m.Origin empty) also goes to the other nodes
+// with plain interest in its topic, and to those chosen for a queue group.
+// A message from another node (DeliverRemote) is delivered here only, to
+// plain subscribers and to the queue groups in chosen: its origin made
+// every other choice, and nothing is forwarded again, so nothing loops.
+func (in *interest) route(from *Session, m *Message, chosen []QueueGroup) (int, error) {
 	res, err := in.tree.MatchBytes(m.Topic)
 	if err != nil || res.Empty() {
 		return 0, err
 	}
+	here := m.Origin == ""
+	var fw forwards // stays empty, and on the stack, without other nodes
 	n := 0
 	noEcho := from != nil && from.info.NoEcho
 	for _, sub := range res.Plain {
+		if sub.sess == nil {
+			if here {
+				fw.add(sub.node, nil)
+			}
+			continue
+		}
 		if sub.sess == from && (noEcho || sub.noLocal) {
 			continue
 		}
@@ -121,12 +167,22 @@ func (in *interest) route(from *Session, m *Message) (int, error) {
 	}
 	for i := range res.Queues {
 		members := res.Queues[i].Members
+		if !here && !isChosen(chosen, members[0].filter, res.Queues[i].Name) {
+			continue
+		}
 		// Start at a random member; move on past members that cannot take
 		// the message (closing, not permitted, the publisher itself with
-		// no-echo).
+		// no-echo, another node's when the message came from one).
 		start := mrand.IntN(len(members))
 		for j := range members {
 			sub := members[(start+j)%len(members)]
+			if sub.sess == nil {
+				if !here {
+					continue
+				}
+				fw.add(sub.node, &QueueGroup{Filter: sub.filter, Name: sub.queue})
+				break
+			}
 			if sub.sess == from && (noEcho || sub.noLocal) {
 				continue
 			}
@@ -136,12 +192,24 @@ func (in *interest) route(from *Session, m *Message) (int, error) {
 			}
 		}
 	}
+	if fw.len() > 0 {
+		n += in.forward(m, &fw)
+	}
 	return n, nil
+}
+
+func isChosen(chosen []QueueGroup, filter, name string) bool {
+	for _, g := range chosen {
+		if g.Filter == filter && g.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // noResponders tells a requester at once that nobody took its request, by
 // sending a status message to the request's reply topic. It is called
 // when route made no delivery for a message with a reply topic.
 func (in *interest) noResponders(reply []byte) {
-	in.route(nil, &Message{Topic: reply, NoResponders: true})
+	in.route(nil, &Message{Topic: reply, NoResponders: true}, nil)
 }

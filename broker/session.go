@@ -55,6 +55,12 @@ type Message struct {
 	// the error return is the answer. Zero on delivery.
 	AckID uint64
 
+	// Origin is the cluster node a message was published on, for one that
+	// another node forwarded here (DeliverRemote); empty for a message
+	// published on this broker, and on publish. Only messages published
+	// here are forwarded to other nodes, so nothing loops.
+	Origin string
+
 	// On delivery only:
 	Retained     bool // comes from the retained store, not live traffic
 	NoResponders bool // a status: the request sent to Topic (its reply topic) had no subscriber
@@ -108,7 +114,8 @@ type Session struct {
 }
 
 type subscription struct {
-	sess    *Session
+	sess    *Session // nil for another node's interest (remote.go)
+	node    string   // that node
 	sid     uint32
 	filter  string
 	queue   string

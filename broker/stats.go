@@ -37,7 +37,7 @@ func (b *Broker) Stats() Stats {
 		st.BytesOut += s.bytesOut.Load()
 	}
 	b.mu.Unlock()
-	st.Subscriptions = b.interest.tree.Len()
+	st.Subscriptions = b.interest.localCount()
 	st.Retained = b.opts.Retained.Len()
 	return st
 }

@@ -110,8 +110,8 @@ func TestCountAndWalk(t *testing.T) {
 		}
 	}
 	got := map[string]int{}
-	tr.Walk(func(filter, queue string, n int) bool {
-		got[filter+" "+queue] = n
+	tr.Walk(func(filter, queue string, members []int) bool {
+		got[filter+" "+queue] = len(members)
 		return true
 	})
 	want := map[string]int{"a.b ": 2, "a.b g": 1, "a.* g": 1, "> ": 1, "a.*.> h": 1}

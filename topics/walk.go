@@ -6,46 +6,64 @@ import "strings"
 // empty queue, the members of that queue group otherwise. An invalid
 // filter has none.
 func (t *Tree[T]) Count(filter, queue string) int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.find(filter, queue))
+}
+
+// Members calls fn for each subscriber of (filter, queue), as Count counts
+// them, until fn returns false. It holds the tree's read lock: fn must not
+// call back into the tree.
+func (t *Tree[T]) Members(filter, queue string, fn func(T) bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, v := range t.find(filter, queue) {
+		if !fn(v) {
+			return
+		}
+	}
+}
+
+// find returns the subscribers of (filter, queue). The read lock is held.
+func (t *Tree[T]) find(filter, queue string) []T {
 	if check(filter, true) != nil {
-		return 0
+		return nil
 	}
 	var toks [MaxTokens]string
 	ntok, _ := split(filter, &toks)
-	t.mu.RLock()
-	defer t.mu.RUnlock()
 	n := &t.root
 	for _, tok := range toks[:ntok] {
 		if n = n.child(tok, false); n == nil {
-			return 0
+			return nil
 		}
 	}
 	if queue == "" {
-		return len(n.plain.items)
+		return n.plain.items
 	}
 	if q := n.queues[queue]; q != nil {
-		return len(q.items)
+		return q.items
 	}
-	return 0
+	return nil
 }
 
-// Walk calls fn for every (filter, queue) that has subscribers, with their
-// number, in no particular order, until fn returns false. It holds the
-// tree's read lock: fn must not call back into the tree.
-func (t *Tree[T]) Walk(fn func(filter, queue string, subscribers int) bool) {
+// Walk calls fn for every (filter, queue) that has subscribers, with them,
+// in no particular order, until fn returns false. It holds the tree's read
+// lock: fn must not call back into the tree, nor keep or change members.
+func (t *Tree[T]) Walk(fn func(filter, queue string, members []T) bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	var path [MaxTokens]string
 	t.root.walk(path[:0], fn)
 }
 
-func (n *node[T]) walk(path []string, fn func(string, string, int) bool) bool {
+func (n *node[T]) walk(path []string, fn func(string, string, []T) bool) bool {
 	if len(path) > 0 {
 		filter := strings.Join(path, tokenSepStr)
-		if len(n.plain.items) > 0 && !fn(filter, "", len(n.plain.items)) {
+		if len(n.plain.items) > 0 && !fn(filter, "", n.plain.items) {
 			return false
 		}
 		for name, q := range n.queues {
-			if !fn(filter, name, len(q.items)) {
+			if !fn(filter, name, q.items) {
 				return false
 			}
 		}
