@@ -32,8 +32,8 @@ type RetainedStore interface {
 	// when the change is durable (or failed to be). done may be nil.
 	Set(m RetainedMessage, done func(error)) error
 	// Match calls fn for each retained message whose topic matches filter,
-	// expired ones excepted, until fn returns false. fn must not keep the message's slices and must
-	// not call back into the store.
+	// expired ones excepted, until fn returns false. fn must not keep the
+	// message's slices and must not call back into the store.
 	Match(filter string, fn func(RetainedMessage) bool) error
 	// Len reports how many retained messages are stored, expired ones not
 	// included.
@@ -84,13 +84,18 @@ func (s *MemoryStore) set(m RetainedMessage) error {
 // Match implements RetainedStore. Expired messages are skipped, then deleted.
 func (s *MemoryStore) Match(filter string, fn func(RetainedMessage) bool) error {
 	now := time.Now()
-	s.mu.RLock()
-	skipped := s.idx.Match(filter, now, func(_ string, m *RetainedMessage) bool { return fn(*m) })
-	s.mu.RUnlock()
-	if skipped {
+	if s.match(filter, now, fn) {
 		s.dropExpired(now)
 	}
 	return nil
+}
+
+// match calls fn for the live messages matching filter and reports whether
+// it skipped an expired one.
+func (s *MemoryStore) match(filter string, now time.Time, fn func(RetainedMessage) bool) (skipped bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.idx.Match(filter, now, func(_ string, m *RetainedMessage) bool { return fn(*m) })
 }
 
 // dropExpired deletes the messages expired by now.
