@@ -1,11 +1,8 @@
 package broker
 
 import (
-	"fmt"
 	"sync"
 	"time"
-
-	"github.com/msgtrans/msgtrans/topics"
 )
 
 // RetainedMessage is the last message published with the retain flag on a topic.
@@ -14,15 +11,13 @@ type RetainedMessage struct {
 	Header  []byte // encoded header block, opaque to the broker
 	Payload []byte
 	// Expires is when the message stops being retained; the zero time means
-	// never. Stores skip expired messages in Match and delete them lazily.
+	// never. Stores neither match nor count expired messages, and delete
+	// them lazily (see RetainedIndex).
 	Expires time.Time
 }
 
+// size is what a message counts against a store's byte limit.
 func (m *RetainedMessage) size() int { return len(m.Topic) + len(m.Header) + len(m.Payload) }
-
-func (m *RetainedMessage) expired(now time.Time) bool {
-	return !m.Expires.IsZero() && !now.Before(m.Expires)
-}
 
 // RetainedStore keeps retained messages. Implementations must be safe for
 // concurrent use.
@@ -31,16 +26,17 @@ type RetainedStore interface {
 	// one, or deletes the topic's message when m.Payload is empty. Set must
 	// copy what it keeps: m's slices are only valid during the call.
 	//
-	// Limits are checked before Set returns: on error nothing changed and
-	// done is not called. Otherwise done is called exactly once, possibly
-	// before Set returns, when the change is durable (or failed to be).
-	// done may be nil.
+	// Limits are checked before Set returns, and expired messages do not
+	// count against them: on error nothing changed and done is not called.
+	// Otherwise done is called exactly once, possibly before Set returns,
+	// when the change is durable (or failed to be). done may be nil.
 	Set(m RetainedMessage, done func(error)) error
 	// Match calls fn for each retained message whose topic matches filter,
-	// until fn returns false. fn must not keep the message's slices and must
-	// not call back into the store.
+	// expired ones excepted, until fn returns false. fn must not keep the
+	// message's slices and must not call back into the store.
 	Match(filter string, fn func(RetainedMessage) bool) error
-	// Len reports how many retained messages are stored.
+	// Len reports how many retained messages are stored, expired ones not
+	// included.
 	Len() int
 	// Close releases the store.
 	Close() error
@@ -49,94 +45,70 @@ type RetainedStore interface {
 // MemoryStore is a RetainedStore held in memory. A topic index answers
 // wildcard filters without scanning every message.
 type MemoryStore struct {
-	maxMessages, maxBytes int
-
-	mu    sync.RWMutex
-	idx   *topics.Index[*RetainedMessage]
-	bytes int
+	mu  sync.RWMutex
+	idx *RetainedIndex[*RetainedMessage]
 }
 
 // NewMemoryStore returns an empty store holding at most maxMessages messages
 // and maxBytes bytes (topic, header and payload); zero means no limit.
 func NewMemoryStore(maxMessages, maxBytes int) *MemoryStore {
-	return &MemoryStore{maxMessages: maxMessages, maxBytes: maxBytes, idx: topics.NewIndex[*RetainedMessage]()}
+	return &MemoryStore{idx: NewRetainedIndex[*RetainedMessage](maxMessages, maxBytes)}
 }
 
 // Set implements RetainedStore.
 func (s *MemoryStore) Set(m RetainedMessage, done func(error)) error {
-	s.mu.Lock()
-	old, had := s.idx.Get(m.Topic)
-	if len(m.Payload) == 0 {
-		if had {
-			s.idx.Delete(m.Topic)
-			s.bytes -= old.size()
-		}
-		s.mu.Unlock()
-		if done != nil {
-			done(nil)
-		}
-		return nil
+	if err := s.set(m); err != nil {
+		return err
 	}
-	count := s.idx.Len()
-	bytes := s.bytes + m.size()
-	if had {
-		count--
-		bytes -= old.size()
-	}
-	if s.maxMessages > 0 && count+1 > s.maxMessages {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %d messages", ErrRetainedLimit, s.maxMessages)
-	}
-	if s.maxBytes > 0 && bytes > s.maxBytes {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %d bytes", ErrRetainedLimit, s.maxBytes)
-	}
-	cp := &RetainedMessage{Topic: m.Topic, Header: clone(m.Header), Payload: clone(m.Payload), Expires: m.Expires}
-	s.idx.Set(m.Topic, cp)
-	s.bytes = bytes
-	s.mu.Unlock()
 	if done != nil {
 		done(nil)
 	}
 	return nil
 }
 
+func (s *MemoryStore) set(m RetainedMessage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(m.Payload) == 0 {
+		s.idx.Delete(m.Topic)
+		return nil
+	}
+	if err := s.idx.Fit(m, time.Now(), nil); err != nil {
+		return err
+	}
+	cp := &RetainedMessage{Topic: m.Topic, Header: clone(m.Header), Payload: clone(m.Payload), Expires: m.Expires}
+	s.idx.Put(*cp, cp)
+	return nil
+}
+
 // Match implements RetainedStore. Expired messages are skipped, then deleted.
 func (s *MemoryStore) Match(filter string, fn func(RetainedMessage) bool) error {
 	now := time.Now()
-	for _, topic := range s.match(filter, now, fn) {
-		s.dropExpired(topic, now)
+	if s.match(filter, now, fn) {
+		s.dropExpired(now)
 	}
 	return nil
 }
 
-// match calls fn for the live messages matching filter and returns the
-// topics of the expired ones it skipped.
-func (s *MemoryStore) match(filter string, now time.Time, fn func(RetainedMessage) bool) (expired []string) {
+// match calls fn for the live messages matching filter and reports whether
+// it skipped an expired one.
+func (s *MemoryStore) match(filter string, now time.Time, fn func(RetainedMessage) bool) (skipped bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	s.idx.Match(filter, func(topic string, m *RetainedMessage) bool {
-		if m.expired(now) {
-			expired = append(expired, topic)
-			return true
-		}
-		return fn(*m)
-	})
-	return expired
+	return s.idx.Match(filter, now, func(_ string, m *RetainedMessage) bool { return fn(*m) })
 }
 
-// dropExpired deletes topic's message if it has expired by now.
-func (s *MemoryStore) dropExpired(topic string, now time.Time) {
+// dropExpired deletes the messages expired by now.
+func (s *MemoryStore) dropExpired(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m, ok := s.idx.Get(topic); ok && m.expired(now) {
-		s.idx.Delete(topic)
-		s.bytes -= m.size()
-	}
+	s.idx.DropExpired(now, nil)
 }
 
-// Len implements RetainedStore.
+// Len implements RetainedStore. Expired messages are not counted: they are
+// deleted first.
 func (s *MemoryStore) Len() int {
+	s.dropExpired(time.Now())
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.idx.Len()

@@ -84,13 +84,11 @@ func (s *Store) load() (err error) {
 			err = fmt.Errorf("boltstore: %s is %w: bbolt panicked: %v", s.path, ErrCorrupt, r)
 		}
 	}()
-	now := time.Now().UnixNano()
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		data, err := s.buckets(tx)
 		if err != nil {
 			return err
 		}
-		var expired [][]byte
 		c := data.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if v == nil {
@@ -100,27 +98,21 @@ func (s *Store) load() (err error) {
 			if err := topics.ValidatePublish(topic); err != nil {
 				return fmt.Errorf("boltstore: %s is %w: bad key: %w", s.path, ErrCorrupt, err)
 			}
-			e, err := decodeEntry(topic, v)
+			e, err := decodeEntry(v)
 			if err != nil {
 				return fmt.Errorf("boltstore: %s is %w: topic %q: %w", s.path, ErrCorrupt, topic, err)
 			}
-			if e.expired(now) {
-				expired = append(expired, k) // valid until the tx ends
-				continue
-			}
-			s.idx.Set(topic, e)
-			s.bytes += e.size
-			if e.expires != 0 && (s.nextExpiry == 0 || e.expires < s.nextExpiry) {
-				s.nextExpiry = e.expires
-			}
+			s.idx.Put(e.message(topic), e)
 		}
-		// Delete after iterating: deleting under a cursor can skip keys.
-		for _, k := range expired {
-			if err := data.Delete(k); err != nil {
-				return err
+		// Delete the expired after iterating: deleting under a cursor can
+		// skip keys.
+		var derr error
+		s.idx.DropExpired(time.Now(), func(topic string, _ *entry) {
+			if derr == nil {
+				derr = data.Delete([]byte(topic))
 			}
-		}
-		return nil
+		})
+		return derr
 	})
 	if err != nil && !errors.Is(err, ErrCorrupt) {
 		err = fmt.Errorf("boltstore: load %s: %w", s.path, err)

@@ -116,12 +116,12 @@ func TestBadContents(t *testing.T) {
 			return tx.Bucket(bucketRetained).Put([]byte("v.topic"), append([]byte{7}, make([]byte, 20)...))
 		}, "unknown record version 7"},
 		"header overrun": {func(tx *bolt.Tx) error {
-			rec := newEntry("h", []byte("hh"), []byte("p"), 0).rec
+			rec := newEntry([]byte("hh"), []byte("p"), 0).rec
 			rec[12] = 50
 			return tx.Bucket(bucketRetained).Put([]byte("h"), rec)
 		}, "header length 50"},
 		"bad key": {func(tx *bolt.Tx) error {
-			return tx.Bucket(bucketRetained).Put([]byte("a.>"), newEntry("a.>", nil, []byte("p"), 0).rec)
+			return tx.Bucket(bucketRetained).Put([]byte("a.>"), newEntry(nil, []byte("p"), 0).rec)
 		}, "bad key"},
 		"format version": {func(tx *bolt.Tx) error {
 			return tx.Bucket(bucketMeta).Put(keyFormat, []byte{2})

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/msgtrans/msgtrans/broker"
 )
 
 // A record is the value stored under a topic's key:
@@ -31,24 +33,23 @@ type entry struct {
 	header  []byte
 	payload []byte
 	expires int64 // unix nanoseconds, 0 = never
-	size    int   // topic + header + payload, what the byte limit counts
 }
 
 // newEntry encodes a message into a fresh record; it keeps no reference to
 // header or payload.
-func newEntry(topic string, header, payload []byte, expires int64) *entry {
+func newEntry(header, payload []byte, expires int64) *entry {
 	rec := make([]byte, recordFixed+len(header)+len(payload))
 	rec[0] = recordVersion
 	binary.BigEndian.PutUint64(rec[1:9], uint64(expires))
 	binary.BigEndian.PutUint32(rec[9:13], uint32(len(header)))
 	copy(rec[recordFixed:], header)
 	copy(rec[recordFixed+len(header):], payload)
-	return entryOf(topic, rec, len(header), expires)
+	return entryOf(rec, len(header), expires)
 }
 
 // decodeEntry checks a record read from disk and returns an entry holding a
 // copy of it (v points into bbolt's mmap and is only valid in its tx).
-func decodeEntry(topic string, v []byte) (*entry, error) {
+func decodeEntry(v []byte) (*entry, error) {
 	if len(v) < recordFixed {
 		return nil, fmt.Errorf("%w: %d bytes is too short", errBadRecord, len(v))
 	}
@@ -65,21 +66,23 @@ func decodeEntry(topic string, v []byte) (*entry, error) {
 		return nil, fmt.Errorf("%w: header length %d in a %d byte record", errBadRecord, hlen, len(v))
 	}
 	rec := append([]byte(nil), v...)
-	return entryOf(topic, rec, int(hlen), int64(expires)), nil
+	return entryOf(rec, int(hlen), int64(expires)), nil
 }
 
-func entryOf(topic string, rec []byte, hlen int, expires int64) *entry {
+func entryOf(rec []byte, hlen int, expires int64) *entry {
 	e := &entry{rec: rec, expires: expires}
 	if hlen > 0 {
 		e.header = rec[recordFixed : recordFixed+hlen : recordFixed+hlen]
 	}
 	e.payload = rec[recordFixed+hlen : len(rec) : len(rec)]
-	e.size = len(topic) + hlen + len(e.payload)
 	return e
 }
 
-// expired reports whether e has expired at now (unix nanoseconds).
-func (e *entry) expired(now int64) bool { return e.expires != 0 && e.expires <= now }
+// message is e stored under topic as the broker sees it. Its Header and
+// Payload are views of e's record: read-only.
+func (e *entry) message(topic string) broker.RetainedMessage {
+	return broker.RetainedMessage{Topic: topic, Header: e.header, Payload: e.payload, Expires: e.expiresTime()}
+}
 
 // expiresTime returns e's expiry as a time.Time, zero for never.
 func (e *entry) expiresTime() time.Time {

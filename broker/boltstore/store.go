@@ -93,14 +93,12 @@ type Store struct {
 	opts Options
 	db   *bolt.DB
 
-	mu         sync.RWMutex
-	idx        *topics.Index[*entry] // disk plus queued writes
-	bytes      int                   // sum of entry.size in idx
-	nextExpiry int64                 // no entry expires before this (0: none expires)
-	closed     bool
-	queue      []*write          // writes not yet taken by the writer, in order
-	queued     map[string]*write // the queued write of each topic, at most one
-	firstAt    time.Time         // when queue last became non-empty
+	mu      sync.RWMutex
+	idx     *broker.RetainedIndex[*entry] // disk plus queued writes
+	closed  bool
+	queue   []*write          // writes not yet taken by the writer, in order
+	queued  map[string]*write // the queued write of each topic, at most one
+	firstAt time.Time         // when queue last became non-empty
 
 	wake    chan struct{} // the queue became non-empty
 	full    chan struct{} // the queue holds a full batch
@@ -134,7 +132,7 @@ func Open(path string, opts Options) (*Store, error) {
 		path:    path,
 		opts:    opts,
 		db:      db,
-		idx:     topics.NewIndex[*entry](),
+		idx:     broker.NewRetainedIndex[*entry](opts.MaxMessages, opts.MaxBytes),
 		queued:  make(map[string]*write),
 		wake:    make(chan struct{}, 1),
 		full:    make(chan struct{}, 1),
@@ -165,7 +163,7 @@ func (s *Store) Set(m broker.RetainedMessage, done func(error)) error {
 		if n := int64(recordFixed) + int64(len(m.Header)) + int64(len(m.Payload)); n > bolt.MaxValueSize {
 			return fmt.Errorf("%w: record of %d bytes exceeds bbolt's %d byte values", broker.ErrRetainedLimit, n, bolt.MaxValueSize)
 		}
-		e = newEntry(m.Topic, m.Header, m.Payload, expiryNanos(m.Expires))
+		e = newEntry(m.Header, m.Payload, expiryNanos(m.Expires))
 	}
 
 	s.mu.Lock()
@@ -174,38 +172,11 @@ func (s *Store) Set(m broker.RetainedMessage, done func(error)) error {
 		return fmt.Errorf("boltstore: %w", broker.ErrClosed)
 	}
 	if e != nil {
-		if err := s.checkLimitsLocked(m.Topic, e); err != nil {
-			// Expired messages not yet swept make room.
-			now := time.Now().UnixNano()
-			if s.nextExpiry == 0 || s.nextExpiry > now {
-				return err
-			}
-			s.sweepLocked(now)
-			if err := s.checkLimitsLocked(m.Topic, e); err != nil {
-				return err
-			}
-		}
-		if e.expires != 0 && (s.nextExpiry == 0 || e.expires < s.nextExpiry) {
-			s.nextExpiry = e.expires
+		if err := s.idx.Fit(e.message(m.Topic), time.Now(), s.queueDeleteLocked); err != nil {
+			return err
 		}
 	}
 	s.enqueueLocked(m.Topic, e, done)
-	return nil
-}
-
-// checkLimitsLocked reports whether storing e under topic would exceed the
-// store's limits.
-func (s *Store) checkLimitsLocked(topic string, e *entry) error {
-	count, bytes := s.idx.Len()+1, s.bytes+e.size
-	if old, had := s.idx.Get(topic); had {
-		count, bytes = count-1, bytes-old.size
-	}
-	if s.opts.MaxMessages > 0 && count > s.opts.MaxMessages {
-		return fmt.Errorf("%w: %d messages", broker.ErrRetainedLimit, s.opts.MaxMessages)
-	}
-	if s.opts.MaxBytes > 0 && bytes > s.opts.MaxBytes {
-		return fmt.Errorf("%w: %d bytes", broker.ErrRetainedLimit, s.opts.MaxBytes)
-	}
 	return nil
 }
 
@@ -213,24 +184,20 @@ func (s *Store) checkLimitsLocked(topic string, e *entry) error {
 // skipped. The Header and Payload given to fn are shared and read-only: fn
 // must neither modify nor keep them, and must not call into the store.
 func (s *Store) Match(filter string, fn func(broker.RetainedMessage) bool) error {
-	now := time.Now().UnixNano()
+	now := time.Now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return fmt.Errorf("boltstore: %w", broker.ErrClosed)
 	}
-	s.idx.Match(filter, func(topic string, e *entry) bool {
-		if e.expired(now) {
-			return true
-		}
-		return fn(broker.RetainedMessage{Topic: topic, Header: e.header, Payload: e.payload, Expires: e.expiresTime()})
-	})
+	s.idx.Match(filter, now, func(topic string, e *entry) bool { return fn(e.message(topic)) })
 	return nil
 }
 
-// Len implements broker.RetainedStore. Expired messages count until the
-// writer's next sweep (at most about a second) removes them.
+// Len implements broker.RetainedStore. Expired messages are not counted:
+// their deletion is queued first.
 func (s *Store) Len() int {
+	s.sweep(time.Now())
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.idx.Len()

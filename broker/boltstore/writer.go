@@ -27,19 +27,24 @@ type write struct {
 // enqueueLocked applies a change to the in-memory view and queues it for
 // the writer. s.mu is held.
 func (s *Store) enqueueLocked(topic string, e *entry, done func(error)) {
-	old, had := s.idx.Get(topic)
-	if had {
-		s.bytes -= old.size
-	}
+	var old *entry
 	if e == nil {
-		if had {
-			s.idx.Delete(topic)
-		}
+		old, _ = s.idx.Delete(topic)
 	} else {
-		s.idx.Set(topic, e)
-		s.bytes += e.size
+		old, _ = s.idx.Put(e.message(topic), e)
 	}
+	s.queueLocked(topic, e, old, done)
+}
 
+// queueDeleteLocked queues the deletion of topic, already deleted from the
+// in-memory view, where its value was old. s.mu is held.
+func (s *Store) queueDeleteLocked(topic string, old *entry) {
+	s.queueLocked(topic, nil, old, nil)
+}
+
+// queueLocked queues a change already made to the in-memory view, where
+// topic's value was old (nil: absent). s.mu is held.
+func (s *Store) queueLocked(topic string, e, old *entry, done func(error)) {
 	if w := s.queued[topic]; w != nil {
 		w.e = e
 		if done != nil {
@@ -79,7 +84,7 @@ func (s *Store) run() {
 		select {
 		case <-s.wake:
 		case <-sweep.C:
-			s.sweep(time.Now().UnixNano())
+			s.sweep(time.Now())
 		case <-s.quit:
 			s.drain() // skips CommitDelay now that quit is closed
 			return
@@ -208,49 +213,20 @@ func (s *Store) rollback(batch []*write) {
 			q.prev = w.prev
 			continue
 		}
-		if cur, ok := s.idx.Get(w.topic); ok {
-			s.bytes -= cur.size
-			s.idx.Delete(w.topic)
-		}
 		if p := w.prev; p != nil {
-			s.idx.Set(w.topic, p)
-			s.bytes += p.size
-			if p.expires != 0 && (s.nextExpiry == 0 || p.expires < s.nextExpiry) {
-				s.nextExpiry = p.expires
-			}
+			s.idx.Put(p.message(w.topic), p)
+		} else {
+			s.idx.Delete(w.topic)
 		}
 	}
 }
 
-// sweep queues the deletion of the messages expired at now.
-func (s *Store) sweep(now int64) {
+// sweep deletes the messages expired by now from memory and queues their
+// deletion from disk.
+func (s *Store) sweep(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
-		s.sweepLocked(now)
-	}
-}
-
-// sweepLocked deletes the messages expired at now from memory and queues
-// their deletion from disk. It scans the index only when the earliest
-// known expiry has passed.
-func (s *Store) sweepLocked(now int64) {
-	if s.nextExpiry == 0 || s.nextExpiry > now {
-		return
-	}
-	var expired []string
-	next := int64(0)
-	s.idx.Match(">", func(topic string, e *entry) bool {
-		switch {
-		case e.expired(now):
-			expired = append(expired, topic)
-		case e.expires != 0 && (next == 0 || e.expires < next):
-			next = e.expires
-		}
-		return true
-	})
-	s.nextExpiry = next
-	for _, topic := range expired {
-		s.enqueueLocked(topic, nil, nil)
+		s.idx.DropExpired(now, s.queueDeleteLocked)
 	}
 }
