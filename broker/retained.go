@@ -93,9 +93,22 @@ func (s *MemoryStore) Match(filter string, fn func(RetainedMessage) bool) error 
 // match calls fn for the live messages matching filter and reports whether
 // it skipped an expired one.
 func (s *MemoryStore) match(filter string, now time.Time, fn func(RetainedMessage) bool) (skipped bool) {
+	// Collect under the read lock, deliver after it: a large replay to a
+	// slow session must not hold up retained publishes (they take the
+	// write lock). Stored messages are never changed, only replaced.
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.idx.Match(filter, now, func(_ string, m *RetainedMessage) bool { return fn(*m) })
+	var found []*RetainedMessage
+	skipped = s.idx.Match(filter, now, func(_ string, m *RetainedMessage) bool {
+		found = append(found, m)
+		return true
+	})
+	s.mu.RUnlock()
+	for _, m := range found {
+		if !fn(*m) {
+			break
+		}
+	}
+	return skipped
 }
 
 // dropExpired deletes the messages expired by now.

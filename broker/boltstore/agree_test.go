@@ -158,3 +158,40 @@ func checkSet(t *testing.T, s broker.RetainedStore, i int, st storeStep) {
 		t.Fatalf("step %d: Set(%q) = %v, want %q", i, st.topic, err, st.err)
 	}
 }
+
+// A replay does not hold the store's lock while it delivers: a retained
+// publish made from inside the callback (as a publisher racing a slow
+// subscriber's replay would) completes instead of waiting for the replay.
+func TestMatchDoesNotBlockSet(t *testing.T) {
+	stores := map[string]broker.RetainedStore{
+		"memory": broker.NewMemoryStore(0, 0),
+		"bolt":   openStore(t, t.TempDir()+"/r.db", Options{}),
+	}
+	for name, st := range stores {
+		t.Run(name, func(t *testing.T) {
+			for _, topic := range []string{"r.a", "r.b"} {
+				if err := st.Set(broker.RetainedMessage{Topic: topic, Payload: []byte("x")}, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			setDone := make(chan error, 1)
+			err := st.Match("r.>", func(broker.RetainedMessage) bool {
+				go func() {
+					setDone <- st.Set(broker.RetainedMessage{Topic: "r.c", Payload: []byte("y")}, nil)
+				}()
+				select {
+				case err := <-setDone:
+					if err != nil {
+						t.Error(err)
+					}
+				case <-time.After(5 * time.Second):
+					t.Error("Set waited for the replay in progress")
+				}
+				return false
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

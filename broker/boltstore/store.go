@@ -185,12 +185,29 @@ func (s *Store) Set(m broker.RetainedMessage, done func(error)) error {
 // must neither modify nor keep them, and must not call into the store.
 func (s *Store) Match(filter string, fn func(broker.RetainedMessage) bool) error {
 	now := time.Now()
+	// Collect under the read lock, deliver after it: a large replay to a
+	// slow session must not hold up retained publishes. Entries are never
+	// changed, only replaced.
+	type found struct {
+		topic string
+		e     *entry
+	}
+	var all []found
 	s.mu.RLock()
-	defer s.mu.RUnlock()
 	if s.closed {
+		s.mu.RUnlock()
 		return fmt.Errorf("boltstore: %w", broker.ErrClosed)
 	}
-	s.idx.Match(filter, now, func(topic string, e *entry) bool { return fn(e.message(topic)) })
+	s.idx.Match(filter, now, func(topic string, e *entry) bool {
+		all = append(all, found{topic, e})
+		return true
+	})
+	s.mu.RUnlock()
+	for _, f := range all {
+		if !fn(f.e.message(f.topic)) {
+			break
+		}
+	}
 	return nil
 }
 
