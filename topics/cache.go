@@ -59,12 +59,12 @@ func (t *Tree[T]) invalidate(filter string, toks []string) {
 		}
 	}
 	if literal {
-		delete(t.cache, filter)
+		t.drop(filter)
 		return
 	}
 	for topic := range t.cache {
 		if matchToks(toks, topic) {
-			delete(t.cache, topic)
+			t.drop(topic)
 		}
 	}
 }

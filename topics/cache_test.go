@@ -124,3 +124,56 @@ func TestCountAndWalk(t *testing.T) {
 		}
 	}
 }
+
+// The cache is bounded by the subscribers its results hold, not only by
+// its number of topics: results of a crowded filter would otherwise each
+// keep a copy of all of them.
+func TestCacheBoundedByCost(t *testing.T) {
+	const entries = 64
+	tr := NewTree[int](entries)
+	budget := entries * costPerEntry
+	// 600 queue members on ">": each result costs 602, over an eighth of
+	// the budget (4096/8 = 512), so such results are not cached.
+	for i := range 600 {
+		if err := tr.Insert(">", "g", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		topic := "big." + strconv.Itoa(i)
+		tr.Match(topic)
+		tr.Match(topic)
+		if cached(tr, topic) {
+			t.Fatalf("a result of 600 members cached in a budget of %d", budget)
+		}
+	}
+	// 400 members each (cost 402): cached, ten at most.
+	tr2 := NewTree[int](entries)
+	for i := range 400 {
+		if err := tr2.Insert("mid.>", "g", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 50 {
+		topic := "mid." + strconv.Itoa(i)
+		tr2.Match(topic)
+		tr2.Match(topic)
+		tr2.mu.RLock()
+		cost, n := tr2.cacheCost, len(tr2.cache)
+		sum := 0
+		for _, r := range tr2.cache {
+			sum += r.cost()
+		}
+		tr2.mu.RUnlock()
+		if cost > budget || cost != sum {
+			t.Fatalf("after %d topics: cost %d (recount %d) in %d entries, budget %d", i+1, cost, sum, n, budget)
+		}
+	}
+	// Invalidation gives the cost back.
+	tr2.Insert("mid.*", "", -1)
+	tr2.mu.RLock()
+	defer tr2.mu.RUnlock()
+	if tr2.cacheCost != 0 || len(tr2.cache) != 0 {
+		t.Fatalf("after invalidating every entry: cost %d, %d entries", tr2.cacheCost, len(tr2.cache))
+	}
+}

@@ -59,14 +59,15 @@ func (r *Result[T]) add(n *node[T]) {
 // Insert and Remove bumps the generation and drops the cache entries of the
 // topics its filter matches.
 type Tree[T comparable] struct {
-	mu       sync.RWMutex
-	root     node[T]
-	count    int
-	gen      atomic.Uint64
-	cache    map[string]*Result[T] // only valid publish topics
-	cacheMax int
-	door     doorkeeper // topics that missed once: cached on the next miss
-	none     Result[T]  // shared empty result
+	mu        sync.RWMutex
+	root      node[T]
+	count     int
+	gen       atomic.Uint64
+	cache     map[string]*Result[T] // only valid publish topics
+	cacheMax  int
+	cacheCost int        // sum of the cached results' cost
+	door      doorkeeper // topics that missed once: cached on the next miss
+	none      Result[T]  // shared empty result
 }
 
 // NewTree returns an empty Tree whose match cache holds up to cacheSize
@@ -217,12 +218,19 @@ func (t *Tree[T]) miss(topic string) (*Result[T], error) {
 	return r, nil
 }
 
-// store adds an entry to the cache, evicting some entries when it is full.
-// Called with the write lock held.
+// store adds an entry to the cache, evicting some entries when it is full
+// in entries or in cost (see cost). Called with the write lock held.
 func (t *Tree[T]) store(topic string, r *Result[T]) {
 	max := t.cacheMax
 	if max <= 0 {
 		max = defaultCacheSize
+	}
+	budget := max * costPerEntry
+	c := r.cost()
+	if c > budget/8 {
+		// Caching it would push out an eighth of the cache or more, and
+		// copying its members is what a miss costs anyway.
+		return
 	}
 	if t.cache == nil {
 		t.cache = make(map[string]*Result[T], max)
@@ -230,18 +238,45 @@ func (t *Tree[T]) store(topic string, r *Result[T]) {
 	if _, ok := t.cache[topic]; ok {
 		return
 	}
-	if len(t.cache) >= max {
+	for len(t.cache) > 0 && (len(t.cache) >= max || t.cacheCost+c > budget) {
 		// Map iteration starts at a random position: this evicts an
 		// arbitrary eighth of the entries, amortizing the sweep.
 		n := max/8 + 1
 		for k := range t.cache {
-			delete(t.cache, k)
+			t.drop(k)
 			if n--; n == 0 {
 				break
 			}
 		}
 	}
 	t.cache[topic] = r
+	t.cacheCost += c
+}
+
+// drop removes a cache entry and its cost. Called with the write lock held.
+func (t *Tree[T]) drop(topic string) {
+	if r, ok := t.cache[topic]; ok {
+		t.cacheCost -= r.cost()
+		delete(t.cache, topic)
+	}
+}
+
+// costPerEntry is the average cost (see Result.cost) the cache allows per
+// entry: a cache of 1024 topics holds up to 64Ki subscriber references
+// (about 512 KiB), however they are spread. Without a cost bound, topics
+// matched by a crowded filter would each keep a copy of all its
+// subscribers: 4 sessions with 64Ki queue subscriptions on ">" and 3,000
+// topics took a broker to 4.9 GiB.
+const costPerEntry = 64
+
+// cost is the size of a cached result in subscriber references, plus one
+// per slice so that empty results and groups count too.
+func (r *Result[T]) cost() int {
+	c := 1 + len(r.Plain)
+	for _, q := range r.Queues {
+		c += 1 + len(q.Members)
+	}
+	return c
 }
 
 // Len returns the number of subscriptions in the tree.
