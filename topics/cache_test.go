@@ -129,12 +129,11 @@ func TestCountAndWalk(t *testing.T) {
 // its number of topics: results of a crowded filter would otherwise each
 // keep a copy of all of them.
 func TestCacheBoundedByCost(t *testing.T) {
-	const entries = 64
+	const entries = 8
 	tr := NewTree[int](entries)
 	budget := entries * costPerEntry
-	// 600 queue members on ">": each result costs 602, over an eighth of
-	// the budget (4096/8 = 512), so such results are not cached.
-	for i := range 600 {
+	big, mid := budget/8+100, budget/8-100 // members: just over and under the cap on one result
+	for i := range big {
 		if err := tr.Insert(">", "g", i); err != nil {
 			t.Fatal(err)
 		}
@@ -144,12 +143,11 @@ func TestCacheBoundedByCost(t *testing.T) {
 		tr.Match(topic)
 		tr.Match(topic)
 		if cached(tr, topic) {
-			t.Fatalf("a result of 600 members cached in a budget of %d", budget)
+			t.Fatalf("a result of %d members cached in a budget of %d", big, budget)
 		}
 	}
-	// 400 members each (cost 402): cached, ten at most.
 	tr2 := NewTree[int](entries)
-	for i := range 400 {
+	for i := range mid {
 		if err := tr2.Insert("mid.>", "g", i); err != nil {
 			t.Fatal(err)
 		}
@@ -158,6 +156,9 @@ func TestCacheBoundedByCost(t *testing.T) {
 		topic := "mid." + strconv.Itoa(i)
 		tr2.Match(topic)
 		tr2.Match(topic)
+		if !cached(tr2, topic) {
+			t.Fatalf("a result of %d members not cached", mid)
+		}
 		tr2.mu.RLock()
 		cost, n := tr2.cacheCost, len(tr2.cache)
 		sum := 0

@@ -262,12 +262,13 @@ func (t *Tree[T]) drop(topic string) {
 }
 
 // costPerEntry is the average cost (see Result.cost) the cache allows per
-// entry: a cache of 1024 topics holds up to 64Ki subscriber references
-// (about 512 KiB), however they are spread. Without a cost bound, topics
+// entry: a cache of 1024 topics holds up to 256Ki subscriber references
+// (about 2 MiB), however they are spread, and caches a topic with up to
+// 32Ki subscribers (a broadcast). Without a cost bound, topics
 // matched by a crowded filter would each keep a copy of all its
 // subscribers: 4 sessions with 64Ki queue subscriptions on ">" and 3,000
 // topics took a broker to 4.9 GiB.
-const costPerEntry = 64
+const costPerEntry = 256
 
 // cost is the size of a cached result in subscriber references, plus one
 // per slice so that empty results and groups count too.
