@@ -1,5 +1,7 @@
 package packet
 
+import "fmt"
+
 // readVarint decodes the variable byte integer at the start of b
 // (3.1.1 §2.2.3, 5.0 §1.5.5). It returns the value and the number of bytes
 // it takes; n is 0 if b ends inside it, and -1 if it is malformed: a fifth
@@ -81,7 +83,11 @@ func (d *decoder) u32(what string) uint32 {
 
 func (d *decoder) varint(what string) uint32 {
 	n, k := readVarint(d.b)
-	if k <= 0 {
+	switch {
+	case len(d.b) == 0:
+		d.malformed(what + " missing")
+		return 0
+	case k <= 0:
 		d.malformed(what + " is not a well-formed variable byte integer")
 		return 0
 	}
@@ -129,7 +135,7 @@ func (d *decoder) packetID() uint16 {
 func (d *decoder) reason() ReasonCode {
 	c := ReasonCode(d.u8("reason code"))
 	if d.err == nil && !validReason(d.t, d.v, c) {
-		d.malformed(c.String() + " is not a reason code of this packet")
+		d.malformed(fmt.Sprintf("reason code 0x%02X (%v) is not one of this packet", byte(c), c))
 	}
 	return c
 }

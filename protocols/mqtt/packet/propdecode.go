@@ -36,8 +36,12 @@ func (d *decoder) props(p *Properties, t Type) {
 		switch kind := kindOf(id); kind {
 		case kindVarint:
 			v := sub.varint(id.String())
-			if sub.err == nil && (v == 0 || t == TypeSubscribe && len(p.SubscriptionIDs) > 0) {
-				sub.fail(ProtocolError, "Subscription Identifier 0 or more than one in SUBSCRIBE")
+			switch {
+			case sub.err != nil:
+			case v == 0:
+				sub.fail(ProtocolError, "Subscription Identifier 0") // 5.0 §3.3.2.3.8, §3.8.2.1.2
+			case t == TypeSubscribe && len(p.SubscriptionIDs) > 0:
+				sub.fail(ProtocolError, "Subscription Identifier more than once") // 5.0 §3.8.2.1.2
 			}
 			p.SubscriptionIDs = append(p.SubscriptionIDs, v)
 		case kindPair:
