@@ -89,7 +89,7 @@ func (r *Reader) SetMaxPacketSize(n int) {
 }
 
 // Version returns the protocol level packets are decoded at: the level of
-// the CONNECT read, or what SetVersion set; 0 before either.
+// the last CONNECT read, or what SetVersion set; 0 before either.
 func (r *Reader) Version() Version { return r.version }
 
 // SetVersion sets the protocol level of the packets to come, for a client,
@@ -244,7 +244,7 @@ func (r *Reader) decode(first byte, body []byte) (Packet, error) {
 	switch t {
 	case TypeConnect:
 		d.decodeConnect(&r.connect, &r.will)
-		if d.err == nil && r.version == 0 {
+		if d.err == nil {
 			r.version = d.v
 		}
 		p = &r.connect
