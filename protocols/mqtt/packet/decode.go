@@ -98,16 +98,17 @@ func (d *decoder) varint(what string) uint32 {
 // bin reads binary data: a two-byte length and that many bytes, which
 // alias the packet.
 func (d *decoder) bin(what string) []byte {
-	n := int(d.u16(what + " length"))
-	if d.err != nil {
+	if len(d.b) < 2 {
+		d.malformed(what + " length missing")
 		return nil
 	}
-	if len(d.b) < n {
+	n := int(d.b[0])<<8 | int(d.b[1])
+	if len(d.b)-2 < n {
 		d.malformed(what + " longer than the packet")
 		return nil
 	}
-	s := d.b[:n:n]
-	d.b = d.b[n:]
+	s := d.b[2 : 2+n : 2+n]
+	d.b = d.b[2+n:]
 	return s
 }
 

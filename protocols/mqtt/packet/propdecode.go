@@ -18,12 +18,12 @@ func (d *decoder) props(p *Properties, t Type) {
 		d.malformed("property length longer than the packet")
 		return
 	}
+	if n == 0 {
+		return
+	}
 	sub := decoder{b: d.b[:n:n], t: d.t, v: d.v}
 	d.b = d.b[n:]
 	allowed := allowedProps(t)
-	if t == willProps {
-		allowed = willAllowed()
-	}
 	for len(sub.b) > 0 && sub.err == nil {
 		// Identifiers are variable byte integers, all one byte long in
 		// 5.0: a first byte with the high bit set is no known identifier.

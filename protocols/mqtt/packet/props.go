@@ -42,55 +42,54 @@ const (
 // propSet is a set of property identifiers, bit i for identifier i.
 type propSet uint64
 
-func set(ids ...PropID) propSet {
-	var s propSet
-	for _, id := range ids {
-		s |= 1 << id
-	}
-	return s
-}
+// The properties each packet may carry (5.0 §3.x.2.2 of each packet, and
+// §3.1.3.2 for a will). A property outside its packet's set is a malformed
+// packet (5.0 §2.2.2.2).
+const (
+	userProps    propSet = 1 << PropUserProperty
+	reasonProps          = userProps | 1<<PropReasonString
+	connectProps         = userProps | 1<<PropSessionExpiry | 1<<PropAuthMethod | 1<<PropAuthData |
+		1<<PropRequestProblemInfo | 1<<PropRequestResponseInfo | 1<<PropReceiveMaximum |
+		1<<PropTopicAliasMaximum | 1<<PropMaximumPacketSize
+	connackProps = reasonProps | 1<<PropSessionExpiry | 1<<PropAssignedClientID | 1<<PropServerKeepAlive |
+		1<<PropAuthMethod | 1<<PropAuthData | 1<<PropResponseInfo | 1<<PropServerReference |
+		1<<PropReceiveMaximum | 1<<PropTopicAliasMaximum | 1<<PropMaximumQoS | 1<<PropRetainAvailable |
+		1<<PropMaximumPacketSize | 1<<PropWildcardSubAvailable | 1<<PropSubIDAvailable |
+		1<<PropSharedSubAvailable
+	messageProps = userProps | 1<<PropPayloadFormat | 1<<PropMessageExpiry | 1<<PropContentType |
+		1<<PropResponseTopic | 1<<PropCorrelationData
+	publishProps    = messageProps | 1<<PropSubscriptionID | 1<<PropTopicAlias
+	willPropSet     = messageProps | 1<<PropWillDelay
+	subscribeProps  = userProps | 1<<PropSubscriptionID
+	disconnectProps = reasonProps | 1<<PropSessionExpiry | 1<<PropServerReference
+	authProps       = reasonProps | 1<<PropAuthMethod | 1<<PropAuthData
+)
 
-// Which properties each packet may carry (5.0 §3.x.2.2 of each packet).
-// A property outside its packet's set is a malformed packet
-// (5.0 §2.2.2.2).
-func allowedProps(t Type) propSet {
-	const (
-		user   = 1 << PropUserProperty
-		reason = 1<<PropReasonString | user
-	)
-	switch t {
-	case TypeConnect:
-		return user | set(PropSessionExpiry, PropAuthMethod, PropAuthData, PropRequestProblemInfo,
-			PropRequestResponseInfo, PropReceiveMaximum, PropTopicAliasMaximum, PropMaximumPacketSize)
-	case TypeConnack:
-		return reason | set(PropSessionExpiry, PropAssignedClientID, PropServerKeepAlive,
-			PropAuthMethod, PropAuthData, PropResponseInfo, PropServerReference, PropReceiveMaximum,
-			PropTopicAliasMaximum, PropMaximumQoS, PropRetainAvailable, PropMaximumPacketSize,
-			PropWildcardSubAvailable, PropSubIDAvailable, PropSharedSubAvailable)
-	case TypePublish:
-		return user | set(PropPayloadFormat, PropMessageExpiry, PropContentType, PropResponseTopic,
-			PropCorrelationData, PropSubscriptionID, PropTopicAlias)
-	case TypePuback, TypePubrec, TypePubrel, TypePubcomp, TypeSuback, TypeUnsuback:
-		return reason
-	case TypeSubscribe:
-		return user | set(PropSubscriptionID)
-	case TypeUnsubscribe:
-		return user
-	case TypeDisconnect:
-		return reason | set(PropSessionExpiry, PropServerReference)
-	case TypeAuth:
-		return reason | set(PropAuthMethod, PropAuthData)
-	}
-	return 0
-}
-
-// willProps are the properties of a CONNECT's will (5.0 §3.1.3.2).
-// willProps stands for them where a Type is expected.
+// willProps stands for a will's properties where a Type is expected.
 const willProps Type = 0
 
-func willAllowed() propSet {
-	return 1<<PropUserProperty | set(PropPayloadFormat, PropMessageExpiry, PropContentType,
-		PropResponseTopic, PropCorrelationData, PropWillDelay)
+func allowedProps(t Type) propSet {
+	switch t {
+	case willProps:
+		return willPropSet
+	case TypeConnect:
+		return connectProps
+	case TypeConnack:
+		return connackProps
+	case TypePublish:
+		return publishProps
+	case TypePuback, TypePubrec, TypePubrel, TypePubcomp, TypeSuback, TypeUnsuback:
+		return reasonProps
+	case TypeSubscribe:
+		return subscribeProps
+	case TypeUnsubscribe:
+		return userProps
+	case TypeDisconnect:
+		return disconnectProps
+	case TypeAuth:
+		return authProps
+	}
+	return 0
 }
 
 // UserProperty is a name and value pair (5.0 §3.1.2.11.8 and the others),
@@ -169,6 +168,9 @@ func (p *Properties) Clear(id PropID) {
 
 // reset empties p, keeping the capacity of its slices.
 func (p *Properties) reset() {
+	if p.present == 0 && len(p.SubscriptionIDs) == 0 && len(p.User) == 0 {
+		return // the fields of absent properties are left zero
+	}
 	ids, user := p.SubscriptionIDs[:0], p.User[:0]
 	*p = Properties{SubscriptionIDs: ids, User: user}
 }

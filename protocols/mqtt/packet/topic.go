@@ -29,21 +29,24 @@ func validUTF8(s []byte) bool {
 // have an empty topic name and a topic alias.
 func (d *decoder) checkTopicName(s []byte, what string) {
 	wild := false
+scan:
 	for i, c := range s {
-		switch c {
-		case '+', '#':
+		if c-0x2C < utf8.RuneSelf-0x2C {
+			continue // ',' to DEL: most of a topic, and none of NUL, '#', '+'
+		}
+		switch {
+		case c == '+' || c == '#':
 			wild = true
-		case 0:
+		case c == 0:
 			d.malformed(what + " contains U+0000")
 			return
-		}
-		if c >= utf8.RuneSelf {
+		case c >= utf8.RuneSelf:
 			if !validUTF8(s[i:]) {
 				d.malformed(what + " is not well-formed UTF-8 without U+0000")
 				return
 			}
 			wild = wild || bytes.IndexAny(s[i:], "+#") >= 0
-			break
+			break scan
 		}
 	}
 	if wild {
