@@ -46,18 +46,12 @@ var protocolName = []byte("MQTT")
 // Type implements Packet.
 func (*Connect) Type() Type { return TypeConnect }
 
-// sizes returns the remaining length and the lengths of the properties
-// and the will properties.
-func (p *Connect) sizes(v Version) (rem, props, willProps int, err error) {
+func (p *Connect) layout(v Version) (l layout, err error) {
 	s := sizer{n: 2 + len(protocolName) + 1 + 1 + 2}
-	if v == V5 {
-		props = p.Props.size(&s)
-	}
+	l.props = s.props(v, &p.Props)
 	s.str(p.ClientID, "client identifier")
 	if w := p.Will; w != nil {
-		if v == V5 {
-			willProps = w.Props.size(&s)
-		}
+		l.will = s.props(v, &w.Props)
 		s.str(w.Topic, "will topic")
 		s.str(w.Payload, "will payload")
 	}
@@ -67,36 +61,24 @@ func (p *Connect) sizes(v Version) (rem, props, willProps int, err error) {
 	if p.HasPassword {
 		s.str(p.Password, "password")
 	}
-	rem, err = s.remaining(TypeConnect)
-	return rem, props, willProps, err
-}
-
-func (p *Connect) remaining(v Version) (int, error) {
-	rem, _, _, err := p.sizes(v)
-	return rem, err
+	l.rem, err = s.done(TypeConnect, v)
+	return l, err
 }
 
 // Append implements Packet. It writes protocol level v.
 func (p *Connect) Append(dst []byte, v Version) ([]byte, error) {
-	rem, props, willProps, err := p.sizes(v)
-	if err == nil {
-		err = checkVersion(v)
-	}
+	l, err := p.layout(v)
 	if err != nil {
 		return dst, err
 	}
-	b := begin(dst, byte(TypeConnect)<<4, rem)
+	b := begin(dst, byte(TypeConnect)<<4, l.rem)
 	b = appendString(b, protocolName)
 	b = append(b, byte(v), p.flags())
 	b = appendUint16(b, p.KeepAlive)
-	if v == V5 {
-		b = p.Props.appendTo(b, props)
-	}
+	b = p.Props.appendAt(b, v, l.props)
 	b = appendString(b, p.ClientID)
 	if w := p.Will; w != nil {
-		if v == V5 {
-			b = w.Props.appendTo(b, willProps)
-		}
+		b = w.Props.appendAt(b, v, l.will)
 		b = appendString(appendString(b, w.Topic), w.Payload)
 	}
 	if p.HasUsername {
@@ -164,11 +146,7 @@ func (d *decoder) decodeConnect(p *Connect, will *Will) {
 		d.malformed("password without user name") // 3.1.1 [MQTT-3.1.2-22]
 	}
 	p.CleanStart = flags&flagCleanStart != 0
-	if level == V5 {
-		d.props(&p.Props, TypeConnect)
-	} else {
-		p.Props.reset()
-	}
+	d.props(&p.Props, TypeConnect)
 	p.ClientID = d.str("client identifier")
 	if flags&flagWill != 0 {
 		d.decodeWill(will, flags)
@@ -185,11 +163,7 @@ func (d *decoder) decodeConnect(p *Connect, will *Will) {
 
 func (d *decoder) decodeWill(w *Will, flags byte) {
 	*w = Will{QoS: QoS(flags&flagWillQoS) >> 3, Retain: flags&flagWillRetain != 0, Props: w.Props}
-	if d.v == V5 {
-		d.props(&w.Props, willProps)
-	} else {
-		w.Props.reset()
-	}
+	d.props(&w.Props, willProps)
 	w.Topic = d.str("will topic")
 	if d.err == nil {
 		if len(w.Topic) == 0 {
@@ -211,38 +185,26 @@ type Connack struct {
 // Type implements Packet.
 func (*Connack) Type() Type { return TypeConnack }
 
-func (p *Connack) sizes(v Version) (rem, props int, err error) {
+func (p *Connack) layout(v Version) (l layout, err error) {
 	s := sizer{n: 2}
-	if v == V5 {
-		props = p.Props.size(&s)
-	}
-	rem, err = s.remaining(TypeConnack)
-	return rem, props, err
-}
-
-func (p *Connack) remaining(v Version) (int, error) {
-	rem, _, err := p.sizes(v)
-	return rem, err
+	l.props = s.props(v, &p.Props)
+	l.rem, err = s.done(TypeConnack, v)
+	return l, err
 }
 
 // Append implements Packet.
 func (p *Connack) Append(dst []byte, v Version) ([]byte, error) {
-	rem, props, err := p.sizes(v)
-	if err == nil {
-		err = checkVersion(v)
-	}
+	l, err := p.layout(v)
 	if err != nil {
 		return dst, err
 	}
-	b := begin(dst, byte(TypeConnack)<<4, rem)
+	b := begin(dst, byte(TypeConnack)<<4, l.rem)
 	var ack byte
 	if p.SessionPresent {
 		ack = 1
 	}
 	b = append(b, ack, byte(p.ReasonCode))
-	if v == V5 {
-		b = p.Props.appendTo(b, props)
-	}
+	b = p.Props.appendAt(b, v, l.props)
 	return b, nil
 }
 
@@ -256,10 +218,6 @@ func (d *decoder) decodeConnack(p *Connack) {
 	if p.SessionPresent && p.ReasonCode != Success && d.err == nil {
 		d.fail(ProtocolError, "session present with a refusal") // 3.1.1 [MQTT-3.2.2-4], 5.0 [MQTT-3.2.2-6]
 	}
-	if d.v == V5 {
-		d.props(&p.Props, TypeConnack)
-	} else {
-		p.Props.reset()
-	}
+	d.props(&p.Props, TypeConnack)
 	d.end()
 }

@@ -51,34 +51,27 @@ func (d *decoder) result() error {
 	return d.err
 }
 
-func (d *decoder) u8(what string) byte {
-	if len(d.b) < 1 {
+// take consumes the next n bytes, or records that they are missing.
+func (d *decoder) take(n int, what string) []byte {
+	if len(d.b) < n {
 		d.malformed(what + " missing")
-		return 0
+		return make([]byte, n)
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
 }
 
+func (d *decoder) u8(what string) byte { return d.take(1, what)[0] }
+
 func (d *decoder) u16(what string) uint16 {
-	if len(d.b) < 2 {
-		d.malformed(what + " missing")
-		return 0
-	}
-	n := uint16(d.b[0])<<8 | uint16(d.b[1])
-	d.b = d.b[2:]
-	return n
+	b := d.take(2, what)
+	return uint16(b[0])<<8 | uint16(b[1])
 }
 
 func (d *decoder) u32(what string) uint32 {
-	if len(d.b) < 4 {
-		d.malformed(what + " missing")
-		return 0
-	}
-	n := uint32(d.b[0])<<24 | uint32(d.b[1])<<16 | uint32(d.b[2])<<8 | uint32(d.b[3])
-	d.b = d.b[4:]
-	return n
+	b := d.take(4, what)
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
 func (d *decoder) varint(what string) uint32 {

@@ -8,13 +8,10 @@ type Disconnect struct {
 	Props      Properties
 }
 
-// Auth is AUTH (5.0 §3.15), a step of an extended authentication; it does
-// not exist at 3.1.1. A reason code Success and no properties are left out
-// of the encoding, as 5.0 §3.15.2.1 allows.
-type Auth struct {
-	ReasonCode ReasonCode
-	Props      Properties
-}
+// Auth is AUTH (5.0 §3.15), a step of an extended authentication, with the
+// fields of a Disconnect; it does not exist at 3.1.1. A reason code Success
+// and no properties are left out of the encoding, as 5.0 §3.15.2.1 allows.
+type Auth Disconnect
 
 // Type implements Packet.
 func (*Disconnect) Type() Type { return TypeDisconnect }
@@ -22,70 +19,49 @@ func (*Disconnect) Type() Type { return TypeDisconnect }
 // Type implements Packet.
 func (*Auth) Type() Type { return TypeAuth }
 
-func (p *Disconnect) remaining(v Version) (int, error) {
-	rem, _, err := reasonSizes(v, p.ReasonCode, &p.Props, TypeDisconnect)
-	return rem, err
-}
-
-func (p *Auth) remaining(v Version) (int, error) {
-	rem, _, err := reasonSizes(v, p.ReasonCode, &p.Props, TypeAuth)
-	return rem, err
-}
-
 // Append implements Packet.
 func (p *Disconnect) Append(dst []byte, v Version) ([]byte, error) {
-	return appendReason(dst, v, TypeDisconnect, p.ReasonCode, &p.Props)
+	return p.append(dst, v, TypeDisconnect)
 }
 
 // Append implements Packet. It returns an error at V311.
 func (p *Auth) Append(dst []byte, v Version) ([]byte, error) {
-	return appendReason(dst, v, TypeAuth, p.ReasonCode, &p.Props)
+	return (*Disconnect)(p).append(dst, v, TypeAuth)
 }
 
-// reasonSizes sizes a DISCONNECT or an AUTH: at V5 a reason code and
-// properties, each left out when it is the default and nothing follows.
-func reasonSizes(v Version, c ReasonCode, props *Properties, t Type) (rem, n int, err error) {
+func (p *Disconnect) layout(v Version) (layout, error) { return p.layoutAs(v, TypeDisconnect) }
+func (p *Auth) layout(v Version) (layout, error)       { return (*Disconnect)(p).layoutAs(v, TypeAuth) }
+
+// as returns p as the packet of type t, DISCONNECT or AUTH.
+func (p *Disconnect) as(t Type) Packet {
+	if t == TypeAuth {
+		return (*Auth)(p)
+	}
+	return p
+}
+
+// layoutAs sizes a DISCONNECT or an AUTH.
+func (p *Disconnect) layoutAs(v Version, t Type) (l layout, err error) {
 	var s sizer
-	switch {
-	case v == V311 && t == TypeAuth:
+	if v == V311 && t == TypeAuth {
 		s.fail("AUTH does not exist in MQTT 3.1.1")
-	case v == V5 && !props.Empty():
-		n = props.size(&s)
-		s.add(1)
-	case v == V5 && c != Success:
-		s.add(1)
 	}
-	rem, err = s.remaining(t)
-	return rem, n, err
+	l.props = s.tail(v, p.ReasonCode, &p.Props)
+	l.rem, err = s.done(t, v)
+	return l, err
 }
 
-func appendReason(dst []byte, v Version, t Type, c ReasonCode, props *Properties) ([]byte, error) {
-	rem, n, err := reasonSizes(v, c, props, t)
-	if err == nil {
-		err = checkVersion(v)
-	}
+func (p *Disconnect) append(dst []byte, v Version, t Type) ([]byte, error) {
+	l, err := p.layoutAs(v, t)
 	if err != nil {
 		return dst, err
 	}
-	b := begin(dst, byte(t)<<4, rem)
-	if rem > 0 {
-		b = append(b, byte(c))
-	}
-	if rem > 1 {
-		b = props.appendTo(b, n)
-	}
-	return b, nil
+	return appendTail(begin(dst, byte(t)<<4, l.rem), l.rem, p.ReasonCode, &p.Props, l.props), nil
 }
 
-// decodeReason decodes the body of a DISCONNECT or an AUTH.
-func (d *decoder) decodeReason(c *ReasonCode, props *Properties) {
-	*c = Success
-	props.reset()
-	if d.v == V5 && len(d.b) > 0 {
-		*c = d.reason()
-		if len(d.b) > 0 {
-			d.props(props, d.t)
-		}
-	}
-	d.end()
+// decodeReason decodes the body of a DISCONNECT or an AUTH into p, and
+// returns p.
+func (d *decoder) decodeReason(p *Disconnect) *Disconnect {
+	d.tail(&p.ReasonCode, &p.Props)
+	return p
 }

@@ -69,6 +69,15 @@ func (s *sizer) str(b []byte, what string) {
 	s.n += 2 + len(b)
 }
 
+// props adds the properties p at level v, and returns their length for
+// appendAt; below 5.0 there are none.
+func (s *sizer) props(v Version, p *Properties) int {
+	if v != V5 {
+		return 0
+	}
+	return p.size(s)
+}
+
 // fail records an error, unless one is recorded already.
 func (s *sizer) fail(reason string) {
 	if s.err == nil {
@@ -83,8 +92,12 @@ func (s *sizer) check(b []byte, what string) {
 	}
 }
 
-// remaining returns the remaining length added up, or the error.
-func (s *sizer) remaining(t Type) (int, error) {
+// done returns the remaining length added up for a packet of type t at
+// level v, or why it cannot be encoded.
+func (s *sizer) done(t Type, v Version) (int, error) {
+	if err := checkVersion(v); err != nil {
+		return 0, err
+	}
 	if s.err != nil {
 		return 0, s.err
 	}

@@ -105,19 +105,28 @@ type Packet interface {
 	// or binary field longer than MaxString, a packet longer than the
 	// encoding allows, or AUTH at V311.
 	Append(dst []byte, v Version) ([]byte, error)
-	// remaining returns the remaining length of the packet at level v.
-	remaining(v Version) (int, error)
+	// layout returns the remaining length of the packet at level v and the
+	// lengths of its property lists.
+	layout(v Version) (layout, error)
+}
+
+// layout is what an encoder learns from sizing a packet before it writes
+// it.
+type layout struct {
+	rem   int // the remaining length
+	props int // the length of the properties, without their length
+	will  int // the same for the will properties of a CONNECT
 }
 
 // Size returns the number of bytes p.Append(nil, v) would append, or the
 // error it would return. A 5.0 sender checks it against the peer's
 // Maximum Packet Size before it encodes.
 func Size(p Packet, v Version) (int, error) {
-	n, err := p.remaining(v)
+	l, err := p.layout(v)
 	if err != nil {
 		return 0, err
 	}
-	return 1 + varintLen(uint32(n)) + n, nil
+	return 1 + varintLen(uint32(l.rem)) + l.rem, nil
 }
 
 // Pingreq is PINGREQ (3.1.1 §3.12, 5.0 §3.12): no variable header, no
@@ -144,5 +153,5 @@ func (*Pingresp) Append(dst []byte, v Version) ([]byte, error) {
 	return append(dst, byte(TypePingresp)<<4, 0), nil
 }
 
-func (*Pingreq) remaining(Version) (int, error)  { return 0, nil }
-func (*Pingresp) remaining(Version) (int, error) { return 0, nil }
+func (*Pingreq) layout(Version) (layout, error)  { return layout{}, nil }
+func (*Pingresp) layout(Version) (layout, error) { return layout{}, nil }

@@ -8,6 +8,7 @@ package packet
 
 import (
 	"bytes"
+	"io"
 	"testing"
 
 	paho5 "github.com/eclipse/paho.golang/packets"
@@ -117,15 +118,27 @@ func TestPaho5WritesWeRead(t *testing.T) {
 	}
 }
 
+// toPaho encodes p at level v and reads it back with a paho packet reader.
+func toPaho[T any](t *testing.T, p Packet, v Version, read func(io.Reader) (T, error)) T {
+	t.Helper()
+	data := mustAppend(t, p, v)
+	got, err := read(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("paho reads %x (%v at %v): %v", data, p.Type(), v, err)
+	}
+	return got
+}
+
 // toPaho5 encodes p at 5.0 and reads it with paho.golang's packet reader.
 func toPaho5(t *testing.T, p Packet) paho5.Packet {
 	t.Helper()
-	data := mustAppend(t, p, V5)
-	cp, err := paho5.ReadPacket(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("paho.golang reads %x (%v): %v", data, p.Type(), err)
-	}
-	return cp.Content
+	return toPaho(t, p, V5, func(r io.Reader) (paho5.Packet, error) {
+		cp, err := paho5.ReadPacket(r)
+		if err != nil {
+			return nil, err
+		}
+		return cp.Content, nil
+	})
 }
 
 func TestPaho5ReadsWhatWeWrite(t *testing.T) {
@@ -236,12 +249,7 @@ func TestPaho3WritesWeRead(t *testing.T) {
 // reader.
 func toPaho3(t *testing.T, p Packet) paho3.ControlPacket {
 	t.Helper()
-	data := mustAppend(t, p, V311)
-	cp, err := paho3.ReadPacket(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("paho.mqtt.golang reads %x (%v): %v", data, p.Type(), err)
-	}
-	return cp
+	return toPaho(t, p, V311, paho3.ReadPacket)
 }
 
 func TestPaho3ReadsWhatWeWrite(t *testing.T) {

@@ -4,12 +4,15 @@ import "bytes"
 
 // props reads a property length and the properties after it into p
 // (5.0 §2.2.2), checking them against the packet type t, or the will's
-// properties for willProps. It reports a property outside t's set, of an
+// properties for willProps. Below 5.0 there are none: it empties p. It reports a property outside t's set, of an
 // unknown identifier or cut short as a malformed packet (5.0 §2.2.2.2),
 // and a single-valued property given twice or a value the specification
 // forbids as a protocol error.
 func (d *decoder) props(p *Properties, t Type) {
 	p.reset()
+	if d.v != V5 {
+		return
+	}
 	n := d.varint("property length")
 	if d.err != nil {
 		return

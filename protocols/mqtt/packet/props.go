@@ -317,6 +317,14 @@ func (p *Properties) size(s *sizer) int {
 	return n
 }
 
+// appendAt appends the properties at level v: nothing below 5.0.
+func (p *Properties) appendAt(b []byte, v Version, n int) []byte {
+	if v != V5 {
+		return b
+	}
+	return p.appendTo(b, n)
+}
+
 // appendTo appends the property length n (from size) and the properties:
 // the single-valued ones in the order of their identifiers, then the
 // subscription identifiers, then the user properties in their order. The

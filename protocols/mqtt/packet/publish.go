@@ -16,30 +16,20 @@ type Publish struct {
 // Type implements Packet.
 func (*Publish) Type() Type { return TypePublish }
 
-func (p *Publish) sizes(v Version) (rem, props int, err error) {
+func (p *Publish) layout(v Version) (l layout, err error) {
 	s := sizer{n: len(p.Payload)}
 	s.str(p.Topic, "topic name")
 	if p.QoS > 0 {
 		s.add(2)
 	}
-	if v == V5 {
-		props = p.Props.size(&s)
-	}
-	rem, err = s.remaining(TypePublish)
-	return rem, props, err
-}
-
-func (p *Publish) remaining(v Version) (int, error) {
-	rem, _, err := p.sizes(v)
-	return rem, err
+	l.props = s.props(v, &p.Props)
+	l.rem, err = s.done(TypePublish, v)
+	return l, err
 }
 
 // Append implements Packet. A QoS above 2 is written as its two low bits.
 func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
-	rem, props, err := p.sizes(v)
-	if err == nil {
-		err = checkVersion(v)
-	}
+	l, err := p.layout(v)
 	if err != nil {
 		return dst, err
 	}
@@ -50,13 +40,11 @@ func (p *Publish) Append(dst []byte, v Version) ([]byte, error) {
 	if p.Retain {
 		first |= 0x01
 	}
-	b := appendString(begin(dst, first, rem), p.Topic)
+	b := appendString(begin(dst, first, l.rem), p.Topic)
 	if p.QoS > 0 {
 		b = appendUint16(b, p.PacketID)
 	}
-	if v == V5 {
-		b = p.Props.appendTo(b, props)
-	}
+	b = p.Props.appendAt(b, v, l.props)
 	return append(b, p.Payload...), nil
 }
 
@@ -79,11 +67,7 @@ func (d *decoder) decodePublish(p *Publish, flags byte) {
 	if p.QoS > 0 {
 		p.PacketID = d.packetID()
 	}
-	if d.v == V5 {
-		d.props(&p.Props, TypePublish)
-	} else {
-		p.Props.reset()
-	}
+	d.props(&p.Props, TypePublish)
 	if len(p.Topic) == 0 && !p.Props.Has(PropTopicAlias) && d.err == nil {
 		// 3.1.1 [MQTT-4.7.3-1]; 5.0 §3.3.2.1 allows it with a Topic Alias.
 		d.fail(ProtocolError, "empty topic name without a topic alias")
@@ -142,56 +126,44 @@ func (p *Pubcomp) Append(dst []byte, v Version) ([]byte, error) {
 	return (*Ack)(p).append(dst, v, TypePubcomp)
 }
 
-func (p *Puback) remaining(v Version) (int, error)  { return (*Ack)(p).remaining(v, TypePuback) }
-func (p *Pubrec) remaining(v Version) (int, error)  { return (*Ack)(p).remaining(v, TypePubrec) }
-func (p *Pubrel) remaining(v Version) (int, error)  { return (*Ack)(p).remaining(v, TypePubrel) }
-func (p *Pubcomp) remaining(v Version) (int, error) { return (*Ack)(p).remaining(v, TypePubcomp) }
+func (p *Puback) layout(v Version) (layout, error)  { return (*Ack)(p).layout(v, TypePuback) }
+func (p *Pubrec) layout(v Version) (layout, error)  { return (*Ack)(p).layout(v, TypePubrec) }
+func (p *Pubrel) layout(v Version) (layout, error)  { return (*Ack)(p).layout(v, TypePubrel) }
+func (p *Pubcomp) layout(v Version) (layout, error) { return (*Ack)(p).layout(v, TypePubcomp) }
 
-func (p *Ack) sizes(v Version, t Type) (rem, props int, err error) {
-	s := sizer{n: 2}
-	if v == V5 && (p.ReasonCode != Success || !p.Props.Empty()) {
-		s.add(1)
-		if !p.Props.Empty() {
-			props = p.Props.size(&s)
-		}
+// as returns a as the packet of type t.
+func (a *Ack) as(t Type) Packet {
+	switch t {
+	case TypePuback:
+		return (*Puback)(a)
+	case TypePubrec:
+		return (*Pubrec)(a)
+	case TypePubrel:
+		return (*Pubrel)(a)
 	}
-	rem, err = s.remaining(t)
-	return rem, props, err
+	return (*Pubcomp)(a)
 }
 
-func (p *Ack) remaining(v Version, t Type) (int, error) {
-	rem, _, err := p.sizes(v, t)
-	return rem, err
+func (p *Ack) layout(v Version, t Type) (l layout, err error) {
+	s := sizer{n: 2}
+	l.props = s.tail(v, p.ReasonCode, &p.Props)
+	l.rem, err = s.done(t, v)
+	return l, err
 }
 
 func (p *Ack) append(dst []byte, v Version, t Type) ([]byte, error) {
-	rem, props, err := p.sizes(v, t)
-	if err == nil {
-		err = checkVersion(v)
-	}
+	l, err := p.layout(v, t)
 	if err != nil {
 		return dst, err
 	}
-	b := appendUint16(begin(dst, byte(t)<<4|fixedFlags(t), rem), p.PacketID)
-	if rem > 2 {
-		b = append(b, byte(p.ReasonCode))
-	}
-	if rem > 3 {
-		b = p.Props.appendTo(b, props)
-	}
-	return b, nil
+	b := appendUint16(begin(dst, byte(t)<<4|fixedFlags(t), l.rem), p.PacketID)
+	return appendTail(b, l.rem-2, p.ReasonCode, &p.Props, l.props), nil
 }
 
-// decodeAck decodes the body of PUBACK, PUBREC, PUBREL or PUBCOMP.
-func (d *decoder) decodeAck(p *Ack) {
+// decodeAck decodes the body of PUBACK, PUBREC, PUBREL or PUBCOMP into p,
+// and returns p.
+func (d *decoder) decodeAck(p *Ack) *Ack {
 	p.PacketID = d.packetID()
-	p.ReasonCode = Success
-	p.Props.reset()
-	if d.v == V5 && len(d.b) > 0 {
-		p.ReasonCode = d.reason()
-		if len(d.b) > 0 {
-			d.props(&p.Props, d.t)
-		}
-	}
-	d.end()
+	d.tail(&p.ReasonCode, &p.Props)
+	return p
 }

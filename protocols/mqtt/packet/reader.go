@@ -48,22 +48,15 @@ type Reader struct {
 	err     error // a framing error: the stream cannot be read further
 	readErr error // an error from src, returned once the buffer is used up
 
-	connect     Connect
-	will        Will
-	connack     Connack
-	publish     Publish
-	puback      Puback
-	pubrec      Pubrec
-	pubrel      Pubrel
-	pubcomp     Pubcomp
-	subscribe   Subscribe
-	suback      Suback
-	unsubscribe Unsubscribe
-	unsuback    Unsuback
-	pingreq     Pingreq
-	pingresp    Pingresp
-	disconnect  Disconnect
-	auth        Auth
+	connect   Connect
+	will      Will
+	connack   Connack
+	publish   Publish
+	acks      [4]Ack // PUBACK, PUBREC, PUBREL, PUBCOMP
+	subscribe Subscribe
+	subacks   [2]Suback // SUBACK, UNSUBACK
+	unsub     Unsubscribe
+	ends      [2]Disconnect // DISCONNECT, AUTH
 }
 
 // NewReader returns a Reader of packets from src that refuses a packet
@@ -254,44 +247,24 @@ func (r *Reader) decode(first byte, body []byte) (Packet, error) {
 	case TypePublish:
 		d.decodePublish(&r.publish, flags)
 		p = &r.publish
-	case TypePuback:
-		d.decodeAck((*Ack)(&r.puback))
-		p = &r.puback
-	case TypePubrec:
-		d.decodeAck((*Ack)(&r.pubrec))
-		p = &r.pubrec
-	case TypePubrel:
-		d.decodeAck((*Ack)(&r.pubrel))
-		p = &r.pubrel
-	case TypePubcomp:
-		d.decodeAck((*Ack)(&r.pubcomp))
-		p = &r.pubcomp
+	case TypePuback, TypePubrec, TypePubrel, TypePubcomp:
+		p = d.decodeAck(&r.acks[t-TypePuback]).as(t)
 	case TypeSubscribe:
 		d.decodeSubscribe(&r.subscribe)
 		p = &r.subscribe
-	case TypeSuback:
-		s := &r.suback
-		s.ReasonCodes = d.decodeCodes(&s.PacketID, &s.Props, s.ReasonCodes)
-		p = s
+	case TypeSuback, TypeUnsuback:
+		p = d.decodeCodes(&r.subacks[(t-TypeSuback)/2]).as(t)
 	case TypeUnsubscribe:
-		d.decodeUnsubscribe(&r.unsubscribe)
-		p = &r.unsubscribe
-	case TypeUnsuback:
-		s := &r.unsuback
-		s.ReasonCodes = d.decodeCodes(&s.PacketID, &s.Props, s.ReasonCodes)
-		p = s
-	case TypePingreq:
+		d.decodeUnsubscribe(&r.unsub)
+		p = &r.unsub
+	case TypePingreq, TypePingresp:
 		d.end()
-		p = &r.pingreq
-	case TypePingresp:
-		d.end()
-		p = &r.pingresp
-	case TypeDisconnect:
-		d.decodeReason(&r.disconnect.ReasonCode, &r.disconnect.Props)
-		p = &r.disconnect
-	case TypeAuth:
-		d.decodeReason(&r.auth.ReasonCode, &r.auth.Props)
-		p = &r.auth
+		p = &Pingreq{}
+		if t == TypePingresp {
+			p = &Pingresp{}
+		}
+	case TypeDisconnect, TypeAuth:
+		p = d.decodeReason(&r.ends[t-TypeDisconnect]).as(t)
 	}
 	if d.err != nil {
 		return nil, d.err

@@ -178,3 +178,47 @@ func validReason(t Type, v Version, c ReasonCode) bool {
 	}
 	return false
 }
+
+// The acknowledgements of QoS 1 and 2, DISCONNECT and AUTH end in a tail:
+// at 5.0 a reason code and properties, of which the properties may be left
+// out when there are none, and the reason code too when it is Success
+// (5.0 §3.4.2.1, §3.5.2.1, §3.6.2.1, §3.7.2.1, §3.14.2.1, §3.15.2.1).
+// This package leaves out what it may.
+
+// tail adds the tail of reason code c and properties p at level v, and
+// returns the properties' length for appendTail.
+func (s *sizer) tail(v Version, c ReasonCode, p *Properties) int {
+	if v != V5 || c == Success && p.Empty() {
+		return 0
+	}
+	s.add(1)
+	if p.Empty() {
+		return 0
+	}
+	return p.size(s)
+}
+
+// appendTail appends the tail of size n that sizer.tail counted, whose
+// properties are props bytes long.
+func appendTail(b []byte, n int, c ReasonCode, p *Properties, props int) []byte {
+	if n > 0 {
+		b = append(b, byte(c))
+	}
+	if n > 1 {
+		b = p.appendTo(b, props)
+	}
+	return b
+}
+
+// tail reads a tail, which ends the packet.
+func (d *decoder) tail(c *ReasonCode, p *Properties) {
+	*c = Success
+	p.reset()
+	if d.v == V5 && len(d.b) > 0 {
+		*c = d.reason()
+		if len(d.b) > 0 {
+			d.props(p, d.t)
+		}
+	}
+	d.end()
+}

@@ -48,38 +48,26 @@ func (s *Subscription) options(v Version) byte {
 // Type implements Packet.
 func (*Subscribe) Type() Type { return TypeSubscribe }
 
-func (p *Subscribe) sizes(v Version) (rem, props int, err error) {
+func (p *Subscribe) layout(v Version) (l layout, err error) {
 	s := sizer{n: 2}
-	if v == V5 {
-		props = p.Props.size(&s)
-	}
+	l.props = s.props(v, &p.Props)
 	for i := range p.Subscriptions {
 		s.str(p.Subscriptions[i].Filter, "topic filter")
 		s.add(1)
 	}
-	rem, err = s.remaining(TypeSubscribe)
-	return rem, props, err
-}
-
-func (p *Subscribe) remaining(v Version) (int, error) {
-	rem, _, err := p.sizes(v)
-	return rem, err
+	l.rem, err = s.done(TypeSubscribe, v)
+	return l, err
 }
 
 // Append implements Packet. At V311 only the QoS of the options is
 // written.
 func (p *Subscribe) Append(dst []byte, v Version) ([]byte, error) {
-	rem, props, err := p.sizes(v)
-	if err == nil {
-		err = checkVersion(v)
-	}
+	l, err := p.layout(v)
 	if err != nil {
 		return dst, err
 	}
-	b := appendUint16(begin(dst, byte(TypeSubscribe)<<4|fixedFlags(TypeSubscribe), rem), p.PacketID)
-	if v == V5 {
-		b = p.Props.appendTo(b, props)
-	}
+	b := appendUint16(begin(dst, byte(TypeSubscribe)<<4|fixedFlags(TypeSubscribe), l.rem), p.PacketID)
+	b = p.Props.appendAt(b, v, l.props)
 	for i := range p.Subscriptions {
 		s := &p.Subscriptions[i]
 		b = append(appendString(b, s.Filter), s.options(v))
@@ -89,11 +77,7 @@ func (p *Subscribe) Append(dst []byte, v Version) ([]byte, error) {
 
 func (d *decoder) decodeSubscribe(p *Subscribe) {
 	p.PacketID = d.packetID()
-	if d.v == V5 {
-		d.props(&p.Props, TypeSubscribe)
-	} else {
-		p.Props.reset()
-	}
+	d.props(&p.Props, TypeSubscribe)
 	p.Subscriptions = p.Subscriptions[:0]
 	for len(d.b) > 0 && d.err == nil {
 		f := d.str("topic filter")
@@ -134,94 +118,81 @@ type Suback struct {
 	ReasonCodes []ReasonCode
 }
 
+// Unsuback is UNSUBACK (3.1.1 §3.11, 5.0 §3.11), a Suback under another
+// name. At V311 it has only a packet identifier; at V5 one reason code per
+// filter of the UNSUBSCRIBE.
+type Unsuback Suback
+
 // Type implements Packet.
 func (*Suback) Type() Type { return TypeSuback }
-
-func (p *Suback) remaining(v Version) (int, error) {
-	rem, _, err := ackSizes(v, &p.Props, p.ReasonCodes, TypeSuback)
-	return rem, err
-}
-
-// Append implements Packet.
-func (p *Suback) Append(dst []byte, v Version) ([]byte, error) {
-	return appendAck(dst, v, TypeSuback, p.PacketID, &p.Props, p.ReasonCodes)
-}
-
-// Unsuback is UNSUBACK (3.1.1 §3.11, 5.0 §3.11). At V311 it has only a
-// packet identifier; at V5 one reason code per filter of the UNSUBSCRIBE.
-type Unsuback struct {
-	PacketID    uint16
-	Props       Properties
-	ReasonCodes []ReasonCode
-}
 
 // Type implements Packet.
 func (*Unsuback) Type() Type { return TypeUnsuback }
 
-func (p *Unsuback) remaining(v Version) (int, error) {
-	rem, _, err := ackSizes(v, &p.Props, p.ReasonCodes, TypeUnsuback)
-	return rem, err
-}
+// Append implements Packet.
+func (p *Suback) Append(dst []byte, v Version) ([]byte, error) { return p.append(dst, v, TypeSuback) }
 
 // Append implements Packet.
 func (p *Unsuback) Append(dst []byte, v Version) ([]byte, error) {
-	return appendAck(dst, v, TypeUnsuback, p.PacketID, &p.Props, p.ReasonCodes)
+	return (*Suback)(p).append(dst, v, TypeUnsuback)
 }
 
-// ackSizes sizes a SUBACK or UNSUBACK: a packet identifier, properties at
-// V5 and the reason codes, of which a 3.1.1 UNSUBACK has none.
-func ackSizes(v Version, props *Properties, codes []ReasonCode, t Type) (rem, n int, err error) {
+func (p *Suback) layout(v Version) (layout, error)   { return p.layoutAs(v, TypeSuback) }
+func (p *Unsuback) layout(v Version) (layout, error) { return (*Suback)(p).layoutAs(v, TypeUnsuback) }
+
+// as returns p as the packet of type t, SUBACK or UNSUBACK.
+func (p *Suback) as(t Type) Packet {
+	if t == TypeUnsuback {
+		return (*Unsuback)(p)
+	}
+	return p
+}
+
+// layoutAs sizes a SUBACK or an UNSUBACK: a packet identifier, properties
+// at V5 and the reason codes, of which a 3.1.1 UNSUBACK has none.
+func (p *Suback) layoutAs(v Version, t Type) (l layout, err error) {
 	s := sizer{n: 2}
-	if v == V5 {
-		n = props.size(&s)
-	}
+	l.props = s.props(v, &p.Props)
 	if v == V5 || t == TypeSuback {
-		s.add(len(codes))
+		s.add(len(p.ReasonCodes))
 	}
-	rem, err = s.remaining(t)
-	return rem, n, err
+	l.rem, err = s.done(t, v)
+	return l, err
 }
 
-func appendAck(dst []byte, v Version, t Type, id uint16, props *Properties, codes []ReasonCode) ([]byte, error) {
-	rem, n, err := ackSizes(v, props, codes, t)
-	if err == nil {
-		err = checkVersion(v)
-	}
+func (p *Suback) append(dst []byte, v Version, t Type) ([]byte, error) {
+	l, err := p.layoutAs(v, t)
 	if err != nil {
 		return dst, err
 	}
-	b := appendUint16(begin(dst, byte(t)<<4, rem), id)
-	if v == V5 {
-		b = props.appendTo(b, n)
-	}
+	b := appendUint16(begin(dst, byte(t)<<4, l.rem), p.PacketID)
+	b = p.Props.appendAt(b, v, l.props)
 	if v == V5 || t == TypeSuback {
-		for _, c := range codes {
+		for _, c := range p.ReasonCodes {
 			b = append(b, byte(c))
 		}
 	}
 	return b, nil
 }
 
-// decodeCodes decodes the body of a SUBACK or UNSUBACK into its parts,
-// reusing codes.
-func (d *decoder) decodeCodes(id *uint16, props *Properties, codes []ReasonCode) []ReasonCode {
-	*id = d.packetID()
-	codes = codes[:0]
-	props.reset()
+// decodeCodes decodes the body of a SUBACK or an UNSUBACK into p, and
+// returns p.
+func (d *decoder) decodeCodes(p *Suback) *Suback {
+	p.PacketID = d.packetID()
+	p.ReasonCodes = p.ReasonCodes[:0]
+	p.Props.reset()
 	if d.v == V311 && d.t == TypeUnsuback {
 		d.end()
-		return codes
+		return p
 	}
-	if d.v == V5 {
-		d.props(props, d.t)
-	}
+	d.props(&p.Props, d.t)
 	for len(d.b) > 0 && d.err == nil {
-		codes = append(codes, d.reason())
+		p.ReasonCodes = append(p.ReasonCodes, d.reason())
 	}
-	if len(codes) == 0 && d.err == nil {
+	if len(p.ReasonCodes) == 0 && d.err == nil {
 		d.fail(ProtocolError, "no reason code") // one per filter, and a filter at least
 	}
-	return codes
+	return p
 }
 
 // Unsubscribe is UNSUBSCRIBE (3.1.1 §3.10, 5.0 §3.10). The Reader has
@@ -235,36 +206,24 @@ type Unsubscribe struct {
 // Type implements Packet.
 func (*Unsubscribe) Type() Type { return TypeUnsubscribe }
 
-func (p *Unsubscribe) sizes(v Version) (rem, props int, err error) {
+func (p *Unsubscribe) layout(v Version) (l layout, err error) {
 	s := sizer{n: 2}
-	if v == V5 {
-		props = p.Props.size(&s)
-	}
+	l.props = s.props(v, &p.Props)
 	for _, f := range p.Filters {
 		s.str(f, "topic filter")
 	}
-	rem, err = s.remaining(TypeUnsubscribe)
-	return rem, props, err
-}
-
-func (p *Unsubscribe) remaining(v Version) (int, error) {
-	rem, _, err := p.sizes(v)
-	return rem, err
+	l.rem, err = s.done(TypeUnsubscribe, v)
+	return l, err
 }
 
 // Append implements Packet.
 func (p *Unsubscribe) Append(dst []byte, v Version) ([]byte, error) {
-	rem, props, err := p.sizes(v)
-	if err == nil {
-		err = checkVersion(v)
-	}
+	l, err := p.layout(v)
 	if err != nil {
 		return dst, err
 	}
-	b := appendUint16(begin(dst, byte(TypeUnsubscribe)<<4|fixedFlags(TypeUnsubscribe), rem), p.PacketID)
-	if v == V5 {
-		b = p.Props.appendTo(b, props)
-	}
+	b := appendUint16(begin(dst, byte(TypeUnsubscribe)<<4|fixedFlags(TypeUnsubscribe), l.rem), p.PacketID)
+	b = p.Props.appendAt(b, v, l.props)
 	for _, f := range p.Filters {
 		b = appendString(b, f)
 	}
@@ -273,11 +232,7 @@ func (p *Unsubscribe) Append(dst []byte, v Version) ([]byte, error) {
 
 func (d *decoder) decodeUnsubscribe(p *Unsubscribe) {
 	p.PacketID = d.packetID()
-	if d.v == V5 {
-		d.props(&p.Props, TypeUnsubscribe)
-	} else {
-		p.Props.reset()
-	}
+	d.props(&p.Props, TypeUnsubscribe)
 	p.Filters = p.Filters[:0]
 	for len(d.b) > 0 && d.err == nil {
 		f := d.str("topic filter")
