@@ -48,10 +48,10 @@ func (*Connect) Type() Type { return TypeConnect }
 
 func (p *Connect) layout(v Version) (l layout, err error) {
 	s := sizer{n: 2 + len(protocolName) + 1 + 1 + 2}
-	l.props = s.props(v, &p.Props)
+	l.props = s.props(v, &p.Props, TypeConnect)
 	s.str(p.ClientID, "client identifier")
 	if w := p.Will; w != nil {
-		l.will = s.props(v, &w.Props)
+		l.will = s.props(v, &w.Props, willProps)
 		s.str(w.Topic, "will topic")
 		s.str(w.Payload, "will payload")
 	}
@@ -187,7 +187,7 @@ func (*Connack) Type() Type { return TypeConnack }
 
 func (p *Connack) layout(v Version) (l layout, err error) {
 	s := sizer{n: 2}
-	l.props = s.props(v, &p.Props)
+	l.props = s.props(v, &p.Props, TypeConnack)
 	l.rem, err = s.done(TypeConnack, v)
 	return l, err
 }

@@ -46,7 +46,7 @@ func (p *Disconnect) layoutAs(v Version, t Type) (l layout, err error) {
 	if v == V311 && t == TypeAuth {
 		s.fail("AUTH does not exist in MQTT 3.1.1")
 	}
-	l.props = s.tail(v, p.ReasonCode, &p.Props)
+	l.props = s.tail(v, p.ReasonCode, &p.Props, t)
 	l.rem, err = s.done(t, v)
 	return l, err
 }

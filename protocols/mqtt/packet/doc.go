@@ -44,7 +44,9 @@
 // Every packet type has an Append method that encodes the whole packet for
 // a level onto a byte slice, growing it at most once and not at all when it
 // has room, so that a writer can gather many packets into one write. Size
-// tells the encoded size first, for the peer's Maximum Packet Size.
+// tells the encoded size first, for the peer's Maximum Packet Size. Append
+// refuses only what cannot be encoded (see Packet); the content is the
+// caller's.
 // Properties are written in one canonical order; a packet that was read
 // re-encodes to the bytes it came in, except that its properties are put
 // in that order and the optional reason code and property length of the
@@ -56,9 +58,9 @@
 // This package knows single packets, not the conversation. The code that
 // drives a connection must still:
 //
-//   - refuse a second CONNECT, and packets sent the wrong way (a client's
-//     CONNACK, SUBACK, ...; a Subscription Identifier in a client's PUBLISH;
-//     for a 3.1.1 server, DISCONNECT comes only from the client);
+//   - refuse a second CONNECT, and packets sent the wrong way (CONNACK,
+//     SUBACK, PINGRESP... from a client; a Subscription Identifier in a
+//     client's PUBLISH);
 //   - apply the 3.1.1 rule on an empty client identifier (return code 0x02
 //     unless CleanStart), assign identifiers, and check the Authentication
 //     Method of AUTH against the CONNECT's;
@@ -75,6 +77,10 @@
 //     exceed it), Maximum QoS, Retain Available, the subscription options
 //     on delivery, message and session expiry, will delay, and the payload
 //     format indicator if it chooses to check payloads (PayloadFormatInvalid);
+//   - police what the specifications leave to a server: topics beginning
+//     with '$', the identifiers, names and sizes it accepts;
 //   - send a DISCONNECT (5.0) with the Code of an *Error, or a CONNACK if
-//     the error is in the CONNECT, and close the connection.
+//     the error is in the CONNECT (in 3.1.1's form, with
+//     ReasonCode.V311Connack, when the Error's Version is below 5), and
+//     close the connection.
 package packet

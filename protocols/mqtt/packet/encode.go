@@ -69,13 +69,14 @@ func (s *sizer) str(b []byte, what string) {
 	s.n += 2 + len(b)
 }
 
-// props adds the properties p at level v, and returns their length for
-// appendAt; below 5.0 there are none.
-func (s *sizer) props(v Version, p *Properties) int {
+// props adds the properties p of a packet of type t (or willProps) at
+// level v, and returns their length for appendAt; below 5.0 there are
+// none.
+func (s *sizer) props(v Version, p *Properties, t Type) int {
 	if v != V5 {
 		return 0
 	}
-	return p.size(s)
+	return p.size(s, t)
 }
 
 // fail records an error, unless one is recorded already.

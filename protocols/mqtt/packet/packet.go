@@ -101,9 +101,12 @@ type Packet interface {
 	// protocol level v. It grows dst at most once and does not allocate
 	// when dst has room. Fields that do not exist at level v (properties
 	// and reason codes at V311) are left out. It returns dst unchanged and
-	// an error wrapping ErrEncode if the packet cannot be encoded: a string
-	// or binary field longer than MaxString, a packet longer than the
-	// encoding allows, or AUTH at V311.
+	// an error wrapping ErrEncode if the packet cannot be encoded: a level
+	// other than V311 and V5, AUTH at V311, a string or binary field
+	// longer than MaxString, a property the packet may not carry, or a
+	// packet longer than the encoding allows. Otherwise it writes what it
+	// is given: checking a topic, a QoS or a packet identifier is the
+	// caller's business.
 	Append(dst []byte, v Version) ([]byte, error)
 	// layout returns the remaining length of the packet at level v and the
 	// lengths of its property lists.
@@ -145,13 +148,21 @@ func (*Pingresp) Type() Type { return TypePingresp }
 
 // Append implements Packet.
 func (*Pingreq) Append(dst []byte, v Version) ([]byte, error) {
-	return append(dst, byte(TypePingreq)<<4, 0), nil
+	return appendEmpty(dst, v, TypePingreq)
 }
 
 // Append implements Packet.
 func (*Pingresp) Append(dst []byte, v Version) ([]byte, error) {
-	return append(dst, byte(TypePingresp)<<4, 0), nil
+	return appendEmpty(dst, v, TypePingresp)
 }
 
-func (*Pingreq) layout(Version) (layout, error)  { return layout{}, nil }
-func (*Pingresp) layout(Version) (layout, error) { return layout{}, nil }
+func (*Pingreq) layout(v Version) (layout, error)  { return layout{}, checkVersion(v) }
+func (*Pingresp) layout(v Version) (layout, error) { return layout{}, checkVersion(v) }
+
+// appendEmpty appends a packet of type t that is only a fixed header.
+func appendEmpty(dst []byte, v Version, t Type) ([]byte, error) {
+	if err := checkVersion(v); err != nil {
+		return dst, err
+	}
+	return append(dst, byte(t)<<4, 0), nil
+}

@@ -68,6 +68,14 @@ const (
 // willProps stands for a will's properties where a Type is expected.
 const willProps Type = 0
 
+// owner names what properties of type t belong to.
+func owner(t Type) string {
+	if t == willProps {
+		return "a will"
+	}
+	return t.String()
+}
+
 func allowedProps(t Type) propSet {
 	switch t {
 	case willProps:
@@ -284,8 +292,17 @@ func (p *Properties) field(id PropID) field {
 }
 
 // size returns the length of the encoded properties (without the property
-// length before them) and adds their whole size to s.
-func (p *Properties) size(s *sizer) int {
+// length before them) and adds their whole size to s. It records an error
+// for a property that a packet of type t (or willProps) may not carry,
+// which its receiver would take for a malformed packet.
+func (p *Properties) size(s *sizer, t Type) int {
+	allowed := allowedProps(t)
+	if extra := p.present &^ allowed; extra != 0 {
+		s.fail(PropID(bits.TrailingZeros64(uint64(extra))).String() + " is not a property of " + owner(t))
+	}
+	if len(p.SubscriptionIDs) > 0 && allowed&(1<<PropSubscriptionID) == 0 {
+		s.fail("Subscription Identifier is not a property of " + owner(t))
+	}
 	n := 0
 	for set := p.present; set != 0; set &= set - 1 {
 		id := PropID(bits.TrailingZeros64(uint64(set)))

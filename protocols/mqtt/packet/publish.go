@@ -22,7 +22,7 @@ func (p *Publish) layout(v Version) (l layout, err error) {
 	if p.QoS > 0 {
 		s.add(2)
 	}
-	l.props = s.props(v, &p.Props)
+	l.props = s.props(v, &p.Props, TypePublish)
 	l.rem, err = s.done(TypePublish, v)
 	return l, err
 }
@@ -146,7 +146,7 @@ func (a *Ack) as(t Type) Packet {
 
 func (p *Ack) layout(v Version, t Type) (l layout, err error) {
 	s := sizer{n: 2}
-	l.props = s.tail(v, p.ReasonCode, &p.Props)
+	l.props = s.tail(v, p.ReasonCode, &p.Props, t)
 	l.rem, err = s.done(t, v)
 	return l, err
 }

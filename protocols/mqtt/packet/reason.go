@@ -187,7 +187,7 @@ func validReason(t Type, v Version, c ReasonCode) bool {
 
 // tail adds the tail of reason code c and properties p at level v, and
 // returns the properties' length for appendTail.
-func (s *sizer) tail(v Version, c ReasonCode, p *Properties) int {
+func (s *sizer) tail(v Version, c ReasonCode, p *Properties, t Type) int {
 	if v != V5 || c == Success && p.Empty() {
 		return 0
 	}
@@ -195,7 +195,7 @@ func (s *sizer) tail(v Version, c ReasonCode, p *Properties) int {
 	if p.Empty() {
 		return 0
 	}
-	return p.size(s)
+	return p.size(s, t)
 }
 
 // appendTail appends the tail of size n that sizer.tail counted, whose

@@ -50,7 +50,7 @@ func (*Subscribe) Type() Type { return TypeSubscribe }
 
 func (p *Subscribe) layout(v Version) (l layout, err error) {
 	s := sizer{n: 2}
-	l.props = s.props(v, &p.Props)
+	l.props = s.props(v, &p.Props, TypeSubscribe)
 	for i := range p.Subscriptions {
 		s.str(p.Subscriptions[i].Filter, "topic filter")
 		s.add(1)
@@ -152,7 +152,7 @@ func (p *Suback) as(t Type) Packet {
 // at V5 and the reason codes, of which a 3.1.1 UNSUBACK has none.
 func (p *Suback) layoutAs(v Version, t Type) (l layout, err error) {
 	s := sizer{n: 2}
-	l.props = s.props(v, &p.Props)
+	l.props = s.props(v, &p.Props, t)
 	if v == V5 || t == TypeSuback {
 		s.add(len(p.ReasonCodes))
 	}
@@ -208,7 +208,7 @@ func (*Unsubscribe) Type() Type { return TypeUnsubscribe }
 
 func (p *Unsubscribe) layout(v Version) (l layout, err error) {
 	s := sizer{n: 2}
-	l.props = s.props(v, &p.Props)
+	l.props = s.props(v, &p.Props, TypeUnsubscribe)
 	for _, f := range p.Filters {
 		s.str(f, "topic filter")
 	}
