@@ -183,7 +183,7 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
 	if n == 0 && len(m.Reply) > 0 {
-		b.interest.noResponders(m.Reply)
+		b.interest.noResponders(from, m.Reply)
 	}
 	if ackID != 0 {
 		from.conn.Ack(ackID, nil)

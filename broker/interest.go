@@ -208,8 +208,30 @@ func isChosen(chosen []QueueGroup, filter, name string) bool {
 }
 
 // noResponders tells a requester at once that nobody took its request, by
-// sending a status message to the request's reply topic. It is called
-// when route made no delivery for a message with a reply topic.
-func (in *interest) noResponders(reply []byte) {
-	in.route(nil, &Message{Topic: reply, NoResponders: true}, nil)
+// sending a status message to its own subscriptions that match the
+// request's reply topic (its inbox). Only its own: anyone else subscribed
+// to that topic would get a message on a topic the requester may not be
+// allowed to publish to. It is called when route made no delivery for a
+// message with a reply topic.
+func (in *interest) noResponders(from *Session, reply []byte) {
+	if from == nil {
+		return
+	}
+	res, err := in.tree.MatchBytes(reply)
+	if err != nil || res.Empty() {
+		return
+	}
+	m := &Message{Topic: reply, NoResponders: true}
+	for _, sub := range res.Plain {
+		if sub.sess == from {
+			from.deliver(sub, m)
+		}
+	}
+	for i := range res.Queues {
+		for _, sub := range res.Queues[i].Members {
+			if sub.sess == from && from.deliver(sub, m) {
+				break
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -209,4 +210,75 @@ func TestDenyAllInProcess(t *testing.T) {
 	}
 	newClient(t, b, "pub").Publish("a", []byte("x"))
 	got.wait(t, 1)
+}
+
+// gated allows everything, but its MaySubscribe waits until released.
+type gated struct{ entered, release chan struct{} }
+
+func (gated) MayPublish([]byte) bool { return true }
+func (g gated) MaySubscribe(string, string) (bool, bool) {
+	close(g.entered)
+	<-g.release
+	return true, false
+}
+func (gated) MayReceive([]byte) bool { return true }
+
+// A Subscribe decided under the old principal while SetPrincipal swaps in
+// one that forbids it does not stay live (review finding).
+func TestSubscribeRacingSetPrincipal(t *testing.T) {
+	g := gated{entered: make(chan struct{}), release: make(chan struct{})}
+	b := newBroker(t, broker.Options{Authenticator: nameAuth{map[string]broker.Permissions{"sub": g}}})
+	sub := newClient(t, b, "sub")
+	done := make(chan error, 1)
+	go func() {
+		_, err := sub.Subscribe("secret.x", func(*brokertest.Msg) {})
+		done <- err
+	}()
+	<-g.entered
+	swapped := make(chan struct{})
+	go func() {
+		sub.Session().SetPrincipal(broker.Principal{User: "sub", Permissions: denyAll{}})
+		close(swapped)
+	}()
+	close(g.release)
+	<-done
+	<-swapped
+	if n := sub.Session().Stats().Subscriptions; n != 0 {
+		t.Fatalf("after SetPrincipal(deny all) the session still has %d subscription(s)", n)
+	}
+	newClient(t, b, "pub").Publish("secret.x", []byte("classified"))
+	if n := sub.Session().Stats().MsgsOut; n != 0 {
+		t.Fatalf("%d messages delivered to a session that may receive none", n)
+	}
+}
+
+// onlyPrefix may publish only to topics with a prefix.
+type onlyPrefix struct{ prefix string }
+
+func (p onlyPrefix) MayPublish(t []byte) bool               { return bytes.HasPrefix(t, []byte(p.prefix)) }
+func (onlyPrefix) MaySubscribe(string, string) (bool, bool) { return true, false }
+func (onlyPrefix) MayReceive([]byte) bool                   { return true }
+
+// The no-responders status goes to the requester's own inbox only: naming
+// another topic as reply topic does not let a requester put a message
+// there (review finding), nor does a spy on the inboxes get it.
+func TestNoRespondersOnlyToTheRequester(t *testing.T) {
+	b := newBroker(t, broker.Options{Authenticator: nameAuth{map[string]broker.Permissions{"req": onlyPrefix{"svc."}}}})
+	victim := newClient(t, b, "victim")
+	victim.Subscribe("alerts.>", func(*brokertest.Msg) {})
+	victim.Subscribe("_INBOX.>", func(*brokertest.Msg) {})
+	req := newClient(t, b, "req")
+	if err := req.PublishMsg(&broker.Message{Topic: []byte("svc.nobody"), Reply: []byte("alerts.fire")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := newCollector()
+	req.Subscribe("_INBOX.req.*", got.cb)
+	req.PublishMsg(&broker.Message{Topic: []byte("svc.nobody"), Reply: []byte("_INBOX.req.1")}, nil)
+	if m := got.wait(t, 1)[0]; !m.NoResponders {
+		t.Fatal("the requester's inbox did not get the status")
+	}
+	// Routing is synchronous: the victim's counter is final.
+	if n := victim.Session().Stats().MsgsOut; n != 0 {
+		t.Fatalf("another session got %d no-responders status(es)", n)
+	}
 }

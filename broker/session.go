@@ -204,12 +204,7 @@ const (
 // error returned.
 func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 	queue := o.Queue
-	ok, filtered := s.maySubscribe(s.principal.Load(), filter, queue)
-	if !ok {
-		return permissionErr("subscribe to", filter, queue)
-	}
 	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue, noLocal: o.NoLocal}
-	sub.filtered.Store(filtered)
 	// A queue group shares live work; replaying retained messages to every
 	// member would hand each of them the same message.
 	sub.replaying = queue == "" && o.Retained != RetainNever
@@ -218,6 +213,15 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 		s.mu.Unlock()
 		return ErrSessionClosed
 	}
+	// Decided under the lock: a SetPrincipal that stores a new principal
+	// after this re-checks (under the lock too) every subscription, this
+	// one included.
+	ok, filtered := s.maySubscribe(s.principal.Load(), filter, queue)
+	if !ok {
+		s.mu.Unlock()
+		return permissionErr("subscribe to", filter, queue)
+	}
+	sub.filtered.Store(filtered)
 	if _, dup := s.subs[sid]; dup {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %d already in use", ErrBadSubscription, sid)

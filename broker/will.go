@@ -50,7 +50,8 @@ func (s *Session) SetWill(w *Will) error {
 type wills struct {
 	mu      sync.Mutex
 	pending map[*time.Timer]func()
-	stopped bool
+	stopped bool // no more waiting: a will is published at once, or dropped
+	drop    bool // stopped by Close: dropped
 }
 
 // publishWill publishes the will of s, which has ended: now, or after its
@@ -69,8 +70,14 @@ func (b *Broker) publishWill(s *Session, w *Will) {
 		return
 	}
 	b.wills.mu.Lock()
-	defer b.wills.mu.Unlock()
 	if b.wills.stopped {
+		// A session that ends during a graceful shutdown publishes its
+		// will without waiting, like the wills that were waiting did.
+		drop := b.wills.drop
+		b.wills.mu.Unlock()
+		if !drop {
+			fire()
+		}
 		return
 	}
 	if b.wills.pending == nil {
@@ -87,6 +94,7 @@ func (b *Broker) publishWill(s *Session, w *Will) {
 		}
 	})
 	b.wills.pending[t] = fire
+	b.wills.mu.Unlock()
 }
 
 // flushWills publishes every delayed will at once (publish true, during a
@@ -94,6 +102,7 @@ func (b *Broker) publishWill(s *Session, w *Will) {
 func (b *Broker) flushWills(publish bool) {
 	b.wills.mu.Lock()
 	b.wills.stopped = true
+	b.wills.drop = b.wills.drop || !publish
 	var fires []func()
 	for t, fire := range b.wills.pending {
 		if t.Stop() {

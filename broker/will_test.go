@@ -88,3 +88,20 @@ func TestWillPermissionCheckedWhenPublished(t *testing.T) {
 		t.Fatalf("a will the principal may not publish went out: %q", m.Topic)
 	}
 }
+
+// A session that a graceful shutdown ends publishes its delayed will at
+// once, as the wills already waiting do (review finding).
+func TestDelayedWillOfSessionEndedByShutdown(t *testing.T) {
+	store := broker.NewMemoryStore(0, 0)
+	b := newBroker(t, broker.Options{Retained: store})
+	c := newClient(t, b, "later")
+	c.Session().SetWill(&broker.Will{Topic: "dev.later.gone", Payload: []byte("off"), Retain: true, Delay: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len() != 1 {
+		t.Fatal("the delayed will of a session ended by the shutdown was dropped")
+	}
+}
