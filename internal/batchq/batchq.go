@@ -85,15 +85,9 @@ func (q *Queue[T]) Init(cfg Config[T]) {
 // fn) once the queue is closed or has failed.
 func (q *Queue[T]) Append(fn func([]T) []T) (pending int, ok bool) {
 	q.mu.Lock()
-	if q.closed || q.err != nil {
-		q.mu.Unlock()
-		return 0, false
-	}
-	q.items = fn(q.items)
-	pending = len(q.items) + q.writing
-	q.startLocked(false)
+	pending, ok = q.appendLocked(fn)
 	q.mu.Unlock()
-	return pending, true
+	return pending, ok
 }
 
 // AppendWait is Append after waiting while more than max items are
@@ -104,15 +98,19 @@ func (q *Queue[T]) AppendWait(max int, fn func([]T) []T) (pending int, ok bool) 
 	for len(q.items) > max && !q.closed && q.err == nil {
 		q.waitLocked(nil)
 	}
+	pending, ok = q.appendLocked(fn)
+	q.mu.Unlock()
+	return pending, ok
+}
+
+// appendLocked is Append with q.mu held.
+func (q *Queue[T]) appendLocked(fn func([]T) []T) (pending int, ok bool) {
 	if q.closed || q.err != nil {
-		q.mu.Unlock()
 		return 0, false
 	}
 	q.items = fn(q.items)
-	pending = len(q.items) + q.writing
 	q.startLocked(false)
-	q.mu.Unlock()
-	return pending, true
+	return len(q.items) + q.writing, true
 }
 
 // Start lets a Held queue's writer start, after fn (if not nil) has
