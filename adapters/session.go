@@ -78,9 +78,11 @@ func (ss *session) Deliver(d broker.Delivery) (int, bool) {
 	if d.TTL > 0 {
 		ttl = ttlMS(d.TTL)
 	}
-	return ss.out.Append(func(b []byte) []byte {
-		return wire.AppendMsgTTL(b, flags, d.SID, ttl, d.Topic, d.Reply, d.Header, d.Payload)
-	})
+	b, ok := ss.out.Lock()
+	if !ok {
+		return 0, false
+	}
+	return ss.out.Unlock(wire.AppendMsgTTL(b, flags, d.SID, ttl, d.Topic, d.Reply, d.Header, d.Payload)), true
 }
 
 // Ack implements broker.Conn.

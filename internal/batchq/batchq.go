@@ -84,10 +84,38 @@ func (q *Queue[T]) Init(cfg Config[T]) {
 // how many items are queued or being written, and false (without calling
 // fn) once the queue is closed or has failed.
 func (q *Queue[T]) Append(fn func([]T) []T) (pending int, ok bool) {
+	items, ok := q.Lock()
+	if !ok {
+		return 0, false
+	}
+	return q.Unlock(fn(items)), true
+}
+
+// Lock and Unlock are Append without a closure, for a hot path (through
+// a closure, the engine's Deliver took a quarter longer): Lock locks the
+// queue and returns the queued items, or returns false, unlocked, once the
+// queue is closed or has failed. The caller appends and passes the result
+// to Unlock, which must follow.
+func (q *Queue[T]) Lock() (items []T, ok bool) {
 	q.mu.Lock()
-	pending, ok = q.appendLocked(fn)
+	if q.closed || q.err != nil {
+		q.mu.Unlock()
+		return nil, false
+	}
+	return q.items, true
+}
+
+// Unlock queues items (what Lock returned, appended to), starts the
+// writer if none runs, unlocks the queue and returns how many items are
+// queued or being written.
+func (q *Queue[T]) Unlock(items []T) (pending int) {
+	q.items = items
+	pending = len(items) + q.writing
+	if !q.running {
+		q.startLocked(false)
+	}
 	q.mu.Unlock()
-	return pending, ok
+	return pending
 }
 
 // AppendWait is Append after waiting while more than max items are
@@ -98,19 +126,11 @@ func (q *Queue[T]) AppendWait(max int, fn func([]T) []T) (pending int, ok bool) 
 	for len(q.items) > max && !q.closed && q.err == nil {
 		q.waitLocked(nil)
 	}
-	pending, ok = q.appendLocked(fn)
-	q.mu.Unlock()
-	return pending, ok
-}
-
-// appendLocked is Append with q.mu held.
-func (q *Queue[T]) appendLocked(fn func([]T) []T) (pending int, ok bool) {
 	if q.closed || q.err != nil {
+		q.mu.Unlock()
 		return 0, false
 	}
-	q.items = fn(q.items)
-	q.startLocked(false)
-	return len(q.items) + q.writing, true
+	return q.Unlock(fn(q.items)), true
 }
 
 // Start lets a Held queue's writer start, after fn (if not nil) has
