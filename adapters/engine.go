@@ -84,7 +84,7 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 	stop := context.AfterFunc(ctx, func() { fc.Close() })
 	defer stop()
 
-	ss := &session{e: e, fc: fc, done: make(chan struct{})}
+	ss := newSession(e, fc)
 	var f wire.Frame
 	hello, err := e.handshake(fc, &f)
 	if err != nil {

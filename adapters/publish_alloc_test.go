@@ -28,7 +28,7 @@ func TestPublishDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	connect := func() (*session, *broker.Session) {
-		ss := &session{e: e, fc: noConn{}, done: make(chan struct{})}
+		ss := newSession(e, noConn{})
 		s, err := b.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "test"}}, broker.Credentials{}, ss)
 		if err != nil {
 			t.Fatal(err)
@@ -47,10 +47,9 @@ func TestPublishDoesNotAllocate(t *testing.T) {
 		f wire.Frame
 		m broker.Message
 	)
+	empty := func(b []byte) []byte { return b[:0] }
 	publish := func() {
-		sub.mu.Lock()
-		sub.buf = sub.buf[:0]
-		sub.mu.Unlock()
+		sub.out.Append(empty)
 		if _, err := wire.Decode(pubFrame, &f, e.opts.MaxFrame); err != nil {
 			t.Fatal(err)
 		}
@@ -69,10 +68,10 @@ func TestPublishDoesNotAllocate(t *testing.T) {
 
 	// What was measured is a delivery: the buffer holds one MSG for
 	// subscription 1.
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	n, err := wire.Decode(sub.buf, &f, e.opts.MaxFrame)
-	if err != nil || n != len(sub.buf) || f.Type != wire.TypeMsg || f.SID != 1 || string(f.Topic) != "zero.alloc" {
-		t.Fatalf("outbound buffer: %v sid %d topic %q, %d of %d bytes, %v", f.Type, f.SID, f.Topic, n, len(sub.buf), err)
+	var queued []byte
+	sub.out.Append(func(b []byte) []byte { queued = append(queued, b...); return b })
+	n, err := wire.Decode(queued, &f, e.opts.MaxFrame)
+	if err != nil || n != len(queued) || f.Type != wire.TypeMsg || f.SID != 1 || string(f.Topic) != "zero.alloc" {
+		t.Fatalf("outbound queue: %v sid %d topic %q, %d of %d bytes, %v", f.Type, f.SID, f.Topic, n, len(queued), err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/internal/batchq"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -17,7 +18,7 @@ import (
 // take: its buffer is dropped, and it is probably not reading anyway.
 const slowGrace = 100 * time.Millisecond
 
-// session is one native-protocol connection: its outbound buffer (the
+// session is one native-protocol connection: its outbound queue (the
 // broker.Conn the broker delivers into), its reader loop, and a writer
 // goroutine that runs only while there is something to write, so that an
 // idle connection costs one goroutine, not two.
@@ -27,22 +28,20 @@ type session struct {
 	s  atomic.Pointer[broker.Session] // set once Connect returned
 
 	frames atomic.Uint64 // frames read, for the dead-peer check
-	// slow: stopped as a slow consumer; what is still written (the ERR
-	// frame) gets slowGrace. dropRest: the batch being written when that
-	// happened is dropped with the queue, from its next chunk on.
-	slow, dropRest atomic.Bool
+	// slow: stopped as a slow consumer. Its queue is dropped, and so is
+	// the rest of the batch being written; only the ERR frame that says
+	// why still goes out, within slowGrace.
+	slow atomic.Bool
 
-	mu       sync.Mutex
-	buf      []byte // encoded frames waiting for the writer
-	spare    []byte // the writer's last batch, reused
-	writing  int    // bytes the writer is writing now
-	ready    bool   // the WELCOME is queued: the writer may start
-	writerOn bool   // a writer goroutine is running
-	failed   bool   // a write failed: drop what is queued
-	closing  bool
-	reason   error
+	// out holds encoded frames for the writer. It is held until the
+	// WELCOME is queued; its End writes last (set by stop with the queue's
+	// lock held: the fatal ERR frame, if any) and closes the connection.
+	out  batchq.Queue[byte]
+	last []byte
 
-	done chan struct{} // closed once the writer has closed the connection
+	mu      sync.Mutex
+	closing bool
+	reason  error
 
 	// The ping timer: every PingInterval it checks that the peer sent
 	// something lately and queues a PING. ticks counts the armed timer and
@@ -51,6 +50,16 @@ type session struct {
 	ticks      sync.WaitGroup
 	lastFrames uint64
 	lastSeen   time.Time
+}
+
+// maxKeep is the largest written batch whose array a session keeps for
+// the next one; a burst's larger buffer is let go.
+const maxKeep = 1 << 20
+
+func newSession(e *Engine, fc FrameConn) *session {
+	ss := &session{e: e, fc: fc}
+	ss.out.Init(batchq.Config[byte]{Write: ss.write, End: ss.end, KeepCap: maxKeep, Held: true})
+	return ss
 }
 
 // Deliver implements broker.Conn: it encodes d as a MSG for subscription
@@ -70,16 +79,11 @@ func (ss *session) Deliver(sid uint32, d *broker.Message) (int, bool) {
 	if d.TTL > 0 {
 		ttl = ttlMS(d.TTL)
 	}
-	ss.mu.Lock()
-	if ss.closing {
-		ss.mu.Unlock()
+	b, ok := ss.out.Lock()
+	if !ok {
 		return 0, false
 	}
-	ss.buf = wire.AppendMsgTTL(ss.buf, flags, sid, ttl, d.Topic, d.Reply, d.Header, d.Payload)
-	pending := len(ss.buf) + ss.writing
-	ss.startWriterLocked()
-	ss.mu.Unlock()
-	return pending, true
+	return ss.out.Unlock(wire.AppendMsgTTL(b, flags, sid, ttl, d.Topic, d.Reply, d.Header, d.Payload)), true
 }
 
 // Ack implements broker.Conn.
@@ -98,7 +102,7 @@ func (ss *session) Revoke(sid uint32, reason error) { ss.refuse(0, sid, reason) 
 func (ss *session) Close(reason error) { ss.stop(reason) }
 
 // stop makes the writer finish: it writes what is queued (nothing, for a
-// slow consumer) and a fatal ERR frame for a non-nil reason, then closes
+// slow consumer), then a fatal ERR frame for a non-nil reason, and closes
 // the connection. The first reason wins.
 func (ss *session) stop(reason error) {
 	ss.mu.Lock()
@@ -108,19 +112,22 @@ func (ss *session) stop(reason error) {
 	}
 	ss.closing = true
 	ss.reason = reason
+	ss.mu.Unlock()
 	slow := errors.Is(reason, broker.ErrSlowConsumer)
 	if slow {
-		ss.buf = ss.buf[:0]
+		// Before the deadline below: a writer that sets its own deadline
+		// after that one sees this and writes no more of its batch.
 		ss.slow.Store(true)
-		if ss.writing > 0 {
-			ss.dropRest.Store(true)
+	}
+	ss.out.Close(func(b []byte) []byte {
+		if reason != nil && !isNetErr(reason) {
+			ss.last = wire.AppendErr(nil, true, Code(reason), 0, reason.Error())
 		}
-	}
-	if reason != nil && !isNetErr(reason) {
-		ss.buf = wire.AppendErr(ss.buf, true, Code(reason), 0, reason.Error())
-	}
-	ss.startWriterLocked()
-	ss.mu.Unlock()
+		if slow {
+			return b[:0]
+		}
+		return b
+	})
 	if slow {
 		// Unblock a writer stuck on a peer that does not read.
 		ss.fc.SetWriteDeadline(time.Now().Add(slowGrace))
@@ -137,23 +144,12 @@ func (ss *session) closeReason() error {
 	return ss.reason
 }
 
-// startWriterLocked starts a writer goroutine unless one is running (or
-// the WELCOME is not queued yet). ss.mu is held.
-func (ss *session) startWriterLocked() {
-	if ss.ready && !ss.writerOn {
-		ss.writerOn = true
-		go ss.writeLoop()
-	}
-}
-
 // start queues the WELCOME ahead of anything the broker may already have
 // queued (a shutdown's ERR), and starts the writer and the ping timer.
 func (ss *session) start(welcome []byte) {
+	ss.out.Start(func(b []byte) []byte { return append(welcome, b...) })
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	ss.buf = append(welcome, ss.buf...)
-	ss.ready = true
-	ss.startWriterLocked()
 	ss.lastSeen = time.Now()
 	ss.ticks.Add(1)
 	ss.tick = time.AfterFunc(ss.e.opts.PingInterval, ss.ping)
@@ -188,22 +184,17 @@ func (ss *session) wait() {
 	}
 	ss.mu.Unlock()
 	ss.ticks.Wait()
-	<-ss.done
+	ss.out.Wait()
 }
 
 // send queues a frame the server itself originates (PONG, ERR, ACK). These
 // count against the slow-consumer limit too: a client that makes the broker
 // answer without ever reading must not grow its memory.
 func (ss *session) send(appendFrame func([]byte) []byte) {
-	ss.mu.Lock()
-	if ss.closing {
-		ss.mu.Unlock()
+	pending, ok := ss.out.Append(appendFrame)
+	if !ok {
 		return
 	}
-	ss.buf = appendFrame(ss.buf)
-	pending := len(ss.buf) + ss.writing
-	ss.startWriterLocked()
-	ss.mu.Unlock()
 	if s := ss.s.Load(); s != nil {
 		s.CheckPending(pending)
 	}
@@ -283,77 +274,49 @@ func (ss *session) refuse(ackID uint64, sid uint32, err error) {
 	ss.send(func(b []byte) []byte { return wire.AppendErr(b, false, Code(err), sid, err.Error()) })
 }
 
-// writeLoop writes queued frames in batches until there are none; once the
-// session is closing and everything is written, it closes the connection.
-// It runs on its own goroutine, started by startWriterLocked.
-func (ss *session) writeLoop() {
-	for {
-		ss.mu.Lock()
-		if ss.failed {
-			ss.buf = ss.buf[:0]
-		}
-		if len(ss.buf) == 0 {
-			if ss.closing {
-				// writerOn stays true: no writer starts again.
-				ss.mu.Unlock()
-				ss.fc.Close()
-				close(ss.done)
-				return
-			}
-			ss.writerOn = false
-			ss.mu.Unlock()
-			return
-		}
-		batch := ss.buf
-		ss.buf = ss.spare[:0]
-		ss.writing = len(batch)
-		ss.mu.Unlock()
-		err := ss.write(batch)
-		ss.mu.Lock()
-		ss.writing = 0
-		ss.dropRest.Store(false) // it applied to that batch only
-		if cap(batch) <= 1<<20 {
-			ss.spare = batch[:0]
-		} else {
-			ss.spare = nil // let a burst's buffer go
-		}
-		if err != nil {
-			ss.failed = true
-		}
-		ss.mu.Unlock()
-		if err != nil {
-			ss.stop(err)
-		}
-	}
-}
-
 // writeChunk bounds one write call, so that write_timeout means "the peer
 // took nothing for this long", not "the whole backlog did not fit in it".
 const writeChunk = 256 << 10
 
-// write writes a batch of whole frames in chunks of about writeChunk bytes,
-// renewing the write deadline for each.
-func (ss *session) write(batch []byte) error {
-	for len(batch) > 0 {
-		n := wire.ChunkLen(batch, writeChunk)
+// write is the queue's Write: a batch of whole frames in chunks of about
+// writeChunk bytes, renewing the write deadline for each. A failed write
+// ends the queue; end then stops the session with its error.
+func (ss *session) write(batch []byte) (int, error) {
+	done := 0
+	for done < len(batch) {
+		n := wire.ChunkLen(batch[done:], writeChunk)
+		ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
+		if ss.slow.Load() {
+			// stop (slow consumer) came: the chunk being written then got
+			// slowGrace, which the deadline above must not extend, and the
+			// rest is dropped. (stop sets the flag before its deadline, so
+			// one of the two sees the other.)
+			return len(batch), nil
+		}
+		if err := ss.fc.WriteFrames(batch[done : done+n]); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
+// end is the queue's End, on the writer goroutine: once everything is
+// written, the last frame (within slowGrace for a slow consumer), then the
+// connection closes; after a failed write nothing more is written, and
+// the session stops with the error.
+func (ss *session) end(err error, _ []byte) {
+	if err != nil {
+		ss.stop(err)
+	} else if ss.last != nil {
 		timeout := ss.e.opts.WriteTimeout
 		if ss.slow.Load() {
 			timeout = slowGrace
 		}
 		ss.fc.SetWriteDeadline(time.Now().Add(timeout))
-		if ss.dropRest.Load() {
-			// stop (slow consumer) came during this batch: the chunk being
-			// written then got slowGrace, which the deadline above must not
-			// extend, and the rest is dropped. (stop sets the flags before
-			// its deadline, so one of the two sees the other.)
-			return nil
-		}
-		if err := ss.fc.WriteFrames(batch[:n]); err != nil {
-			return err
-		}
-		batch = batch[n:]
+		ss.fc.WriteFrames(ss.last)
 	}
-	return nil
+	ss.fc.Close()
 }
 
 func isNetErr(err error) bool {

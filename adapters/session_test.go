@@ -45,10 +45,10 @@ func (h *heldConn) Close() error                     { return nil }
 func TestSlowConsumerStoppedMidBatch(t *testing.T) {
 	hc := &heldConn{first: make(chan struct{}), release: make(chan struct{})}
 	e := &Engine{opts: Options{WriteTimeout: 10 * time.Second, PingInterval: time.Hour}}
-	ss := &session{e: e, fc: hc, done: make(chan struct{})}
+	ss := newSession(e, hc)
 	big := make([]byte, 200<<10) // one MSG per 256 KiB chunk
 	for range 3 {
-		ss.buf = wire.AppendMsg(ss.buf, 0, 1, []byte("t"), nil, nil, big)
+		ss.out.Append(func(b []byte) []byte { return wire.AppendMsg(b, 0, 1, []byte("t"), nil, nil, big) })
 	}
 	ss.start(wire.AppendPing(nil))
 	<-hc.first

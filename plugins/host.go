@@ -14,6 +14,7 @@ import (
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/inproc"
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/internal/batchq"
 	"github.com/msgtrans/msgtrans/plugins/pluginpb"
 )
 
@@ -56,12 +57,14 @@ type tunnel struct {
 	// runs while the queue is not empty, so that a Send returns without
 	// waiting for the engine, and the plugin prepares its next batch
 	// while the engine reads this one.
-	mu      sync.Mutex
-	queue   []queued
-	size    int // bytes queued, with itemCost per piece
-	feeding bool
-	dead    bool          // ended, or a write failed: drop what comes
-	space   chan struct{} // closed when the size falls under maxQueued, or on dead
+	q batchq.Queue[queued]
+
+	// Room: size counts what is queued or being fed, with itemCost per
+	// piece, until the piece is in the pipe.
+	mu    sync.Mutex
+	size  int
+	dead  bool          // ended, or a write failed: drop what comes
+	space chan struct{} // closed when the size falls under maxQueued, or on dead
 }
 
 // itemCost is what a queued piece counts beyond its bytes, so that many
@@ -88,6 +91,18 @@ func (h *host) grpcServer(opts []grpc.ServerOption) *grpc.Server {
 	return s
 }
 
+// newTunnel makes a session's tunnel: its queue feeds local, and its
+// feeder goroutines are counted in h.wg.
+func (h *host) newTunnel(id uint64, local net.Conn) *tunnel {
+	t := &tunnel{id: id, local: local}
+	t.q.Init(batchq.Config[queued]{
+		Write: func(batch []queued) (int, error) { return h.feed(t, batch) },
+		End:   func(_ error, unwritten []queued) { t.ended(unwritten) },
+		Go:    h.spawn,
+	})
+	return t
+}
+
 // OpenSession implements pluginpb.HostServer.
 func (h *host) OpenSession(_ context.Context, req *pluginpb.OpenSessionRequest) (*pluginpb.OpenSessionResponse, error) {
 	engineEnd, local := inproc.Pipe()
@@ -97,7 +112,7 @@ func (h *host) OpenSession(_ context.Context, req *pluginpb.OpenSessionRequest) 
 		return nil, status.Error(codes.Unavailable, "plugin host stopping")
 	}
 	h.nextID++
-	t := &tunnel{id: h.nextID, local: local}
+	t := h.newTunnel(h.nextID, local)
 	h.sessions[t.id] = t
 	h.wg.Add(2)
 	h.mu.Unlock()
@@ -236,77 +251,83 @@ func (h *host) enqueue(ctx context.Context, t *tunnel, q queued) error {
 		}
 		t.mu.Lock()
 	}
-	if t.dead {
+	// Still under t.mu, so that the check, the size and the queue agree.
+	// (The queue ends with a failed write just before its End makes the
+	// tunnel dead: a refused append is the same as dead.)
+	ok := false
+	if !t.dead {
+		_, ok = t.q.Append(func(b []queued) []queued { return append(b, q) })
+	}
+	if !ok {
 		t.mu.Unlock()
 		if q.ended != nil {
 			close(q.ended)
 		}
 		return errEnded
 	}
-	t.queue = append(t.queue, q)
 	t.size += q.cost()
-	start := !t.feeding && h.track()
-	if start {
-		t.feeding = true
-	}
 	t.mu.Unlock()
-	if start {
-		go h.feed(t)
-	}
 	return nil
 }
 
-// track counts a goroutine that close waits for, unless close has begun.
-func (h *host) track() bool {
+// spawn is the tunnels' Config.Go: a feeder counted in h.wg, which close
+// waits for, unless close has begun.
+func (h *host) spawn(run func()) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return false
 	}
 	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		run()
+	}()
 	return true
 }
 
-// feed writes t's queue into its pipe until the queue is empty.
-func (h *host) feed(t *tunnel) {
-	defer h.wg.Done()
-	for {
-		t.mu.Lock()
-		if len(t.queue) == 0 || t.dead {
-			t.feeding = false
-			t.mu.Unlock()
-			return
-		}
-		q := t.queue[0]
-		t.queue[0] = queued{}
-		t.queue = t.queue[1:]
-		if len(t.queue) == 0 {
-			t.queue = nil // let a burst's backing array go
-		}
-		t.mu.Unlock()
+// feed is the tunnels' Write: it writes a batch of pieces into t's pipe in
+// order. A session's end, after its data, removes the session and ends the
+// queue (errEnded), as does a failed write.
+func (h *host) feed(t *tunnel, batch []queued) (int, error) {
+	for i, q := range batch {
 		var err error
+		done := i + 1
 		if q.ended != nil {
 			h.remove(t.id)
 			close(q.ended)
-		} else {
-			_, err = t.local.Write(q.data)
+			err = errEnded
+		} else if _, err = t.local.Write(q.data); err != nil {
+			done = i
 		}
 		t.mu.Lock()
 		t.size -= q.cost()
-		if err != nil || q.ended != nil {
-			t.dead = true
-			for _, r := range t.queue {
-				if r.ended != nil {
-					close(r.ended)
-				}
-			}
-			t.queue, t.size = nil, 0
-		}
-		if t.space != nil && (t.size < maxQueued || t.dead) {
+		if t.space != nil && t.size < maxQueued {
 			close(t.space)
 			t.space = nil
 		}
 		t.mu.Unlock()
+		if err != nil {
+			return done, err
+		}
+	}
+	return len(batch), nil
+}
+
+// ended is the tunnels' End, after feed failed or met the session's end:
+// what comes is dropped, and the ends still queued are answered.
+func (t *tunnel) ended(unwritten []queued) {
+	t.mu.Lock()
+	t.dead, t.size = true, 0
+	if t.space != nil {
+		close(t.space)
+		t.space = nil
+	}
+	t.mu.Unlock()
+	for _, r := range unwritten {
+		if r.ended != nil {
+			close(r.ended)
+		}
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // pipeTunnel registers a session whose engine end the test reads itself.
 func pipeTunnel(h *host, id uint64) (*tunnel, net.Conn) {
 	engineEnd, local := inproc.Pipe()
-	t := &tunnel{id: id, local: local}
+	t := h.newTunnel(id, local)
 	h.mu.Lock()
 	h.sessions[id] = t
 	h.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msgtrans/msgtrans/internal/batchq"
 	"github.com/msgtrans/msgtrans/sdk"
 )
 
@@ -46,8 +47,8 @@ func textMaxLine(size, topicLen int) int { return max(textReadMax, size+topicLen
 var errTextLineTooLong = errors.New("the plugin sent a line longer than expected")
 
 // textClient is a benchClient over one connection to the text protocol:
-// one broker session inside the plugin. Commands are appended to a buffer
-// that one writer goroutine sends, many in one write call, so publishes are
+// one broker session inside the plugin. Commands are appended to a queue
+// that a writer goroutine sends, many in one write call, so publishes are
 // pipelined; one reader goroutine parses the lines in place. The commands
 // that have an answer (PING, REQ, SUB) are numbered and matched with it; a
 // SEND has none, and its refusal, an ERROR line, is counted.
@@ -55,13 +56,12 @@ type textClient struct {
 	conn net.Conn
 	url  string
 
-	// The write side.
-	mu    sync.Mutex
-	space sync.Cond // signalled when the writer takes the buffer or the connection dies
-	buf   []byte
-	sent  uint64 // commands with an answer appended to buf so far
-	dead  error  // why the connection ended; commands fail with it
-	kick  chan struct{}
+	// The write side. Publishes start the writer only once
+	// textWriteChunk bytes are queued; commands start it at once.
+	out  batchq.Queue[byte]
+	sent uint64 // commands with an answer queued so far; under out's lock
+	mu   sync.Mutex
+	dead error // why the connection ended; commands fail with it
 
 	// The answer side.
 	qmu      sync.Mutex
@@ -77,11 +77,9 @@ type textClient struct {
 	firstRefusal string
 	lastErrLine  string // the last -ERR line, to explain a hang-up
 
-	quit       chan struct{}
 	closeOnce  sync.Once
 	closing    atomic.Bool
 	readerDone chan struct{}
-	writerDone chan struct{}
 }
 
 // textWaiter is a command waiting for its answer: on ch, or through
@@ -115,19 +113,21 @@ func dialTextClient(ctx context.Context, hostPort string, timeout time.Duration,
 	return c, nil
 }
 
-// newTextClient starts the reader and the writer of a connection.
+// newTextClient starts the reader of a connection; its writer runs while
+// there is something to send.
 func newTextClient(conn net.Conn, url string, maxLine int) *textClient {
-	c := &textClient{
-		conn:       conn,
-		url:        url,
-		kick:       make(chan struct{}, 1),
-		quit:       make(chan struct{}),
-		readerDone: make(chan struct{}),
-		writerDone: make(chan struct{}),
-	}
-	c.space.L = &c.mu
+	c := &textClient{conn: conn, url: url, readerDone: make(chan struct{})}
+	c.out.Init(batchq.Config[byte]{
+		Write: conn.Write,
+		End: func(err error, _ []byte) {
+			if err != nil {
+				c.die(fmt.Errorf("writing to %s: %w", c.url, err))
+			}
+		},
+		KeepCap: 2 * textMaxQueued,
+		StartAt: textWriteChunk,
+	})
 	go c.readLoop(maxLine)
-	go c.writeLoop()
 	return c
 }
 
@@ -149,20 +149,10 @@ func (c *textClient) Publish(topic string, payload []byte) error {
 	if err := checkTextArgs(topic, payload); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	for len(c.buf) >= textMaxQueued && c.dead == nil {
-		c.space.Wait()
-	}
-	if c.dead != nil {
-		err := c.dead
-		c.mu.Unlock()
-		return err
-	}
-	c.buf = appendSend(c.buf, topic, payload)
-	full := len(c.buf) >= textWriteChunk
-	c.mu.Unlock()
-	if full {
-		c.wake()
+	if _, ok := c.out.AppendWait(textMaxQueued, func(b []byte) []byte {
+		return appendSend(b, topic, payload)
+	}); !ok {
+		return c.deadErr()
 	}
 	return nil
 }
@@ -175,28 +165,26 @@ func appendSend(b []byte, topic string, payload []byte) []byte {
 	return append(b, "\r\n"...)
 }
 
-// send appends a command that has a waiter, and wakes the writer.
+// send queues a command that has a waiter, and starts the writer. The
+// command is numbered under the queue's lock, in the order it is queued.
 func (c *textClient) send(w *textWaiter, cmd ...string) error {
-	c.mu.Lock()
-	if c.dead != nil {
-		err := c.dead
-		c.mu.Unlock()
-		return err
-	}
-	for i, s := range cmd {
-		if i > 0 {
-			c.buf = append(c.buf, ' ')
+	if _, ok := c.out.Append(func(b []byte) []byte {
+		for i, s := range cmd {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, s...)
 		}
-		c.buf = append(c.buf, s...)
+		c.sent++
+		w.seq = c.sent
+		c.qmu.Lock()
+		c.waiters = append(c.waiters, w)
+		c.qmu.Unlock()
+		return append(b, "\r\n"...)
+	}); !ok {
+		return c.deadErr()
 	}
-	c.buf = append(c.buf, "\r\n"...)
-	c.sent++
-	w.seq = c.sent
-	c.qmu.Lock()
-	c.waiters = append(c.waiters, w)
-	c.qmu.Unlock()
-	c.mu.Unlock()
-	c.wake()
+	c.out.Kick()
 	return nil
 }
 
@@ -303,20 +291,15 @@ func (c *textClient) fail(err error) {
 func (c *textClient) Close() error {
 	c.closeOnce.Do(func() {
 		c.closing.Store(true)
-		close(c.quit)
+		c.out.Close(dropAll) // what is not written yet is not sent
 		c.conn.Close()
 		<-c.readerDone
-		<-c.writerDone
+		c.out.Wait()
 	})
 	return nil
 }
 
-func (c *textClient) wake() {
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
+func dropAll(b []byte) []byte { return b[:0] }
 
 // die ends the connection: commands fail with err from now on, and so do
 // those waiting for an answer.
@@ -325,8 +308,10 @@ func (c *textClient) die(err error) {
 	if c.dead == nil {
 		c.dead = err
 	}
-	c.space.Broadcast()
 	c.mu.Unlock()
+	// Commands fail from now on (and find dead set); those queued before
+	// have their waiters, failed below.
+	c.out.Close(dropAll)
 	c.conn.Close()
 	c.qmu.Lock()
 	ws := c.waiters
@@ -343,39 +328,10 @@ func (c *textClient) die(err error) {
 func (c *textClient) deadErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.dead
-}
-
-// writeLoop sends the buffer whenever it is woken, swapping in a spare
-// buffer so that commands are appended while a write is under way.
-func (c *textClient) writeLoop() {
-	defer close(c.writerDone)
-	var spare []byte
-	for {
-		select {
-		case <-c.kick:
-		case <-c.quit:
-			return
-		}
-		c.mu.Lock()
-		batch := c.buf
-		c.buf = spare[:0]
-		c.space.Broadcast()
-		c.mu.Unlock()
-		if len(batch) == 0 {
-			spare = batch
-			continue
-		}
-		if _, err := c.conn.Write(batch); err != nil {
-			c.die(fmt.Errorf("writing to %s: %w", c.url, err))
-			return
-		}
-		if cap(batch) <= 2*textMaxQueued {
-			spare = batch[:0]
-		} else {
-			spare = nil
-		}
+	if c.dead == nil {
+		return net.ErrClosed // Close, and the reader has not noticed yet
 	}
+	return c.dead
 }
 
 var (
@@ -437,14 +393,9 @@ func (c *textClient) readError(err error) error {
 // respond publishes a request's payload to its reply topic. It runs on the
 // reader, so it never waits for room in the buffer.
 func (c *textClient) respond(reply, payload []byte) {
-	c.mu.Lock()
-	if c.dead != nil {
-		c.mu.Unlock()
-		return
+	if _, ok := c.out.Append(func(b []byte) []byte { return appendSend(b, string(reply), payload) }); ok {
+		c.out.Kick()
 	}
-	c.buf = appendSend(c.buf, string(reply), payload)
-	c.mu.Unlock()
-	c.wake()
 }
 
 // answer matches an answer line with its command.

@@ -171,14 +171,11 @@ func (cl *client) cutTopic(rest []byte) (string, []byte) {
 // command reader may wait for room in the output; the SDK's handler
 // goroutine may not.
 func (cl *client) asyncError(err error, wait bool) {
-	o := cl.out
-	if ok := (wait && o.lock()) || (!wait && o.lockNow()); !ok {
-		return
-	}
-	o.buf = append(o.buf, "ERROR "...)
-	o.buf = appendOneLine(o.buf, []byte(err.Error()))
-	o.buf = append(o.buf, "\r\n"...)
-	o.unlock()
+	cl.out.add(wait, func(b []byte) []byte {
+		b = append(b, "ERROR "...)
+		b = appendOneLine(b, []byte(err.Error()))
+		return append(b, "\r\n"...)
+	})
 }
 
 // handle runs every command but PUB and SEND.
@@ -262,15 +259,15 @@ func (cl *client) answer(a uint64, line string) {
 	if n == 0 {
 		return
 	}
-	if cl.out.lockNow() {
+	cl.out.add(false, func(b []byte) []byte {
 		for _, x := range ready[:n] {
 			if x.line != "" {
-				cl.out.buf = append(cl.out.buf, x.line...)
-				cl.out.buf = append(cl.out.buf, "\r\n"...)
+				b = append(b, x.line...)
+				b = append(b, "\r\n"...)
 			}
 		}
-		cl.out.unlock()
-	}
+		return b
+	})
 	clear(ready[:n])
 	cl.head += n
 	cl.base += uint64(n)
@@ -291,23 +288,20 @@ func (cl *client) subscribe(topic, queue string) error {
 		return errors.New("already subscribed to " + topic)
 	}
 	deliver := func(m *sdk.Msg) {
-		o := cl.out
-		if !o.lock() {
-			return
-		}
-		if m.Reply != "" {
-			o.buf = append(o.buf, "REQUEST "...)
-			o.buf = append(o.buf, m.Topic...)
-			o.buf = append(o.buf, ' ')
-			o.buf = append(o.buf, m.Reply...)
-		} else {
-			o.buf = append(o.buf, "MSG "...)
-			o.buf = append(o.buf, m.Topic...)
-		}
-		o.buf = append(o.buf, ' ')
-		o.buf = appendOneLine(o.buf, m.Data)
-		o.buf = append(o.buf, "\r\n"...)
-		o.unlock()
+		cl.out.add(true, func(b []byte) []byte {
+			if m.Reply != "" {
+				b = append(b, "REQUEST "...)
+				b = append(b, m.Topic...)
+				b = append(b, ' ')
+				b = append(b, m.Reply...)
+			} else {
+				b = append(b, "MSG "...)
+				b = append(b, m.Topic...)
+			}
+			b = append(b, ' ')
+			b = appendOneLine(b, m.Data)
+			return append(b, "\r\n"...)
+		})
 	}
 	var s *sdk.Subscription
 	var err error

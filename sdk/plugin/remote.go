@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/msgtrans/msgtrans/internal/batchq"
 	"github.com/msgtrans/msgtrans/plugins/pluginpb"
 	"github.com/msgtrans/msgtrans/sdk"
 )
@@ -18,24 +19,35 @@ type remote struct {
 	log     *slog.Logger
 	readyCh chan string // Start waits for the status
 
+	// out holds the pieces on their way to the broker; its writer, the
+	// sender, runs while there are some.
+	out batchq.Queue[*pluginpb.SessionData]
+
 	mu      sync.Mutex
 	tunnels map[uint64]*tunnel
 	stopped bool
-	out     []*pluginpb.SessionData // waiting for the sender
-	outSize int
-	sending bool // a batch is on its way
-	kick    chan struct{}
-	space   chan struct{} // closed and replaced whenever the sender takes a batch
+	outSize int           // bytes queued and not yet in a Send call
+	space   chan struct{} // made by a waiting writer, closed when outSize falls
 }
 
-func newRemote(hc pluginpb.HostClient, log *slog.Logger) *remote {
-	return &remote{
+// newRemote returns a remote whose Send calls run in ctx, which ends when
+// the plugin stops.
+func newRemote(ctx context.Context, hc pluginpb.HostClient, log *slog.Logger) *remote {
+	r := &remote{
 		hc: hc, log: log,
 		readyCh: make(chan string, 1),
 		tunnels: make(map[uint64]*tunnel),
-		kick:    make(chan struct{}, 1),
-		space:   make(chan struct{}),
 	}
+	r.out.Init(batchq.Config[*pluginpb.SessionData]{
+		Write: func(items []*pluginpb.SessionData) (int, error) { return r.sendBatch(ctx, items) },
+		End: func(err error, _ []*pluginpb.SessionData) {
+			if err != nil && ctx.Err() == nil {
+				r.log.Error("sending to the broker failed", "err", err)
+			}
+			r.ended(err)
+		},
+	})
+	return r
 }
 
 func (r *remote) ready(status string) { r.readyCh <- status } // Host calls it once
@@ -81,20 +93,10 @@ const (
 // send queues data (or the end, with closed) of one session for the
 // broker; it waits while too much is queued, until deadline.
 func (r *remote) send(id uint64, data []byte, closed bool, deadline <-chan struct{}) error {
-	for {
-		r.mu.Lock()
-		if r.stopped && !closed {
-			r.mu.Unlock()
-			return ErrStopped
-		}
-		if r.outSize < maxOut || closed {
-			r.queueLocked(id, data, closed)
-			r.mu.Unlock()
-			select {
-			case r.kick <- struct{}{}:
-			default:
-			}
-			return nil
+	r.mu.Lock()
+	for !closed && !r.stopped && r.outSize >= maxOut {
+		if r.space == nil {
+			r.space = make(chan struct{})
 		}
 		space := r.space
 		r.mu.Unlock()
@@ -103,81 +105,85 @@ func (r *remote) send(id uint64, data []byte, closed bool, deadline <-chan struc
 		case <-deadline:
 			return errDeadline
 		}
+		r.mu.Lock()
 	}
+	defer r.mu.Unlock()
+	if r.stopped && !closed {
+		return ErrStopped
+	}
+	// Queued under r.mu, so that stop and flush see every piece that got
+	// past the stopped check.
+	if _, ok := r.out.Append(func(q []*pluginpb.SessionData) []*pluginpb.SessionData {
+		return r.appendPieces(q, id, data, closed)
+	}); !ok {
+		return ErrStopped // the link to the broker failed, or the plugin stopped
+	}
+	return nil
 }
 
-// queueLocked appends data to the queue in pieces of at most maxPiece
-// bytes (a frame may be larger than a gRPC message can carry).
-func (r *remote) queueLocked(id uint64, data []byte, closed bool) {
+// appendPieces appends data to q in pieces of at most maxPiece bytes (a
+// frame may be larger than a gRPC message can carry). r.mu is held.
+func (r *remote) appendPieces(q []*pluginpb.SessionData, id uint64, data []byte, closed bool) []*pluginpb.SessionData {
 	for len(data) > 0 {
 		k := min(len(data), maxPiece)
-		r.out = append(r.out, &pluginpb.SessionData{SessionId: id, Data: append([]byte(nil), data[:k]...)})
+		q = append(q, &pluginpb.SessionData{SessionId: id, Data: append([]byte(nil), data[:k]...)})
 		r.outSize += k + itemOverhead
 		data = data[k:]
 	}
 	if closed {
-		r.out = append(r.out, &pluginpb.SessionData{SessionId: id, Closed: true})
+		q = append(q, &pluginpb.SessionData{SessionId: id, Closed: true})
 		r.outSize += itemOverhead
 	}
+	return q
 }
 
-// takeLocked removes and returns the pieces for one Send call: at least
-// one, and no more than about maxBatch bytes.
-func (r *remote) takeLocked() []*pluginpb.SessionData {
-	n, size := 0, 0
-	for n < len(r.out) {
-		sz := len(r.out[n].Data) + itemOverhead
-		if n > 0 && size+sz > maxBatch {
-			break
-		}
-		size += sz
-		n++
-	}
-	items := r.out[:n:n]
-	r.out = r.out[n:]
-	if len(r.out) == 0 {
-		r.out = nil
-	}
-	r.outSize -= size
-	return items
-}
-
-// sendLoop sends queued session data to the broker in batches until ctx
-// ends.
-func (r *remote) sendLoop(ctx context.Context) {
-	for {
-		select {
-		case <-r.kick:
-		case <-ctx.Done():
-			return
-		}
-		for {
-			r.mu.Lock()
-			items := r.takeLocked()
-			r.sending = len(items) > 0
-			close(r.space)
-			r.space = make(chan struct{})
-			r.mu.Unlock()
-			if len(items) == 0 {
+// sendBatch is the queue's Write: it sends the pieces to the broker in
+// calls of at least one piece and no more than about maxBatch bytes.
+func (r *remote) sendBatch(ctx context.Context, items []*pluginpb.SessionData) (int, error) {
+	done := 0
+	for done < len(items) {
+		n, size := 0, 0
+		for done+n < len(items) {
+			sz := len(items[done+n].Data) + itemOverhead
+			if n > 0 && size+sz > maxBatch {
 				break
 			}
-			resp, err := r.hc.Send(ctx, &pluginpb.DataBatch{Items: items})
-			r.mu.Lock()
-			r.sending = false
-			close(r.space)
-			r.space = make(chan struct{})
-			r.mu.Unlock()
-			if err != nil {
-				if ctx.Err() == nil {
-					r.log.Error("sending to the broker failed", "err", err)
-				}
-				r.endAll()
-				return
-			}
-			for _, id := range resp.UnknownSessions {
-				r.end(id)
-			}
+			size += sz
+			n++
 		}
+		r.mu.Lock()
+		r.outSize -= size
+		r.roomLocked()
+		r.mu.Unlock()
+		resp, err := r.hc.Send(ctx, &pluginpb.DataBatch{Items: items[done : done+n]})
+		if err != nil {
+			return done, err
+		}
+		done += n
+		for _, id := range resp.UnknownSessions {
+			r.end(id)
+		}
+	}
+	return done, nil
+}
+
+// roomLocked wakes the writers waiting for room. r.mu is held.
+func (r *remote) roomLocked() {
+	if r.space != nil {
+		close(r.space)
+		r.space = nil
+	}
+}
+
+// ended is the queue's End: after a failed Send every session ends, and
+// writers waiting for room go on to find the queue ended.
+func (r *remote) ended(err error) {
+	r.mu.Lock()
+	r.outSize = 0
+	r.roomLocked()
+	r.mu.Unlock()
+	if err != nil {
+		r.endAll()
 	}
 }
 
@@ -229,20 +235,13 @@ func (r *remote) endAll() {
 
 // flush waits until everything queued for the broker has been sent, or
 // ctx ends.
-func (r *remote) flush(ctx context.Context) {
-	for {
-		r.mu.Lock()
-		empty, space := len(r.out) == 0 && !r.sending, r.space
-		r.mu.Unlock()
-		if empty {
-			return
-		}
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return
-		}
-	}
+func (r *remote) flush(ctx context.Context) { r.out.Drained(ctx.Done()) }
+
+// close drops what is still queued (the Send calls' context has ended) and
+// waits for the sender to finish.
+func (r *remote) close() {
+	r.out.Close(func(q []*pluginpb.SessionData) []*pluginpb.SessionData { return q[:0] })
+	r.out.Wait()
 }
 
 func (r *remote) forget(id uint64) {

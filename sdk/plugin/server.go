@@ -23,13 +23,12 @@ type server struct {
 	broker *goplugin.GRPCBroker
 	log    *slog.Logger
 
-	mu          sync.Mutex
-	h           *remote
-	stopServe   context.CancelFunc // ends Plugin.Serve
-	stopRun     context.CancelFunc // ends the streams to the broker
-	served      chan error         // Plugin.Serve's result, once
-	stopping    bool
-	sendStopped chan struct{}
+	mu        sync.Mutex
+	h         *remote
+	stopServe context.CancelFunc // ends Plugin.Serve
+	stopRun   context.CancelFunc // ends the streams to the broker
+	served    chan error         // Plugin.Serve's result, once
+	stopping  bool
 }
 
 // Start implements pluginpb.PluginServer.
@@ -44,9 +43,9 @@ func (s *server) Start(ctx context.Context, req *pluginpb.StartRequest) (*plugin
 		s.mu.Unlock()
 		return nil, status.Errorf(codes.Unavailable, "dialing the broker's host service: %v", err)
 	}
-	h := newRemote(pluginpb.NewHostClient(conn), s.log)
-	host := newHost(req.Name, req.Settings, s.log, h)
 	runCtx, stopRun := context.WithCancel(context.Background())
+	h := newRemote(runCtx, pluginpb.NewHostClient(conn), s.log)
+	host := newHost(req.Name, req.Settings, s.log, h)
 	stream, err := h.hc.Receive(runCtx, &pluginpb.ReceiveRequest{})
 	if err != nil {
 		stopRun()
@@ -55,13 +54,9 @@ func (s *server) Start(ctx context.Context, req *pluginpb.StartRequest) (*plugin
 	}
 	serveCtx, stopServe := context.WithCancel(runCtx)
 	s.h, s.stopServe, s.stopRun = h, stopServe, stopRun
-	s.served, s.sendStopped = make(chan error, 1), make(chan struct{})
+	s.served = make(chan error, 1)
 	s.mu.Unlock()
 
-	go func() {
-		defer close(s.sendStopped)
-		h.sendLoop(runCtx)
-	}()
 	go func() {
 		err := h.receiveLoop(stream)
 		s.mu.Lock()
@@ -112,7 +107,7 @@ func (s *server) Stop(ctx context.Context, req *pluginpb.StopRequest) (*pluginpb
 	h.stop()
 	h.flush(wctx)
 	s.stopRun()
-	<-s.sendStopped
+	h.close()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return nil, status.Error(codes.Aborted, err.Error())
 	}
