@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"os"
 	"reflect"
 	"strings"
@@ -139,34 +140,65 @@ func TestVectorsFields(t *testing.T) {
 	}
 }
 
-// TestDocMalformedExamples checks the table of malformed inputs in
-// docs/protocol.md: each must be refused by Decode.
-func TestDocMalformedExamples(t *testing.T) {
+// TestMalformedVectors checks wire/testdata/malformed.txt: Decode refuses
+// each frame with the error the file names, and docs/protocol.md quotes
+// every line, and no other, in its table of malformed inputs.
+func TestMalformedVectors(t *testing.T) {
+	want := map[string]error{
+		"too-large": ErrFrameTooLarge, "unknown-type": ErrUnknownType, "bad-flags": ErrBadFlags,
+		"malformed": ErrMalformed, "header": ErrHeader,
+	}
+	data, err := os.ReadFile("testdata/malformed.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
 	doc, err := os.ReadFile("../docs/protocol.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(doc), "Malformed inputs a decoder must refuse")
+	_, table, ok := strings.Cut(string(doc), "Malformed inputs a decoder must refuse")
 	if !ok {
 		t.Fatal("no malformed-input table in docs/protocol.md")
 	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	docRows := 0
+	for line := range strings.SplitSeq(table, "\n") {
+		if strings.HasPrefix(line, "| `") {
+			docRows++
+		}
+	}
 	n := 0
-	for line := range strings.SplitSeq(section, "\n") {
-		if !strings.HasPrefix(line, "| `") {
+	for line := range strings.SplitSeq(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		h := strings.Split(line, "`")[1]
-		p, err := hex.DecodeString(strings.ReplaceAll(h, " ", ""))
+		fields := strings.Split(line, " | ")
+		if len(fields) != 3 {
+			t.Fatalf("bad line %q", line)
+		}
+		name, hexs, why := fields[0], fields[1], fields[2]
+		sentinel, ok := want[name]
+		if !ok {
+			t.Fatalf("%q: unknown error %q", line, name)
+		}
+		p, err := hex.DecodeString(strings.ReplaceAll(hexs, " ", ""))
 		if err != nil {
-			t.Fatalf("%q: %v", h, err)
+			t.Fatalf("%q: %v", hexs, err)
 		}
 		var f Frame
-		if _, err := Decode(p, &f, DefaultMaxFrame); err == nil || err == ErrShort {
-			t.Errorf("%q: Decode gives %v, want a protocol error", h, err)
+		if _, err := Decode(p, &f, DefaultMaxFrame); !errors.Is(err, sentinel) {
+			t.Errorf("%s (%s): Decode gives %v, want %v", hexs, why, err, sentinel)
+		}
+		if row := "| `" + hexs + "` | " + why + " |"; !strings.Contains(table, row) {
+			t.Errorf("docs/protocol.md does not quote %q", row)
 		}
 		n++
 	}
-	if n < 5 {
-		t.Errorf("only %d malformed examples found", n)
+	if n != docRows {
+		t.Errorf("docs/protocol.md has %d malformed rows, the testdata file %d", docRows, n)
+	}
+	if n < 10 {
+		t.Errorf("only %d malformed vectors", n)
 	}
 }
