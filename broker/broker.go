@@ -73,6 +73,7 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 	if b.opts.Authenticator != nil {
 		var err error
 		if p, err = b.opts.Authenticator.Authenticate(info, cred); err != nil {
+			b.sysEvent(SysAuthFailed, info, cred.User, err)
 			return nil, err
 		}
 	}
@@ -98,6 +99,7 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 	b.total++
 	b.mu.Unlock()
 	b.emit(Event{Kind: SessionOpened, Session: info})
+	b.sysEvent(SysConnOpened, info, info.User, nil)
 	return s, nil
 }
 
@@ -120,6 +122,7 @@ func (b *Broker) unregister(s *Session, reason error) {
 	}
 	b.mu.Unlock()
 	b.emit(Event{Kind: SessionClosed, Session: s.info, Reason: reason})
+	b.sessionEnded(s.info, reason)
 }
 
 // slowConsumer closes s as a slow consumer. It is called with s.mu held, so
