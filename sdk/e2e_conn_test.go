@@ -249,6 +249,11 @@ func TestConnectFallsBackThroughList(t *testing.T) {
 	if _, err := sdk.Connect("http://" + srv.Addr); !errors.Is(err, sdk.ErrBadURL) {
 		t.Fatalf("bad scheme: %v", err)
 	}
+	// A bare host:port is tcp://, as users of other brokers type it.
+	bare := connect(t, srv.Addr)
+	if bare.ConnectedURL() != srv.URL {
+		t.Fatalf("%q connected to %q", srv.Addr, bare.ConnectedURL())
+	}
 }
 
 func TestGracefulDrainDeliversAccepted(t *testing.T) {

@@ -41,6 +41,9 @@ func parseURLs(list string, custom bool) ([]*url.URL, error) {
 		if s == "" {
 			continue
 		}
+		if !custom && !strings.Contains(s, "://") {
+			s = "tcp://" + s // a bare host:port, as nats and mosquitto users type it
+		}
 		u, err := url.Parse(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)

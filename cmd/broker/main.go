@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,6 +34,9 @@ func run(args []string, stderr io.Writer) int {
 	if showVersion {
 		fmt.Fprintln(os.Stdout, "msgtrans broker", version)
 		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0 // the flag package printed the usage
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "broker: %v\n", err)

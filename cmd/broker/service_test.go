@@ -217,6 +217,15 @@ func TestVersionFlag(t *testing.T) {
 	}
 }
 
+// --help prints the usage and exits 0, without the flag package's
+// "help requested" error (issue 16).
+func TestHelpFlag(t *testing.T) {
+	out, err := exec.Command(brokerBin, "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-data-dir") || strings.Contains(string(out), "help requested") {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
 func TestListenFailureIsReported(t *testing.T) {
 	p := startBroker(t, "--data-dir", t.TempDir(), "--tcp", "127.0.0.1:99999")
 	line := p.waitLog(t, "start failed")

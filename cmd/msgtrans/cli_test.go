@@ -360,6 +360,7 @@ func TestUsageErrors(t *testing.T) {
 		{"pub", "a.b", "x", "--server", "foo://127.0.0.1:1"},
 		{"pub", "a.b", "x", "--pin", "zz"},
 		{"pub", "a.b", "x", "--connect-timeout", "0s"},
+		{"pub", "a.b", "x", "--user", "ann"},
 		{"pub", "a.b", "x", "--ttl", "1m"},
 		{"pub", "a.b", "x", "--retain", "--ttl", "-1s"},
 		{"sub"},
@@ -400,6 +401,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"sub", "--help"}, "--queue name"},
 		{[]string{"bench", "-h"}, "--broker-pid pid"},
 		{[]string{"req", "-h"}, "--insecure"},
+		{[]string{"--version"}, "msgtrans "},
+		{[]string{"version"}, "msgtrans "},
 	} {
 		r := runCLI(t, c.args...)
 		if r.code != 0 || !strings.Contains(r.stdout, c.want) {

@@ -43,7 +43,7 @@ func registerConnFlags(fs *flag.FlagSet) *connFlags {
 	if def == "" {
 		def = defaultURL
 	}
-	fs.StringVar(&cf.server, "server", def, "comma-separated broker `urls`, tried in order (tcp://, tls://, ws://, wss://, quic://);\n$MSGTRANS_URL sets the default, else "+defaultURL)
+	fs.StringVar(&cf.server, "server", def, "comma-separated broker `urls`, tried in order (tcp://, tls://, ws://, wss://, quic://;\na bare host:port is tcp://); $MSGTRANS_URL sets the default, else "+defaultURL)
 	fs.StringVar(&cf.name, "name", "", "connection `name` shown in the broker's logs and stats (default msgtrans-<command>)")
 	fs.StringVar(&cf.token, "token", "", "authenticate with this bearer `token`")
 	fs.StringVar(&cf.user, "user", "", "authenticate with this user `name` (with --password)")
@@ -64,6 +64,9 @@ func (cf *connFlags) options(name string) ([]sdk.Option, error) {
 	}
 	if cf.password != "" && cf.user == "" {
 		return nil, usagef("--password needs --user")
+	}
+	if cf.user != "" && cf.password == "" {
+		return nil, usagef("--user needs --password")
 	}
 	if cf.name != "" {
 		name = cf.name

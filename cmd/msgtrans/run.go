@@ -78,6 +78,9 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
 // run is the whole program: main only adds the process around it, so tests
 // call run with buffers.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -94,6 +97,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	name := args[0]
 	switch name {
+	case "version", "-version", "--version":
+		fmt.Fprintln(e.stdout, "msgtrans", version)
+		return exitOK
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && name == "help" {
 			c := find(cmds, args[1])
