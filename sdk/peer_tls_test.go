@@ -45,6 +45,8 @@ func TestAuthenticatorSeesClientCertificate(t *testing.T) {
 		c := connect(t, url, sdk.TLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}}))
 		c.Close()
 	}
+	auth.mu.Lock() // the broker's goroutines wrote it
+	defer auth.mu.Unlock()
 	for _, proto := range []string{"tls", "wss", "quic"} {
 		if got := auth.seen[proto]; !bytes.Equal(got, clientCert.Certificate[0]) {
 			t.Errorf("%s: the authenticator did not see the client certificate", proto)

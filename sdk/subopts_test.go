@@ -128,16 +128,18 @@ func TestWill(t *testing.T) {
 	flush(t, watcher)
 
 	// A connection that vanishes (no BYE): its will is published.
-	var raw net.Conn
+	raws := make(chan net.Conn, 1)
 	dial := func(ctx context.Context, u *url.URL) (sdk.Transport, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
-		raw = c
+		if err == nil {
+			raws <- c
+		}
 		return c, err
 	}
 	will := &sdk.Msg{Topic: "will.a", Data: []byte("a is gone"), Header: sdk.Header{"why": {"crash"}}}
 	a := connect(t, srv.URL, sdk.Name("a"), sdk.CustomDialer(dial), sdk.MaxReconnects(0), sdk.Will(will, 0))
 	flush(t, a)
-	raw.Close()
+	(<-raws).Close()
 	m := expectData(t, wills, "a is gone")
 	if m.Topic != "will.a" || m.Header.Get("why") != "crash" {
 		t.Fatalf("will %q %v", m.Topic, m.Header)
@@ -158,15 +160,18 @@ func TestWill(t *testing.T) {
 
 	// A will with a delay goes out no sooner.
 	const delay = 100 * time.Millisecond
-	var rawC net.Conn
+	rawsC := make(chan net.Conn, 1)
 	dialC := func(ctx context.Context, u *url.URL) (sdk.Transport, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
-		rawC = c
+		if err == nil {
+			rawsC <- c
+		}
 		return c, err
 	}
 	c := connect(t, srv.URL, sdk.Name("c"), sdk.CustomDialer(dialC), sdk.MaxReconnects(0),
 		sdk.Will(&sdk.Msg{Topic: "will.c", Data: []byte("c")}, delay))
 	flush(t, c)
+	rawC := <-rawsC
 	cut := time.Now() // the session ends after this, and its will waits from then
 	rawC.Close()
 	expectData(t, wills, "c")
