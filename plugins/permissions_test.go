@@ -61,8 +61,10 @@ func TestPermissionsApplyToPluginSessions(t *testing.T) {
 		if l := text.cmd("PUB denied.pub x", "-ERR "); !strings.Contains(l, "permission denied") {
 			t.Fatalf("PUB answered %q, want permission denied", l)
 		}
-		// SUB too.
-		text.cmd("SUB perm.sub", "-ERR ")
+		// SUB too, saying why.
+		if l := text.cmd("SUB perm.sub", "-ERR "); !strings.Contains(l, "permission denied") {
+			t.Fatalf("SUB answered %q, want permission denied", l)
+		}
 		// SEND has no answer: its refusal comes on an ERROR line, before
 		// the PONG of the PING after it.
 		text.send("SEND denied.send x")

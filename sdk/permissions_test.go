@@ -129,8 +129,8 @@ func TestPermissionsOnEveryTransport(t *testing.T) {
 				}
 				flush(t, c)
 				expectErr(t, "subscribe to deny.x in "+q, <-errs, sdk.ErrPermission)
-				if s.IsValid() {
-					t.Fatalf("refused subscription (queue %q) still valid", q)
+				if s.IsValid() || !errors.Is(s.Err(), sdk.ErrPermission) {
+					t.Fatalf("refused subscription (queue %q): valid %v, Err %v", q, s.IsValid(), s.Err())
 				}
 			}
 

@@ -231,6 +231,16 @@ func (s *Subscription) IsValid() bool {
 	return !s.closed
 }
 
+// Err returns why the subscription ended: the broker's refusal or
+// revocation (a *ServerError: bad filter, permission, limit), ErrClosed
+// when the connection closed, ErrBadSubscription after Unsubscribe; nil
+// while it is valid, and after it ended by AutoUnsubscribe or Drain.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
 // NextMsg returns the next message of a SubscribeSync subscription.
 func (s *Subscription) NextMsg(ctx context.Context) (*Msg, error) {
 	if s.cb != nil {

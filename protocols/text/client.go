@@ -321,6 +321,9 @@ func (cl *client) subscribe(topic, queue string) error {
 		return err
 	}
 	if !s.IsValid() {
+		if err := s.Err(); err != nil {
+			return err
+		}
 		return errors.New("subscription refused by the broker")
 	}
 	cl.subs[topic] = s
