@@ -143,7 +143,11 @@ func (in *interest) localInterest() []Interest {
 // plain subscribers and to the queue groups in chosen: its origin made
 // every other choice, and nothing is forwarded again, so nothing loops.
 func (in *interest) route(from *Session, m *Message, chosen []QueueGroup) (int, error) {
-	res, err := in.tree.MatchBytes(m.Topic)
+	var hint uint32 // spreads publishers over the trie's read locks
+	if from != nil {
+		hint = uint32(from.info.ID)
+	}
+	res, err := in.tree.MatchBytesFrom(m.Topic, hint)
 	if err != nil || res.Empty() {
 		return 0, err
 	}

@@ -59,7 +59,6 @@ func (r *Result[T]) add(n *node[T]) {
 // Insert and Remove bumps the generation and drops the cache entries of the
 // topics its filter matches.
 type Tree[T comparable] struct {
-	mu        sync.RWMutex
 	root      node[T]
 	count     int
 	gen       atomic.Uint64
@@ -68,6 +67,7 @@ type Tree[T comparable] struct {
 	cacheCost int        // sum of the cached results' cost
 	door      doorkeeper // topics that missed once: cached on the next miss
 	none      Result[T]  // shared empty result
+	mu        brlock     // the trie and the cache; one read shard per publisher hint
 }
 
 // NewTree returns an empty Tree whose match cache holds up to cacheSize
@@ -157,36 +157,43 @@ func (t *Tree[T]) changed(filter string, toks []string) {
 // Topics are validated only on a cache miss: the cache holds valid topics
 // only. On a hit Match does not allocate.
 func (t *Tree[T]) Match(topic string) (*Result[T], error) {
-	t.mu.RLock()
+	m := t.mu.rlockAt(0)
 	if r, ok := t.cache[topic]; ok {
-		t.mu.RUnlock()
+		m.RUnlock()
 		return r, nil
 	}
-	return t.miss(topic)
+	return t.miss(topic, m)
 }
 
 // MatchBytes is Match for a topic held in a byte slice, for example inside a
 // read buffer. It does not allocate on a cache hit and does not keep b.
 func (t *Tree[T]) MatchBytes(topic []byte) (*Result[T], error) {
-	t.mu.RLock()
+	return t.MatchBytesFrom(topic, 0)
+}
+
+// MatchBytesFrom is MatchBytes for a caller that gives a hint, such as its
+// session's id: callers with different hints take different read locks,
+// so that cores matching at once do not contend on one lock's counter.
+func (t *Tree[T]) MatchBytesFrom(topic []byte, hint uint32) (*Result[T], error) {
+	m := t.mu.rlockAt(hint)
 	if r, ok := t.cache[string(topic)]; ok { // no allocation for this form
-		t.mu.RUnlock()
+		m.RUnlock()
 		return r, nil
 	}
 	if len(topic) == 0 {
-		return t.miss("")
+		return t.miss("", m)
 	}
 	// A view of the bytes, not a copy: most misses are one-off topics
 	// (replies) that are never cached; miss clones the key when it stores.
-	return t.miss(unsafe.String(&topic[0], len(topic)))
+	return t.miss(unsafe.String(&topic[0], len(topic)), m)
 }
 
 // miss computes the result for topic, caches it (from its second miss on)
-// and returns it. It is called with the read lock held and releases it.
+// and returns it. It is called with the read lock m held and releases it.
 // topic may alias the caller's buffer: it is cloned before it is kept.
-func (t *Tree[T]) miss(topic string) (*Result[T], error) {
+func (t *Tree[T]) miss(topic string, m *sync.RWMutex) (*Result[T], error) {
 	if err := check(topic, false); err != nil {
-		t.mu.RUnlock()
+		m.RUnlock()
 		return nil, wrap(err, topic)
 	}
 	var toks [MaxTokens]string
@@ -194,7 +201,7 @@ func (t *Tree[T]) miss(topic string) (*Result[T], error) {
 	gen := t.gen.Load()
 	r := new(Result[T])
 	t.root.matchTop(toks[:ntok], r)
-	t.mu.RUnlock()
+	m.RUnlock()
 
 	if r.Empty() {
 		r = &t.none
