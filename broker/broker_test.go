@@ -101,6 +101,7 @@ func TestRefusals(t *testing.T) {
 		{"wildcard publish", c.Publish("a.*", nil), broker.ErrBadTopic},
 		{"empty token", c.Publish("a..b", nil), broker.ErrBadTopic},
 		{"bad filter", s.Subscribe(1, "a.>.b", broker.SubOptions{}), broker.ErrBadTopic},
+		{"sid 0", s.Subscribe(0, "a", broker.SubOptions{}), broker.ErrBadSubscription},
 		{"reply with wildcard", s.Publish(&broker.Message{Topic: []byte("a"), Reply: []byte("r.*")}), broker.ErrBadTopic},
 	} {
 		if !errors.Is(tc.err, tc.want) {

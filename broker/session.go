@@ -203,6 +203,11 @@ const (
 // queued. If the replay fails, the subscription is removed again and the
 // error returned.
 func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
+	if sid == 0 {
+		// ERR uses sid 0 for "no subscription": a subscription 0 could
+		// not be told apart from that.
+		return fmt.Errorf("%w: 0 is reserved", ErrBadSubscription)
+	}
 	queue := o.Queue
 	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue, noLocal: o.NoLocal}
 	// A queue group shares live work; replaying retained messages to every
