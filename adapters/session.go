@@ -3,7 +3,6 @@ package adapters
 import (
 	"errors"
 	"io"
-	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -75,15 +74,11 @@ func (ss *session) Deliver(sid uint32, d *broker.Message) (int, bool) {
 	if d.NoResponders {
 		flags |= wire.FlagNoResponders
 	}
-	var ttl uint32
-	if d.TTL > 0 {
-		ttl = ttlMS(d.TTL)
-	}
 	b, ok := ss.out.Lock()
 	if !ok {
 		return 0, false
 	}
-	return ss.out.Unlock(wire.AppendMsgTTL(b, flags, sid, ttl, d.Topic, d.Reply, d.Header, d.Payload)), true
+	return ss.out.Unlock(wire.AppendMsgTTL(b, flags, sid, wire.TTLMillis(d.TTL), d.Topic, d.Reply, d.Header, d.Payload)), true
 }
 
 // Ack implements broker.Conn.
@@ -245,13 +240,6 @@ func (ss *session) readLoop(f *wire.Frame) error {
 			return errors.Join(ErrProtocol, errors.New("unexpected "+f.Type.String()+" frame from client"))
 		}
 	}
-}
-
-// ttlMS is d in whole milliseconds for the wire: rounded up, so that a
-// message with time left never goes out as "no limit", and capped at the
-// u32 field's largest value.
-func ttlMS(d time.Duration) uint32 {
-	return uint32(min((d+time.Millisecond-1)/time.Millisecond, math.MaxUint32))
 }
 
 // pubMessage is the broker message a PUB frame asks for. Its slices are the

@@ -3,7 +3,6 @@ package sdk
 import (
 	"context"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -124,16 +123,7 @@ func (c *Conn) publishAck(ctx context.Context, m *Msg, done func(error), direct 
 	if err != nil {
 		return 0, err
 	}
-	return c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), done, direct)
-}
-
-// ttlMS converts a TTL to the protocol's milliseconds: a positive TTL is
-// at least 1 ms, and at most about 49 days.
-func ttlMS(d time.Duration) uint32 {
-	if d <= 0 {
-		return 0
-	}
-	return uint32(min(max(d.Milliseconds(), 1), math.MaxUint32))
+	return c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, wire.TTLMillis(m.TTL), done, direct)
 }
 
 func (c *Conn) publishMsg(ctx context.Context, m *Msg) error {
@@ -141,7 +131,7 @@ func (c *Conn) publishMsg(ctx context.Context, m *Msg) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, ttlMS(m.TTL), nil, false)
+	_, err = c.publish(ctx, m.Topic, m.Reply, hdr, m.Data, m.Retain, wire.TTLMillis(m.TTL), nil, false)
 	return err
 }
 

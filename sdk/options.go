@@ -104,7 +104,7 @@ func Will(m *Msg, delay time.Duration) Option {
 			return err
 		}
 		o.will = &wire.Will{
-			Topic: m.Topic, Retain: m.Retain, TTL: ttlMS(m.TTL), DelayMS: uint32(delay / time.Millisecond),
+			Topic: m.Topic, Retain: m.Retain, TTL: wire.TTLMillis(m.TTL), DelayMS: uint32(delay / time.Millisecond),
 			Header: hdr, Payload: append([]byte(nil), m.Data...),
 		}
 		return nil

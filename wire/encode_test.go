@@ -2,8 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAppendRoundTrip(t *testing.T) {
@@ -173,5 +175,19 @@ func TestChunkLen(t *testing.T) {
 	}
 	if got := ChunkLen(p[:150], 120); got != 100 {
 		t.Errorf("partial tail: %d", got)
+	}
+}
+
+func TestTTLMillis(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want uint32
+	}{
+		{0, 0}, {-time.Second, 0}, {time.Nanosecond, 1}, {time.Millisecond, 1},
+		{1500 * time.Microsecond, 2}, {time.Minute, 60000}, {1 << 62, math.MaxUint32},
+	} {
+		if got := TTLMillis(c.d); got != c.want {
+			t.Errorf("TTLMillis(%v) = %d, want %d", c.d, got, c.want)
+		}
 	}
 }

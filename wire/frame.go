@@ -3,7 +3,9 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"strconv"
+	"time"
 )
 
 // Version is the protocol version this package speaks, sent in HELLO and WELCOME.
@@ -250,4 +252,15 @@ func ChunkLen(p []byte, limit int) int {
 		n += fl
 	}
 	return n
+}
+
+// TTLMillis is d in whole milliseconds for a ttl field: 0 for no limit
+// (d <= 0), otherwise rounded up (a message with time left never goes out
+// as "no limit") and capped at the u32 field's largest value (about 49
+// days).
+func TTLMillis(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	return uint32(min((d+time.Millisecond-1)/time.Millisecond, math.MaxUint32))
 }
