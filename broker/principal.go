@@ -58,7 +58,7 @@ func (s *Session) SetPrincipal(p Principal) {
 	var revoked []*subscription
 	s.mu.Lock()
 	for _, sub := range s.subs {
-		ok, filtered := s.maySubscribe(&p, sub.filter, sub.queue)
+		ok, filtered := p.maySubscribe(sub.filter, sub.queue)
 		if !ok {
 			s.removeLocked(sub)
 			revoked = append(revoked, sub)
@@ -72,7 +72,7 @@ func (s *Session) SetPrincipal(p Principal) {
 	}
 }
 
-func (s *Session) maySubscribe(p *Principal, filter, queue string) (ok, filtered bool) {
+func (p *Principal) maySubscribe(filter, queue string) (ok, filtered bool) {
 	if p.Permissions == nil {
 		return true, false
 	}

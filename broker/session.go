@@ -221,7 +221,7 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 	// Decided under the lock: a SetPrincipal that stores a new principal
 	// after this re-checks (under the lock too) every subscription, this
 	// one included.
-	ok, filtered := s.maySubscribe(s.principal.Load(), filter, queue)
+	ok, filtered := s.principal.Load().maySubscribe(filter, queue)
 	if !ok {
 		s.mu.Unlock()
 		return permissionErr("subscribe to", filter, queue)
@@ -256,13 +256,13 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 	// so that a large replay does not stall deliveries to the session's
 	// other subscriptions.
 	err := s.b.opts.Retained.Match(filter, func(rm RetainedMessage) bool {
-		s.mu.Lock()
 		var ttl time.Duration
 		if !rm.Expires.IsZero() {
 			// Matching skips expired messages: what is left is positive
 			// but may round to nothing.
 			ttl = max(time.Until(rm.Expires), time.Millisecond)
 		}
+		s.mu.Lock()
 		s.deliverLocked(sub, &Message{
 			Topic: []byte(rm.Topic), Header: rm.Header, Payload: rm.Payload,
 			Retained: true, Retain: true, TTL: ttl,

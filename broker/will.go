@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -37,7 +38,7 @@ func (s *Session) SetWill(w *Will) error {
 		return fmt.Errorf("%w: will of %d bytes, limit is %d", ErrPayloadTooLarge, len(w.Payload), s.b.opts.MaxPayload)
 	}
 	if w.Delay < 0 || w.TTL < 0 {
-		return fmt.Errorf("%w: will: negative delay or ttl", ErrBadTopic)
+		return errors.New("broker: will: negative delay or ttl")
 	}
 	cp := *w
 	cp.Header, cp.Payload = clone(w.Header), clone(w.Payload)
