@@ -2,17 +2,9 @@ package topics
 
 import "strings"
 
-// Count returns how many subscribers (filter, queue) has: plain ones for an
-// empty queue, the members of that queue group otherwise. An invalid
-// filter has none.
-func (t *Tree[T]) Count(filter, queue string) int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.find(filter, queue))
-}
-
-// Members calls fn for each subscriber of (filter, queue), as Count counts
-// them, until fn returns false. It holds the tree's read lock: fn must not
+// Members calls fn for each subscriber of (filter, queue) (the plain ones
+// for an empty queue, the members of that group otherwise; none for an
+// invalid filter), until fn returns false. It holds the tree's read lock: fn must not
 // call back into the tree.
 func (t *Tree[T]) Members(filter, queue string, fn func(T) bool) {
 	t.mu.RLock()
