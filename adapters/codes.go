@@ -35,6 +35,7 @@ var codeTable = []struct {
 	{ErrStale, wire.CodeStale},
 	{ErrVersion, wire.CodeVersion},
 	{wire.ErrFrameTooLarge, wire.CodeFrameTooLarge},
+	{wire.ErrStalled, wire.CodeStale},
 	{wire.ErrUnknownType, wire.CodeUnknownFrame},
 	{wire.ErrMalformed, wire.CodeProtocol},
 	{wire.ErrBadFlags, wire.CodeProtocol},

@@ -59,6 +59,14 @@ func (c *StreamConn) ReadFrame(f *wire.Frame) error { return c.r.Next(f) }
 // SetMaxFrame changes the largest frame body accepted from now on.
 func (c *StreamConn) SetMaxFrame(n int) { c.r.SetMaxFrame(n) }
 
+// SetPool makes the connection borrow buffers for large frames from p.
+func (c *StreamConn) SetPool(p *wire.Pool) { c.r.SetPool(p) }
+
+// SetStallTimeout bounds how long a begun frame may take to arrive whole;
+// ReadFrame then fails with wire.ErrStalled. It uses the stream's read
+// deadline, which the caller must not set otherwise from then on.
+func (c *StreamConn) SetStallTimeout(d time.Duration) { c.r.SetStallTimeout(d, c.s.SetReadDeadline) }
+
 // WriteFrames implements FrameConn.
 func (c *StreamConn) WriteFrames(p []byte) error {
 	for {

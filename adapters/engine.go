@@ -17,6 +17,7 @@ const (
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultPingInterval     = 30 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
+	DefaultFrameTimeout     = 20 * time.Second
 )
 
 // Options tunes the native-protocol sessions of one adapter.
@@ -34,6 +35,13 @@ type Options struct {
 	// MaxFrame is the largest frame body accepted. Default: the broker's
 	// MaxPayload plus 64 KiB for topics and headers.
 	MaxFrame int
+	// FrameTimeout bounds how long a frame that has begun to arrive may
+	// take to complete, after the handshake; a client slower than that is
+	// closed (code STALE). It keeps a client that trickles a large frame
+	// from holding a connection and its buffer; raise it for very large
+	// frames over slow links. Default DefaultFrameTimeout; negative turns
+	// it off (the dead-peer timeout still applies).
+	FrameTimeout time.Duration
 }
 
 // Engine runs native-protocol sessions against a broker.
@@ -41,6 +49,9 @@ type Engine struct {
 	b    *broker.Broker
 	opts Options
 	ver  string
+	// pool lends the read buffers for frames over 64 KiB to the sessions
+	// reading them, and takes them back once the frame is consumed.
+	pool wire.Pool
 }
 
 // NewEngine returns an engine for b. version is announced in WELCOME.
@@ -59,6 +70,9 @@ func NewEngine(b *broker.Broker, opts Options, version string) (*Engine, error) 
 	}
 	if opts.MaxFrame == 0 {
 		opts.MaxFrame = b.Options().MaxPayload + 64<<10
+	}
+	if opts.FrameTimeout == 0 {
+		opts.FrameTimeout = DefaultFrameTimeout
 	}
 	switch {
 	case opts.HandshakeTimeout < 0 || opts.PingInterval < 0 || opts.WriteTimeout < 0:
@@ -85,11 +99,17 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 	defer stop()
 
 	ss := newSession(e, fc)
+	if r, ok := fc.(frameReader); ok {
+		r.SetPool(&e.pool)
+	}
 	var f wire.Frame
 	hello, err := e.handshake(fc, &f)
 	if err != nil {
 		e.reject(fc, err)
 		return err
+	}
+	if r, ok := fc.(frameReader); ok && e.opts.FrameTimeout > 0 {
+		r.SetStallTimeout(e.opts.FrameTimeout)
 	}
 	info := broker.SessionInfo{Peer: peer, Name: hello.Name, NoEcho: hello.NoEcho}
 	cred := broker.Credentials{Token: hello.Token, User: hello.User, Password: hello.Pass}
@@ -165,6 +185,14 @@ const maxHelloFrame = 64 << 10
 
 // frameLimiter is implemented by FrameConns whose frame limit can change.
 type frameLimiter interface{ SetMaxFrame(n int) }
+
+// frameReader is implemented by FrameConns that read frames with a
+// wire.Reader: they can borrow large buffers from the engine's pool and
+// bound the time a begun frame takes.
+type frameReader interface {
+	SetPool(p *wire.Pool)
+	SetStallTimeout(d time.Duration)
+}
 
 // reject tells a client that could not open a session why, and closes.
 func (e *Engine) reject(fc FrameConn, err error) {

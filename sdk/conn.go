@@ -65,6 +65,10 @@ type Conn struct {
 	subsMu sync.RWMutex
 	subs   map[uint32]*Subscription
 
+	// pool lends the reader its buffers for large messages, so that a
+	// stream of them does not allocate one buffer per message.
+	pool wire.Pool
+
 	kick     chan struct{}
 	closedCh chan struct{}
 	done     chan struct{} // the run goroutine has ended
@@ -163,6 +167,7 @@ func (c *Conn) connectOne(u *url.URL) (transport, *wire.Reader, wire.Welcome, er
 		return fail(err)
 	}
 	r := wire.NewReader(tr, clientMaxFrame)
+	r.SetPool(&c.pool)
 	var f wire.Frame
 	if err := r.Next(&f); err != nil {
 		return fail(fmt.Errorf("handshake: %w", err))

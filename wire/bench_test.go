@@ -124,3 +124,46 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 		t.Errorf("Reader.Next: %v allocations", a)
 	}
 }
+
+// frameReader is a socket that a publisher writes one frame at a time to
+// and the reader keeps up with: each read returns at most chunk bytes and
+// never goes past the end of the current frame, so that the buffer is
+// empty between frames (the case where a reader may let its buffer go).
+type frameReader struct {
+	data  []byte
+	frame int // the length of each (equal) frame
+	off   int
+	chunk int
+}
+
+func (r *frameReader) Read(p []byte) (int, error) {
+	end := (r.off/r.frame + 1) * r.frame // the current frame's end
+	n := min(len(p), r.chunk, end-r.off)
+	copy(p, r.data[r.off:r.off+n])
+	r.off = (r.off + n) % len(r.data)
+	return n, nil
+}
+
+// BenchmarkReaderLargeFrames reads large PUB frames the way they arrive
+// from a socket: 64 KiB at a time at most, the buffer empty between frames.
+func BenchmarkReaderLargeFrames(b *testing.B) {
+	for _, size := range []int{16 << 10, 256 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			frame := AppendPub(nil, "orders.eu.created", "", nil, make([]byte, size), false, 0)
+			var block []byte
+			for range 4 {
+				block = append(block, frame...)
+			}
+			r := NewReader(&frameReader{data: block, frame: len(frame), chunk: 64 << 10}, 2<<20)
+			r.SetPool(new(Pool))
+			var f Frame
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if err := r.Next(&f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

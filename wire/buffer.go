@@ -3,6 +3,8 @@ package wire
 import (
 	"errors"
 	"io"
+	"net"
+	"time"
 )
 
 // A Buffer starts at initialBuf, so that an idle connection holds little;
@@ -22,6 +24,10 @@ const maxEmptyReads = 100
 // buffer may hold.
 var ErrPeekTooLarge = errors.New("wire: peek larger than the buffer's limit")
 
+// ErrStalled is returned when an item that has begun to arrive is not
+// complete within the stall timeout (SetStallTimeout).
+var ErrStalled = errors.New("wire: a frame that had begun to arrive was not completed in time")
+
 // Buffer is a buffered reader of a byte stream (a TCP connection, a QUIC
 // stream, a WebSocket connection) whose buffer follows the traffic: small
 // while the stream is quiet, larger while it is busy, and as large as an
@@ -40,6 +46,19 @@ type Buffer struct {
 	err        error // read error to report once the buffered bytes are used
 	working    int   // the buffer size the traffic asks for (initialBuf..hotBuf)
 	quiet      int   // reads in a row that used less than a quarter of buf
+
+	pool     *Pool   // where buffers over hotBuf come from and go back to (nil: allocate)
+	box      *[]byte // what buf came out of the pool in, for its return
+	grant    int     // a peek may grow the buffer to this at once: a size the stream has sent whole
+	consumed uint64  // bytes discarded so far, which tells one pending item from the next
+
+	// The stall timeout (SetStallTimeout): a read deadline armed when an
+	// item has begun to arrive, renewed when a new item begins.
+	stall       time.Duration
+	setDeadline func(time.Time) error
+	armed       bool
+	armedAt     uint64 // consumed when the deadline was armed
+	inItem      bool   // BeginItem: an item is being taken with Read
 }
 
 // NewBuffer returns a Buffer reading from src that grows, for a peek, to
@@ -55,6 +74,26 @@ func newBufferSize(src io.Reader, limit, size int) *Buffer {
 
 // SetLimit changes the largest buffer a peek may grow.
 func (b *Buffer) SetLimit(n int) { b.limit = n }
+
+// SetPool makes the buffer take its large buffers (over 64 KiB) from p and
+// hand them back as soon as it can shrink, instead of allocating each one.
+// The slices a Peek returned must not be used after the next call of any
+// method: by then their memory may belong to another Buffer.
+func (b *Buffer) SetPool(p *Pool) { b.pool = p }
+
+// SetStallTimeout bounds how long an item that has begun to arrive may take
+// to complete: when some of its bytes are buffered and a read must wait for
+// the rest, setDeadline (the source's SetReadDeadline) is armed d ahead,
+// once per item; between items it is cleared. A read that times out while
+// armed fails with ErrStalled. d <= 0 turns it off (the deadline is left
+// as it was). A slow sender cannot hold a half-received item, and the
+// buffer it grew, for longer than d.
+func (b *Buffer) SetStallTimeout(d time.Duration, setDeadline func(time.Time) error) {
+	if b.armed && b.setDeadline != nil {
+		b.setDeadline(time.Time{})
+	}
+	b.stall, b.setDeadline, b.armed = d, setDeadline, false
+}
 
 // Buffered returns the number of bytes read but not consumed.
 func (b *Buffer) Buffered() int { return b.end - b.start }
@@ -81,6 +120,7 @@ func (b *Buffer) Peek(n int) ([]byte, error) {
 
 // Discard consumes n buffered bytes (n <= Buffered()).
 func (b *Buffer) Discard(n int) {
+	b.consumed += uint64(n)
 	b.start += n
 	if b.start == b.end {
 		b.start, b.end = 0, 0
@@ -99,7 +139,11 @@ func (b *Buffer) Read(p []byte) (int, error) {
 		b.Shrink(0)
 		if len(p) >= b.working {
 			// A large read goes straight into p.
-			return b.src.Read(p)
+			if b.stall > 0 {
+				b.armStall()
+			}
+			n, err := b.src.Read(p)
+			return n, b.stalled(err)
 		}
 		b.makeRoom(b.working)
 		b.fill()
@@ -123,26 +167,85 @@ func (b *Buffer) takeErr() error {
 	return err
 }
 
-// makeRoom makes sure the buffer can hold need bytes from b.start, moving
-// the pending bytes to the front or into a larger buffer if it cannot.
+// makeRoom makes sure the buffer can hold need bytes from b.start, or
+// failing that has room to read more toward them, moving the pending bytes
+// to the front or into a larger buffer.
 func (b *Buffer) makeRoom(need int) {
 	if b.start+need <= len(b.buf) {
 		return
 	}
 	pending := b.end - b.start
-	if need > len(b.buf) || b.working > len(b.buf) {
-		size := min(max(need, 2*len(b.buf), b.working), max(b.limit, b.working))
-		nb := make([]byte, size)
+	size := max(len(b.buf), b.working)
+	if need > size {
+		// Grow with the bytes that have arrived, not with the length a
+		// header declares: a client that declares a large item and sends
+		// it slowly, or never, holds about twice what it sent. A stream
+		// that has sent items this large before (grant) gets it at once.
+		size = min(need, max(size, 2*pending, b.grant))
+	}
+	size = min(size, max(b.limit, b.working))
+	if size > len(b.buf) {
+		nb, box := b.pool.get(size)
 		copy(nb, b.buf[b.start:b.end])
-		b.buf = nb
+		b.release()
+		b.buf, b.box = nb, box
 	} else {
 		copy(b.buf, b.buf[b.start:b.end])
 	}
 	b.start, b.end = 0, pending
 }
 
+// release hands a large buffer back to the pool as b stops using it.
+func (b *Buffer) release() {
+	if len(b.buf) > hotBuf {
+		b.pool.put(b.buf, b.box)
+	}
+	b.box = nil
+}
+
+// BeginItem tells the buffer that an item has begun whose bytes the caller
+// takes with Read (a WebSocket message read through another reader): the
+// stall timeout covers it, from its next read on, until EndItem.
+func (b *Buffer) BeginItem() {
+	b.inItem = true
+	b.armed = false // a new item: a new deadline
+}
+
+// EndItem ends what BeginItem began.
+func (b *Buffer) EndItem() { b.inItem = false }
+
+// armStall arms or clears the stall deadline before a read.
+func (b *Buffer) armStall() {
+	switch {
+	case b.inItem && !b.armed:
+		b.armed, b.armedAt = true, b.consumed
+		b.setDeadline(time.Now().Add(b.stall))
+	case b.inItem:
+	case b.end > b.start && (!b.armed || b.armedAt != b.consumed):
+		// An item has begun and not yet had its deadline.
+		b.armed, b.armedAt = true, b.consumed
+		b.setDeadline(time.Now().Add(b.stall))
+	case b.end == b.start && b.armed:
+		b.armed = false
+		b.setDeadline(time.Time{})
+	}
+}
+
+// stalled turns a read's timeout while the stall deadline is armed into
+// ErrStalled.
+func (b *Buffer) stalled(err error) error {
+	var ne net.Error
+	if err != nil && b.armed && errors.As(err, &ne) && ne.Timeout() {
+		return ErrStalled
+	}
+	return err
+}
+
 // fill reads once into the free end of the buffer (which has room).
 func (b *Buffer) fill() {
+	if b.stall > 0 {
+		b.armStall()
+	}
 	for range maxEmptyReads {
 		n, err := b.src.Read(b.buf[b.end:])
 		if n < 0 || n > len(b.buf)-b.end {
@@ -163,7 +266,7 @@ func (b *Buffer) fill() {
 			b.quiet = 0
 		}
 		if err != nil {
-			b.err = err
+			b.err = b.stalled(err)
 			return
 		}
 		if n > 0 {
@@ -185,6 +288,7 @@ func (b *Buffer) Shrink(next int) {
 		return
 	}
 	copy(b.small, b.buf[b.start:b.end])
+	b.release()
 	b.buf = b.small
 	b.start, b.end = 0, pending
 }

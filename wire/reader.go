@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"io"
+	"time"
 )
 
 // Reader reads frames from a byte stream (a TCP connection, a QUIC stream)
@@ -11,7 +12,9 @@ import (
 // only when a frame straddles the end of the buffer. The buffer starts small
 // and grows while the stream is busy (see initialBuf); it also grows, up to
 // maxFrame+HeaderLen, for a frame whose declared length is within maxFrame,
-// and goes back to its working size once that frame has been consumed.
+// as the frame's bytes arrive (at once for a stream that has sent frames that
+// large before), and goes back to its working size once that frame has been
+// consumed (to a Pool, if it has one: SetPool).
 //
 // A Reader is not safe for concurrent use.
 type Reader struct {
@@ -45,6 +48,18 @@ func (r *Reader) SetMaxFrame(n int) {
 	}
 	r.max = n
 	r.b.SetLimit(HeaderLen + n)
+}
+
+// SetPool makes the Reader take buffers for large frames from p and give
+// them back as soon as they are consumed (see Buffer.SetPool), so that a
+// stream of large frames allocates nothing in the steady state and an idle
+// connection does not hold a large buffer.
+func (r *Reader) SetPool(p *Pool) { r.b.SetPool(p) }
+
+// SetStallTimeout bounds how long a frame that has begun to arrive may take
+// to complete (see Buffer.SetStallTimeout); Next then fails with ErrStalled.
+func (r *Reader) SetStallTimeout(d time.Duration, setDeadline func(time.Time) error) {
+	r.b.SetStallTimeout(d, setDeadline)
 }
 
 // Next decodes the next frame into f. The slices of f alias the Reader's
@@ -86,6 +101,11 @@ func (r *Reader) Next(f *Frame) error {
 	need := HeaderLen + int(n)
 	if p, err = b.Peek(need); err != nil {
 		return err
+	}
+	if need > hotBuf {
+		// The stream sends frames this large: the next one may have its
+		// buffer at once, without growing with its bytes.
+		b.grant = need
 	}
 	b.Discard(need)
 	return decodeBody(Type(p[4]), Flags(p[5]), p[HeaderLen:need:need], f)

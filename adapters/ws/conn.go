@@ -34,6 +34,8 @@ type conn struct {
 	rd       wsutil.Reader
 	msg      []byte // the current message, reassembled from its fragments
 	maxFrame int
+	pool     *wire.Pool // lends msg for messages over 64 KiB (SetPool)
+	grant    int        // msg may start this large: a size the peer has sent whole
 
 	dmu      sync.Mutex
 	deadline time.Time // the last write deadline set through SetWriteDeadline
@@ -91,6 +93,15 @@ func (wc *conn) SetMaxFrame(n int) {
 	wc.rd.MaxMessageSize = int64(n + wire.HeaderLen)
 }
 
+// SetPool makes the connection borrow buffers for large messages from p,
+// handing each back once its frame is consumed.
+func (wc *conn) SetPool(p *wire.Pool) { wc.pool = p }
+
+// SetStallTimeout bounds how long a begun message may take to arrive whole;
+// ReadFrame then fails with wire.ErrStalled. It uses the connection's read
+// deadline.
+func (wc *conn) SetStallTimeout(d time.Duration) { wc.rb.SetStallTimeout(d, wc.c.SetReadDeadline) }
+
 // ReadFrame implements adapters.FrameConn: it reads the next binary message
 // (answering pings and close on the way) and decodes the one frame in it.
 // An error is final: after one in the middle of a message the stream
@@ -107,6 +118,7 @@ func (wc *conn) ReadFrame(f *wire.Frame) error {
 }
 
 func (wc *conn) readFrame(f *wire.Frame) error {
+	wc.releaseMsg() // the last frame's slices are no longer in use
 	if done, err := wc.fastFrame(f); done {
 		return err
 	}
@@ -125,31 +137,62 @@ func (wc *conn) readFrame(f *wire.Frame) error {
 			wc.closeWith(gws.StatusUnsupportedData, "binary messages only", true)
 			return ErrTextMessage
 		}
-		// wc.rd.Read follows continuation frames (and intermediate control
-		// frames) until the message ends; the reader's limits bound it.
-		wc.msg = wc.msg[:0]
-		if int64(cap(wc.msg)) < hdr.Length {
-			// NextFrame checked the length against the limit.
-			wc.msg = make([]byte, 0, hdr.Length)
+		return wc.readMessage(hdr, f)
+	}
+}
+
+// readMessage reads the message that hdr begins, through wc.rd, which
+// follows continuation frames (and intermediate control frames) until the
+// message ends within the reader's limits. The buffer grows with the bytes
+// that arrive, not with the length a header declares (a peer that has sent
+// messages this large before gets it at once), so a peer that declares a
+// large message and sends it slowly holds about what it sent, and no longer
+// than the stall timeout.
+func (wc *conn) readMessage(hdr gws.Header, f *wire.Frame) error {
+	wc.rb.BeginItem()
+	defer wc.rb.EndItem()
+	wc.msg = wc.grow(wc.msg[:0], int(min(hdr.Length, int64(max(maxFastFrame, wc.grant)))))
+	for {
+		if len(wc.msg) == cap(wc.msg) {
+			// Double, within the limit, but always by something: the
+			// reader reports a message past its limit, or its end, only
+			// to a read with room.
+			limit := wc.maxFrame + wire.HeaderLen
+			wc.msg = wc.grow(wc.msg, max(min(2*cap(wc.msg), limit), cap(wc.msg)+1, 512))
 		}
-		for {
-			if len(wc.msg) == cap(wc.msg) {
-				wc.msg = append(wc.msg, 0)[:len(wc.msg)]
-			}
-			n, err := wc.rd.Read(wc.msg[len(wc.msg):cap(wc.msg)])
-			wc.msg = wc.msg[:len(wc.msg)+n]
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return wc.readError(err)
-			}
+		n, err := wc.rd.Read(wc.msg[len(wc.msg):cap(wc.msg)])
+		wc.msg = wc.msg[:len(wc.msg)+n]
+		if err == io.EOF {
+			break
 		}
-		err = wc.decodeOne(wc.msg, f)
-		if cap(wc.msg) > 64<<10 && len(wc.msg) < 16<<10 {
-			wc.msg = nil // let a large message's buffer go
+		if err != nil {
+			return wc.readError(err)
 		}
-		return err
+	}
+	if len(wc.msg) > maxFastFrame {
+		wc.grant = len(wc.msg)
+	}
+	return wc.decodeOne(wc.msg, f)
+}
+
+// grow returns b with room for at least n bytes, in a buffer from the pool
+// when large; b's old buffer goes back.
+func (wc *conn) grow(b []byte, n int) []byte {
+	if cap(b) >= n {
+		return b
+	}
+	nb := wc.pool.Get(n)[:len(b)]
+	copy(nb, b)
+	wc.pool.Put(b[:cap(b)])
+	return nb
+}
+
+// releaseMsg hands a large message buffer back once its frame is consumed,
+// so that an idle connection does not hold it.
+func (wc *conn) releaseMsg() {
+	if cap(wc.msg) > maxFastFrame {
+		wc.pool.Put(wc.msg[:cap(wc.msg)])
+		wc.msg = nil
 	}
 }
 

@@ -59,6 +59,7 @@ type SessionsConfig struct {
 	PingInterval     time.Duration `yaml:"ping_interval"`
 	DeadPeerTimeout  time.Duration `yaml:"dead_peer_timeout"`
 	WriteTimeout     time.Duration `yaml:"write_timeout"`
+	FrameTimeout     time.Duration `yaml:"frame_timeout"`
 	MaxFrame         Size          `yaml:"max_frame"`
 }
 
@@ -142,6 +143,7 @@ func defaultConfig() Config {
 			// states it so that the key has a value to show and check.
 			DeadPeerTimeout: 2 * adapters.DefaultPingInterval,
 			WriteTimeout:    adapters.DefaultWriteTimeout,
+			FrameTimeout:    adapters.DefaultFrameTimeout,
 		},
 		TCP: TCPConfig{Listen: "127.0.0.1:8001", NoDelay: true, KeepAlive: adapters.DefaultTCPKeepAlive},
 		WS: WSConfig{
@@ -373,6 +375,7 @@ func (c *Config) validate() error {
 		{"sessions.ping_interval", ss.PingInterval},
 		{"sessions.dead_peer_timeout", ss.DeadPeerTimeout},
 		{"sessions.write_timeout", ss.WriteTimeout},
+		{"sessions.frame_timeout", ss.FrameTimeout},
 		{"quic.max_idle_timeout", c.QUIC.MaxIdleTimeout},
 	} {
 		if d.v <= 0 {

@@ -145,6 +145,7 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		PingInterval:     cfg.Sessions.PingInterval,
 		DeadPeerTimeout:  cfg.Sessions.DeadPeerTimeout,
 		WriteTimeout:     cfg.Sessions.WriteTimeout,
+		FrameTimeout:     cfg.Sessions.FrameTimeout,
 		MaxFrame:         int(cfg.Sessions.MaxFrame),
 	}, version)
 	if err != nil {
