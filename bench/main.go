@@ -46,6 +46,7 @@ import (
 
 type options struct {
 	msgs, reqs, size, runs int
+	largeMB                int
 	transports             string
 	natsBin                string
 	asJSON                 bool
@@ -56,6 +57,7 @@ func main() {
 	flag.IntVar(&o.msgs, "msgs", 1000000, "messages per throughput scenario (the fan-out publishes half as many)")
 	flag.IntVar(&o.reqs, "reqs", 20000, "requests in the request-reply scenario (plus a tenth to warm up; the plugin row warms up with one)")
 	flag.IntVar(&o.size, "size", 16, "payload bytes")
+	flag.IntVar(&o.largeMB, "large-mb", 256, "megabytes per large-message row (1 -> 1 at 16 KiB, 256 KiB and 1 MiB, in MB/s); 0 leaves those rows out")
 	flag.IntVar(&o.runs, "runs", 3, "runs per scenario, server and transport; the median is reported")
 	flag.StringVar(&o.transports, "transports", "tcp,ws,quic,plugin",
 		"comma-separated transports to measure: tcp, ws, quic, plugin (msgtrans through cmd/example-plugin, driven by msgtrans bench); the ratio to TCP needs tcp")
@@ -73,8 +75,8 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	if o.runs < 1 || o.msgs < 2 || o.reqs < 1 || o.size < 0 {
-		return fmt.Errorf("--runs, --msgs and --reqs must be positive (--msgs at least 2), --size not negative")
+	if o.runs < 1 || o.msgs < 2 || o.reqs < 1 || o.size < 0 || o.largeMB < 0 {
+		return fmt.Errorf("--runs, --msgs and --reqs must be positive (--msgs at least 2), --size and --large-mb not negative")
 	}
 	start := time.Now()
 	dir, err := os.MkdirTemp("", "msgtrans-bench")
@@ -82,7 +84,7 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	srv, err := startServers(dir, want, o.natsBin, o.size)
+	srv, err := startServers(dir, want, o.natsBin, max(o.size, largest(o.largeMB)))
 	if err != nil {
 		return err
 	}
@@ -92,7 +94,7 @@ func run(o options) error {
 	if o.asJSON {
 		progress = io.Discard
 	}
-	scs := scenarios(o.msgs, o.reqs, make([]byte, o.size))
+	scs := scenarios(o.msgs, o.reqs, make([]byte, o.size), o.largeMB)
 	var ts []transport
 	for _, name := range transportNames {
 		switch {
@@ -117,4 +119,12 @@ func run(o options) error {
 	fmt.Fprintf(progress, "%d runs each, %d msgs, %d requests, %d-byte payloads; took %s\n",
 		o.runs, o.msgs, o.reqs, o.size, time.Since(start).Round(time.Second))
 	return nil
+}
+
+// largest is the largest payload the large-message rows send, if any.
+func largest(largeMB int) int {
+	if largeMB <= 0 {
+		return 0
+	}
+	return largeSizes[len(largeSizes)-1].size
 }

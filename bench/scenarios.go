@@ -34,14 +34,36 @@ var (
 	mReqP99  = metric{"request-reply p99", "µs", true}
 )
 
-func scenarios(msgs, reqs int, payload []byte) []scenario {
+// largeSizes are the payload sizes of the large-message rows (issue 18),
+// measured in MB/s received, 1 -> 1.
+var largeSizes = []struct {
+	name string
+	size int
+}{{"16 KiB", 16 << 10}, {"256 KiB", 256 << 10}, {"1 MiB", 1 << 20}}
+
+// scenarios returns the table's scenarios; largeMB > 0 adds a 1 -> 1 row
+// per large size, each publishing about largeMB megabytes.
+func scenarios(msgs, reqs int, payload []byte, largeMB int) []scenario {
 	one := func(v float64, err error) ([]float64, error) { return []float64{v}, err }
-	return []scenario{
+	scs := []scenario{
 		{"publish only", []metric{mPublish}, func(s system) ([]float64, error) { return one(publishOnly(s, msgs, payload)) }},
 		{"1 -> 1", []metric{mOneOne}, func(s system) ([]float64, error) { return one(fanout(s, 1, msgs, payload)) }},
 		{"1 -> 4 fan-out", []metric{mFanout}, func(s system) ([]float64, error) { return one(fanout(s, 4, msgs/2, payload)) }},
 		{"request-reply", []metric{mReqP50, mReqP99}, func(s system) ([]float64, error) { return requestReply(s, reqs, payload, 50, 99) }},
 	}
+	if largeMB <= 0 {
+		return scs
+	}
+	for _, l := range largeSizes {
+		m := metric{"1 -> 1, " + l.name, "MB/s received", false}
+		big := make([]byte, l.size)
+		n := max(20, largeMB*1000000/l.size)
+		scs = append(scs, scenario{m.name, []metric{m}, func(s system) ([]float64, error) {
+			rate, err := fanout(s, 1, n, big)
+			return []float64{rate * float64(l.size) / 1e6}, err
+		}})
+	}
+	return scs
 }
 
 // allMetrics lists the metrics of scs in table order.
