@@ -81,8 +81,15 @@ func (ss *session) Deliver(sid uint32, d *broker.Message) (int, bool) {
 	return ss.out.Unlock(wire.AppendMsgTTL(b, flags, sid, wire.TTLMillis(d.TTL), d.Topic, d.Reply, d.Header, d.Payload)), true
 }
 
-// Ack implements broker.Conn.
+// Ack implements broker.Conn. A failure without an ack id (a retained
+// publish the store could not keep) is a non-fatal ERR.
 func (ss *session) Ack(id uint64, err error) {
+	if id == 0 {
+		if err != nil {
+			ss.refuse(0, 0, err)
+		}
+		return
+	}
 	code, text := wire.CodeOK, ""
 	if err != nil {
 		code, text = Code(err), err.Error()

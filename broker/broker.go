@@ -20,11 +20,12 @@ import (
 
 // Broker routes messages between sessions. Create one with New.
 type Broker struct {
-	opts     Options
-	id       string
-	interest *interest
-	slow     atomic.Uint64 // sessions closed as slow consumers
-	wills    wills
+	opts        Options
+	id          string
+	interest    *interest
+	slow        atomic.Uint64 // sessions closed as slow consumers
+	storeErrors atomic.Uint64 // retained publishes the store failed to keep
+	wills       wills
 
 	draining atomic.Bool
 	nextID   atomic.Uint64
@@ -162,15 +163,23 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		if m.TTL > 0 {
 			rm.Expires = time.Now().Add(m.TTL)
 		}
-		var done func(error)
-		if id := ackID; id != 0 {
-			conn := from.conn
-			done = func(err error) {
-				if err != nil && !errors.Is(err, ErrStore) {
-					err = fmt.Errorf("%w: %w", ErrStore, err)
+		conn, info := from.conn, from.info
+		done := func(err error) {
+			if err == nil {
+				if ackID != 0 {
+					conn.Ack(ackID, nil)
 				}
-				conn.Ack(id, err)
+				return
 			}
+			if !errors.Is(err, ErrStore) {
+				err = fmt.Errorf("%w: %w", ErrStore, err)
+			}
+			err = fmt.Errorf("retained %q not stored: %w", rm.Topic, err)
+			// Counted and reported even without an ack id: a disk that
+			// fills up must not drop retained messages in silence.
+			b.storeErrors.Add(1)
+			b.emit(Event{Kind: StoreFailed, Session: info, Reason: err})
+			conn.Ack(ackID, err)
 		}
 		if err := b.opts.Retained.Set(rm, done); err != nil {
 			return err

@@ -12,6 +12,7 @@ type Stats struct {
 	SlowConsumers         uint64         // sessions closed for exceeding MaxPending
 	Subscriptions         int            // subscriptions now, over all sessions
 	Retained              int            // retained messages stored
+	StoreErrors           uint64         // retained publishes the store failed to keep (disk full, I/O)
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -26,6 +27,7 @@ func (b *Broker) Stats() Stats {
 		MsgsOut:               b.gone.MsgsOut,
 		BytesOut:              b.gone.BytesOut,
 		SlowConsumers:         b.slow.Load(),
+		StoreErrors:           b.storeErrors.Load(),
 	}
 	for p, n := range b.byProto {
 		st.ConnectionsByProtocol[p] = n
@@ -49,6 +51,9 @@ type EventKind int
 const (
 	SessionOpened EventKind = iota + 1
 	SessionClosed
+	// StoreFailed: the retained store could not keep a retained publish
+	// of Session's; Reason says which topic and why.
+	StoreFailed
 )
 
 func (k EventKind) String() string {
@@ -57,6 +62,8 @@ func (k EventKind) String() string {
 		return "session opened"
 	case SessionClosed:
 		return "session closed"
+	case StoreFailed:
+		return "retained store failed"
 	}
 	return "unknown event"
 }
@@ -66,7 +73,8 @@ type Event struct {
 	Kind    EventKind
 	Session SessionInfo
 	// Reason is why a session closed: nil for a clean close by the client,
-	// ErrSlowConsumer, ErrShutdown, a protocol or network error otherwise.
+	// ErrSlowConsumer, ErrShutdown, a protocol or network error otherwise;
+	// for StoreFailed, the store's error (wrapping ErrStore).
 	Reason error
 	Time   time.Time
 }

@@ -24,6 +24,10 @@ var (
 	ErrTooManySubs          = errors.New("sdk: too many subscriptions")
 	ErrDraining             = errors.New("sdk: connection draining")
 	ErrPermission           = errors.New("sdk: permission denied")
+	// ErrStore: the broker's retained store could not keep a retained
+	// message (disk full, I/O error); it comes in the publish's ack, or as
+	// an asynchronous error for a retained publish without one.
+	ErrStore = errors.New("sdk: broker's retained store failed")
 )
 
 // ServerError is an error the broker reported, in an ERR frame or a
@@ -53,6 +57,8 @@ func (e *ServerError) Is(target error) bool {
 		return target == ErrSlowConsumer
 	case wire.CodePermission:
 		return target == ErrPermission
+	case wire.CodeStore:
+		return target == ErrStore
 	}
 	return false
 }

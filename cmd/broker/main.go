@@ -121,6 +121,9 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		lock.Close()
 		return nil, err
 	}
+	// Failures that can come once per message (a full disk) are logged a
+	// few at a time, not per message.
+	sampled := log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	b, err := broker.New(broker.Options{
 		MaxConnections:   cfg.Limits.MaxConnections,
 		MaxPayload:       int(cfg.Limits.MaxPayload),
@@ -128,7 +131,7 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		MaxPending:       int(cfg.Limits.MaxPending),
 		Retained:         store,
 		Authenticator:    auth,
-		OnEvent:          func(e broker.Event) { logEvent(log, e) },
+		OnEvent:          func(e broker.Event) { logEvent(log, sampled, e) },
 	})
 	if err != nil {
 		store.Close()
@@ -204,7 +207,7 @@ func (s *server) abort() {
 	s.lock.Close()
 }
 
-func logEvent(log zerolog.Logger, e broker.Event) {
+func logEvent(log, sampled zerolog.Logger, e broker.Event) {
 	si := e.Session
 	switch e.Kind {
 	case broker.SessionOpened:
@@ -217,6 +220,9 @@ func logEvent(log zerolog.Logger, e broker.Event) {
 		}
 		ev.Uint64("session", si.ID).Str("protocol", si.Protocol).Str("remote", si.RemoteAddr).
 			Str("name", si.Name).AnErr("reason", e.Reason).Msg("session closed")
+	case broker.StoreFailed:
+		sampled.Error().Uint64("session", si.ID).Str("remote", si.RemoteAddr).AnErr("reason", e.Reason).
+			Msg("retained store failed; the publisher was told (logged at most 5 times per 10s)")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgtrans/msgtrans/internal/testproc"
 	"github.com/msgtrans/msgtrans/sdk"
 )
 
@@ -173,5 +174,61 @@ func TestMemoryRetainedStore(t *testing.T) {
 	p.waitLog(t, "kept in memory only")
 	if _, err := os.Stat(filepath.Join(dir, "retained.db")); err == nil {
 		t.Fatal("memory store created retained.db")
+	}
+}
+
+// A disk that fills up is reported, never silent: a retained publish
+// without an ack that the store cannot write gets a non-fatal STORE error
+// on its connection, the broker logs it (a few times, not per message),
+// and the acked ones get the error in their ack. The broker runs with a
+// file-size limit (RLIMIT_FSIZE, through prlimit) so that its database
+// file cannot grow: the kernel refuses the write as it would on a full disk.
+func TestRetainedStoreFullIsReported(t *testing.T) {
+	prlimit := testproc.Need(t, "prlimit")
+	dir := t.TempDir()
+	p := startBrokerUnder(t, []string{prlimit, "--fsize=262144"}, "--data-dir", dir)
+	url := listenURL(t, p)
+	errs := make(chan error, 100)
+	nc, err := sdk.Connect(url, sdk.ErrorHandler(func(_ *sdk.Conn, _ *sdk.Subscription, err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	payload := make([]byte, 32<<10)
+	var storeErr error
+	for i := 0; i < 64 && storeErr == nil; i++ {
+		// Retained publishes without an ack, to distinct topics: 2 MiB
+		// in all, far over the 256 KiB the file may reach.
+		if err := nc.PublishMsg(&sdk.Msg{Topic: fmt.Sprintf("full.%d", i), Data: payload, Retain: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case storeErr = <-errs:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if storeErr == nil {
+		t.Fatal("no error reached the publisher of retained messages the store could not keep")
+	}
+	if !errors.Is(storeErr, sdk.ErrStore) || !strings.Contains(storeErr.Error(), "full.") {
+		t.Fatalf("error %v: want sdk.ErrStore naming the topic", storeErr)
+	}
+	p.waitLog(t, "retained store failed")
+	// With an ack, the error comes in the ack.
+	err = nc.PublishAck(context.Background(), &sdk.Msg{Topic: "full.acked", Data: payload, Retain: true})
+	if !errors.Is(err, sdk.ErrStore) {
+		t.Fatalf("acked retained publish on a full store: %v, want sdk.ErrStore", err)
+	}
+	// The connection is still open: the errors were not fatal.
+	if err := nc.Publish("full.live", []byte("x")); err != nil || nc.Flush(context.Background()) != nil {
+		t.Fatalf("connection unusable after store errors: %v", err)
 	}
 }

@@ -56,8 +56,16 @@ type proc struct {
 
 func startBroker(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startBrokerUnder(t, nil, args...)
+}
+
+// startBrokerUnder starts the broker through the command wrap (such as
+// prlimit with its options), or directly when wrap is empty.
+func startBrokerUnder(t *testing.T, wrap []string, args ...string) *proc {
+	t.Helper()
 	base := []string{"--log-format", "json", "--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--quic", "127.0.0.1:0"}
-	cmd := exec.Command(brokerBin, append(base, args...)...)
+	argv := append(append(append([]string(nil), wrap...), brokerBin), append(base, args...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
