@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	gws "github.com/gobwas/ws"
@@ -30,9 +28,11 @@ type Options struct {
 	// Path is the URL path that upgrades; other paths get 404. Default
 	// wire.DefaultWebSocketPath.
 	Path string
-	// AllowedOrigins lists the Origin header values accepted (scheme://host[:port]);
-	// empty accepts any origin, including none. A request with another
-	// origin gets 403.
+	// AllowedOrigins lists the Origin header values accepted
+	// (scheme://host[:port]), or AnyOrigin. Empty accepts a page from the
+	// host the broker is reached at (see originAllowed). A request without
+	// Origin (not from a browser) is accepted; one with another origin gets
+	// 403.
 	AllowedOrigins []string
 	// TLS, when set, makes the listener accept TLS only (wss:// URLs).
 	TLS *tls.Config
@@ -107,6 +107,9 @@ func (a *Adapter) Serve(ctx context.Context) error {
 }
 
 func (a *Adapter) upgrader() gws.Upgrader {
+	// Host and Origin may come in either order: the decision waits for
+	// the end of the headers.
+	var origin, host string
 	return gws.Upgrader{
 		Protocol: func(p []byte) bool { return string(p) == Subprotocol },
 		OnRequest: func(uri []byte) error {
@@ -116,14 +119,21 @@ func (a *Adapter) upgrader() gws.Upgrader {
 			}
 			return nil
 		},
+		OnHost: func(h []byte) error {
+			host = string(h)
+			return nil
+		},
 		OnHeader: func(key, value []byte) error {
-			if len(a.opts.AllowedOrigins) == 0 || !bytes.EqualFold(key, []byte("Origin")) {
-				return nil
-			}
-			if !slices.ContainsFunc(a.opts.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, string(value)) }) {
-				return gws.RejectConnectionError(gws.RejectionStatus(403), gws.RejectionReason("origin not allowed"))
+			if bytes.EqualFold(key, []byte("Origin")) {
+				origin = string(value)
 			}
 			return nil
+		},
+		OnBeforeUpgrade: func() (gws.HandshakeHeader, error) {
+			if !originAllowed(a.opts.AllowedOrigins, origin, host) {
+				return nil, gws.RejectConnectionError(gws.RejectionStatus(403), gws.RejectionReason("origin not allowed"))
+			}
+			return nil, nil
 		},
 	}
 }

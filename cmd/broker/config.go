@@ -20,6 +20,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/quic"
+	"github.com/msgtrans/msgtrans/adapters/ws"
 	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/plugins"
 	"github.com/msgtrans/msgtrans/wire"
@@ -402,8 +403,8 @@ func (c *Config) validate() error {
 		bad("ws.path", "%q must start with /", c.WS.Path)
 	}
 	for i, o := range c.WS.AllowedOrigins {
-		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
-			bad(fmt.Sprintf("ws.allowed_origins[%d]", i), "%q is not an origin like https://example.com", o)
+		if u, err := url.Parse(o); o != ws.AnyOrigin && (err != nil || u.Scheme == "" || u.Host == "") {
+			bad(fmt.Sprintf("ws.allowed_origins[%d]", i), "%q is not an origin like https://example.com, nor \"*\"", o)
 		}
 	}
 	if c.QUIC.KeepAlivePeriod > 0 && c.QUIC.KeepAlivePeriod >= c.QUIC.MaxIdleTimeout {
