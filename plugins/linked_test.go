@@ -136,3 +136,38 @@ func TestLinkedConnectAfterStop(t *testing.T) {
 		t.Fatalf("Connect after stop: %v", err)
 	}
 }
+
+// flaky is a linked protocol whose first runs fail as soon as they start
+// (a plugin that keeps crashing for a while) and whose later runs serve.
+type flaky struct {
+	failures int32
+	runs     atomic.Int32
+	serving  chan struct{}
+}
+
+func (p *flaky) Serve(ctx context.Context, h *plugin.Host) error {
+	run := p.runs.Add(1)
+	h.Ready("run")
+	if run <= p.failures {
+		return errLeaky
+	}
+	close(p.serving)
+	<-ctx.Done()
+	return nil
+}
+
+// A plugin that fails many times in a row is never given up on: it comes
+// back by itself once it works again, while Running reports the gaps.
+func TestFlakyPluginComesBack(t *testing.T) {
+	p := &flaky{failures: 12, serving: make(chan struct{})}
+	e := start(t, linkedBackend(p), plugins.Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	select {
+	case <-p.serving:
+	case <-time.After(wait):
+		t.Fatalf("after %d runs the plugin is still not serving", p.runs.Load())
+	}
+	if n := p.runs.Load(); n != p.failures+1 {
+		t.Fatalf("%d runs, want %d", n, p.failures+1)
+	}
+	waitFor(t, e.r.Running)
+}

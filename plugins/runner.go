@@ -51,7 +51,6 @@ type Options struct {
 	StopTimeout  time.Duration // Stop before the process is killed, or the sessions are closed; default 5s
 	MinBackoff   time.Duration // first restart pause; default 500ms
 	MaxBackoff   time.Duration // default 30s
-	MaxRestarts  int           // consecutive failed runs before giving up; default 5
 	StableAfter  time.Duration // a run this long resets the failure count; default 1m
 	Logger       zerolog.Logger
 }
@@ -124,9 +123,6 @@ func New(cfg Config, e *adapters.Engine, opts Options) (*Runner, error) {
 	setDefault(&r.opts.MinBackoff, 500*time.Millisecond)
 	setDefault(&r.opts.MaxBackoff, 30*time.Second)
 	setDefault(&r.opts.StableAfter, time.Minute)
-	if r.opts.MaxRestarts == 0 {
-		r.opts.MaxRestarts = 5
-	}
 	return r, nil
 }
 
@@ -158,8 +154,8 @@ func (r *Runner) launch(ctx context.Context) (instance, error) {
 	return r.launchProcess(ctx)
 }
 
-// Running reports whether the plugin runs: it started and has not been
-// given up on.
+// Running reports whether the plugin runs: it started and is not waiting
+// to be restarted.
 func (r *Runner) Running() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -190,8 +186,9 @@ func (r *Runner) Status() string {
 
 // Serve supervises the plugin until ctx is cancelled: when it dies (its
 // process exits, or a linked protocol's Serve returns), its sessions are
-// closed and it is restarted with exponential backoff; after MaxRestarts
-// failed runs in a row it is given up on (the broker goes on without it).
+// closed and it is restarted with exponential backoff, up to MaxBackoff
+// between tries, for as long as it takes: a plugin that comes back after a
+// bad hour needs no operator. A run of StableAfter resets the backoff.
 // On cancellation the plugin is asked to stop, and its sessions are closed
 // at the deadline.
 func (r *Runner) Serve(ctx context.Context) error {
@@ -226,16 +223,11 @@ func (r *Runner) Serve(ctx context.Context) error {
 		if ran >= r.opts.StableAfter {
 			failures, backoff = 0, r.opts.MinBackoff
 		}
+		r.mu.Lock()
+		r.cur = nil // not running until a restart succeeds
+		r.mu.Unlock()
 		for {
 			failures++
-			if failures > r.opts.MaxRestarts {
-				r.log.Error().Int("failures", failures-1).Msg("plugin keeps failing; giving up on it (the broker goes on without it)")
-				r.mu.Lock()
-				r.cur = nil
-				r.mu.Unlock()
-				<-ctx.Done()
-				return nil
-			}
 			r.log.Warn().Dur("in", backoff).Int("attempt", failures).Msg("restarting plugin")
 			select {
 			case <-time.After(backoff):
