@@ -114,3 +114,29 @@ func BenchmarkParallelPublish(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 }
+
+// BenchmarkSubscribeBeside10kSubs is one SUB and UNSUB by a session that
+// already holds 10,000 subscriptions to distinct topics: the price of
+// counting the ones a new filter overlaps (MaxSubscriptionsPerTopic).
+func BenchmarkSubscribeBeside10kSubs(b *testing.B) {
+	for _, filter := range []string{"dev.77.state", "dev.*.state"} {
+		b.Run(filter, func(b *testing.B) {
+			br, _ := broker.New(broker.Options{})
+			defer br.Close()
+			s, _ := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, broker.Credentials{}, &bufConn{})
+			for i := range 10000 {
+				if err := s.Subscribe(uint32(i+1), fmt.Sprintf("dev.%d.state", i), broker.SubOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for b.Loop() {
+				if err := s.Subscribe(20000, filter, broker.SubOptions{Retained: broker.RetainNever}); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Unsubscribe(20000, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

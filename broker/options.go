@@ -12,6 +12,12 @@ const (
 	DefaultMaxPayload       = 1 << 20
 	DefaultMaxSubscriptions = 65536
 	DefaultMaxPending       = 64 << 20
+	// DefaultMaxSubscriptionsPerTopic bounds how many of one session's
+	// subscriptions one message may match: generous for real overlaps
+	// ("orders.>", "orders.*.created", a duplicate handler), far from the
+	// 65,536-fold fan-out one connection could otherwise ask of every
+	// publisher.
+	DefaultMaxSubscriptionsPerTopic = 64
 )
 
 // Options configures a Broker. The zero value is usable: every limit falls
@@ -23,6 +29,12 @@ type Options struct {
 	MaxPayload int
 	// MaxSubscriptions is the number of subscriptions one session may hold.
 	MaxSubscriptions int
+	// MaxSubscriptionsPerTopic is how many of one session's subscriptions
+	// a single topic may match (duplicates and overlapping wildcards): a
+	// subscription that would let some topic match more is refused with
+	// ErrTooManySubs. Each message costs its publisher one delivery per
+	// matching subscription; this bounds what one session can make it cost.
+	MaxSubscriptionsPerTopic int
 	// MaxPending is how many bytes of deliveries may wait for one session's
 	// connection to write them; beyond it the session is a slow consumer and
 	// is closed. A publisher never waits on a slow consumer.
@@ -49,6 +61,7 @@ func (o *Options) setDefaults() error {
 		{"MaxConnections", &o.MaxConnections, DefaultMaxConnections},
 		{"MaxPayload", &o.MaxPayload, DefaultMaxPayload},
 		{"MaxSubscriptions", &o.MaxSubscriptions, DefaultMaxSubscriptions},
+		{"MaxSubscriptionsPerTopic", &o.MaxSubscriptionsPerTopic, DefaultMaxSubscriptionsPerTopic},
 		{"MaxPending", &o.MaxPending, DefaultMaxPending},
 	} {
 		switch {

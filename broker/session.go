@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/msgtrans/msgtrans/topics"
 )
 
 // Conn is what an adapter gives the broker for each session: the way to
@@ -110,6 +112,12 @@ type Session struct {
 	mu     sync.Mutex
 	subs   map[uint32]*subscription
 	closed bool
+	// The same subscriptions by filter, to count the ones a new filter
+	// overlaps (MaxSubscriptionsPerTopic): literal filters with how many
+	// subscriptions each, and the wildcard ones.
+	literals map[string]int
+	maxDup   int // at least the largest count in literals: a scan that reaches it can stop
+	wild     []*subscription
 
 	// reasonMu guards reason apart from mu: a slow consumer is detected
 	// while mu is held.
@@ -128,6 +136,8 @@ type subscription struct {
 	max       atomic.Uint64
 	delivered atomic.Uint64
 	filtered  atomic.Bool // each message asks Permissions.MayReceive
+
+	wildIdx int // its index in the session's wild, for a wildcard filter
 
 	// While its retained messages are being replayed (without the session's
 	// lock), live messages for the subscription wait in held, copied, so
@@ -239,6 +249,11 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: limit is %d", ErrTooManySubs, s.b.opts.MaxSubscriptions)
 	}
+	if n := s.overlapsLocked(filter); n >= s.b.opts.MaxSubscriptionsPerTopic {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %.200q overlaps %d of this session's subscriptions; one topic may match at most %d",
+			ErrTooManySubs, filter, n, s.b.opts.MaxSubscriptionsPerTopic)
+	}
 	if sub.replaying && o.Retained == RetainIfNew {
 		for _, other := range s.subs {
 			if other.filter == filter && other.queue == queue {
@@ -252,6 +267,7 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
 	s.subs[sid] = sub
+	s.indexLocked(sub)
 	s.mu.Unlock()
 	if !sub.replaying {
 		return nil
@@ -315,7 +331,64 @@ func (s *Session) removeLocked(sub *subscription) {
 		return
 	}
 	delete(s.subs, sub.sid)
+	s.unindexLocked(sub)
 	s.b.interest.remove(sub)
+}
+
+// overlapsLocked bounds how many of the session's subscriptions one topic
+// that filter matches could match too. Literal filters are topics, so a
+// topic matches at most one distinct literal: they count with the largest
+// number of subscriptions to one literal that filter matches. Wildcard
+// filters count when they overlap filter at all (an upper bound, exact for
+// the usual few). (Invalid filters are refused later, by the trie.)
+func (s *Session) overlapsLocked(filter string) int {
+	n := 0
+	if topics.IsLiteral(filter) {
+		n = s.literals[filter]
+	} else {
+		for lit, k := range s.literals {
+			if k > n && topics.Overlap(filter, lit) {
+				if n = k; n == s.maxDup {
+					break
+				}
+			}
+		}
+	}
+	for _, w := range s.wild {
+		if topics.Overlap(w.filter, filter) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Session) indexLocked(sub *subscription) {
+	if topics.IsLiteral(sub.filter) {
+		if s.literals == nil {
+			s.literals = make(map[string]int)
+		}
+		s.literals[sub.filter]++
+		s.maxDup = max(s.maxDup, s.literals[sub.filter])
+		return
+	}
+	sub.wildIdx = len(s.wild)
+	s.wild = append(s.wild, sub)
+}
+
+func (s *Session) unindexLocked(sub *subscription) {
+	if topics.IsLiteral(sub.filter) {
+		if s.literals[sub.filter]--; s.literals[sub.filter] <= 0 {
+			delete(s.literals, sub.filter)
+			if len(s.literals) == 0 {
+				s.maxDup = 0
+			}
+		}
+		return
+	}
+	last := s.wild[len(s.wild)-1]
+	s.wild[sub.wildIdx], last.wildIdx = last, sub.wildIdx
+	s.wild[len(s.wild)-1] = nil
+	s.wild = s.wild[:len(s.wild)-1]
 }
 
 // deliver hands m to the session's connection for sub; it reports whether

@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -412,5 +413,34 @@ func TestReconnectHandlerRunsOnceSubscriptionsAreRestored(t *testing.T) {
 	}
 	if err := <-flushed; err != nil {
 		t.Fatalf("flush made while disconnected: %v", err)
+	}
+}
+
+// Subscribing the same filter over and over is refused past the per-topic
+// bound, over a real connection, and the publishers never feel the rest:
+// a message still reaches the accepted subscriptions once each.
+func TestOverlappingSubscriptionsBounded(t *testing.T) {
+	srv := adapterstest.Start(t, adapterstest.Config{Broker: broker.Options{MaxSubscriptionsPerTopic: 4}})
+	c := connect(t, srv.URL, sdk.ErrorHandler(func(*sdk.Conn, *sdk.Subscription, error) {}))
+	var subs []*sdk.Subscription
+	for range 6 {
+		subs = append(subs, subSync(t, c, ">"))
+	}
+	flush(t, c)
+	for i, s := range subs {
+		if want := i < 4; s.IsValid() != want {
+			t.Fatalf("subscription %d to '>': valid %v, want %v (err %v)", i+1, s.IsValid(), want, s.Err())
+		}
+	}
+	if err := subs[5].Err(); !errors.Is(err, sdk.ErrTooManySubs) || !strings.Contains(err.Error(), "at most 4") {
+		t.Fatalf("refusal: %v", err)
+	}
+	if err := c.Publish("any.topic", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if m := next(t, subs[i]); string(m.Data) != "x" {
+			t.Fatalf("subscription %d got %q", i+1, m.Data)
+		}
 	}
 }

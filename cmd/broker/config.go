@@ -51,6 +51,7 @@ type LimitsConfig struct {
 	MaxConnections   int  `yaml:"max_connections"`
 	MaxPayload       Size `yaml:"max_payload"`
 	MaxSubscriptions int  `yaml:"max_subscriptions"`
+	MaxSubsPerTopic  int  `yaml:"max_subscriptions_per_topic"`
 	MaxPending       Size `yaml:"max_pending"`
 }
 
@@ -135,6 +136,7 @@ func defaultConfig() Config {
 			MaxConnections:   broker.DefaultMaxConnections,
 			MaxPayload:       broker.DefaultMaxPayload,
 			MaxSubscriptions: broker.DefaultMaxSubscriptions,
+			MaxSubsPerTopic:  broker.DefaultMaxSubscriptionsPerTopic,
 			MaxPending:       broker.DefaultMaxPending,
 		},
 		Sessions: SessionsConfig{
@@ -351,6 +353,7 @@ func (c *Config) validate() error {
 		{"limits.max_connections", int64(c.Limits.MaxConnections)},
 		{"limits.max_payload", int64(c.Limits.MaxPayload)},
 		{"limits.max_subscriptions", int64(c.Limits.MaxSubscriptions)},
+		{"limits.max_subscriptions_per_topic", int64(c.Limits.MaxSubsPerTopic)},
 		{"limits.max_pending", int64(c.Limits.MaxPending)},
 	} {
 		if l.v <= 0 {

@@ -125,13 +125,14 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 	// few at a time, not per message.
 	sampled := log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	b, err := broker.New(broker.Options{
-		MaxConnections:   cfg.Limits.MaxConnections,
-		MaxPayload:       int(cfg.Limits.MaxPayload),
-		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
-		MaxPending:       int(cfg.Limits.MaxPending),
-		Retained:         store,
-		Authenticator:    auth,
-		OnEvent:          func(e broker.Event) { logEvent(log, sampled, e) },
+		MaxConnections:           cfg.Limits.MaxConnections,
+		MaxPayload:               int(cfg.Limits.MaxPayload),
+		MaxSubscriptions:         cfg.Limits.MaxSubscriptions,
+		MaxSubscriptionsPerTopic: cfg.Limits.MaxSubsPerTopic,
+		MaxPending:               int(cfg.Limits.MaxPending),
+		Retained:                 store,
+		Authenticator:            auth,
+		OnEvent:                  func(e broker.Event) { logEvent(log, sampled, e) },
 	})
 	if err != nil {
 		store.Close()
