@@ -62,6 +62,9 @@ func (c *StreamConn) SetMaxFrame(n int) { c.r.SetMaxFrame(n) }
 // SetPool makes the connection borrow buffers for large frames from p.
 func (c *StreamConn) SetPool(p *wire.Pool) { c.r.SetPool(p) }
 
+// Release gives a borrowed read buffer back; call it once reading is over.
+func (c *StreamConn) Release() { c.r.Release() }
+
 // SetStallTimeout bounds how long a begun frame may take to arrive whole;
 // ReadFrame then fails with wire.ErrStalled. It uses the stream's read
 // deadline, which the caller must not set otherwise from then on.

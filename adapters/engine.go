@@ -82,7 +82,10 @@ func NewEngine(b *broker.Broker, opts Options, version string) (*Engine, error) 
 	case opts.MaxFrame < b.Options().MaxPayload:
 		return nil, fmt.Errorf("adapters: max frame %d is below the max payload %d", opts.MaxFrame, b.Options().MaxPayload)
 	}
-	return &Engine{b: b, opts: opts, ver: version}, nil
+	e := &Engine{b: b, opts: opts, ver: version}
+	// Large read buffers are the engine's share of the memory budget.
+	b.AddMemorySource(e.pool.Lent)
+	return e, nil
 }
 
 // Options returns the engine's options, defaults filled in.
@@ -101,6 +104,7 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 	ss := newSession(e, fc)
 	if r, ok := fc.(frameReader); ok {
 		r.SetPool(&e.pool)
+		defer r.Release() // after the reads below, which run on this goroutine
 	}
 	var f wire.Frame
 	hello, err := e.handshake(fc, &f)
@@ -192,6 +196,8 @@ type frameLimiter interface{ SetMaxFrame(n int) }
 type frameReader interface {
 	SetPool(p *wire.Pool)
 	SetStallTimeout(d time.Duration)
+	// Release gives borrowed buffers back once reading is over.
+	Release()
 }
 
 // reject tells a client that could not open a session why, and closes.

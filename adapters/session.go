@@ -293,6 +293,11 @@ func (ss *session) write(batch []byte) (int, error) {
 		}
 		done += n
 	}
+	if s := ss.s.Load(); s != nil {
+		// The broker's memory budget sees the bytes go (a lock and an
+		// atomic load per write call, next to the call itself).
+		s.CheckPending(ss.out.Pending())
+	}
 	return done, nil
 }
 

@@ -27,6 +27,11 @@ type Broker struct {
 	storeErrors atomic.Uint64 // retained publishes the store failed to keep
 	wills       wills
 
+	// The memory budget (memory.go).
+	memHeld    atomic.Int64 // sessions' held output, in memGranule steps
+	memSources atomic.Pointer[memSources]
+	reclaiming atomic.Bool
+
 	draining atomic.Bool
 	nextID   atomic.Uint64
 
@@ -90,6 +95,9 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 	case len(b.sessions) >= b.opts.MaxConnections:
 		b.mu.Unlock()
 		return nil, fmt.Errorf("%w: limit is %d", ErrMaxConnections, b.opts.MaxConnections)
+	case b.overBudget():
+		b.mu.Unlock()
+		return nil, fmt.Errorf("%w: the broker's memory budget (%d bytes) is used up", ErrMaxConnections, b.opts.MaxMemory)
 	}
 	info.ID = b.nextID.Add(1)
 	info.Opened = time.Now()

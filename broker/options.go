@@ -39,6 +39,12 @@ type Options struct {
 	// connection to write them; beyond it the session is a slow consumer and
 	// is closed. A publisher never waits on a slow consumer.
 	MaxPending int
+	// MaxMemory is the memory budget in bytes for what the broker holds on
+	// clients' behalf: output waiting to be written and the adapters'
+	// memory sources (AddMemorySource). Past it, new sessions are refused
+	// (ErrMaxConnections) and the sessions holding the most are closed as
+	// slow consumers until the rest fits. Zero: no budget.
+	MaxMemory int64
 	// Retained stores retained messages. Nil means a MemoryStore without limits.
 	// The broker closes it in Close.
 	Retained RetainedStore
@@ -70,6 +76,9 @@ func (o *Options) setDefaults() error {
 		case *l.v == 0:
 			*l.v = l.def
 		}
+	}
+	if o.MaxMemory < 0 {
+		return fmt.Errorf("broker: MaxMemory must not be negative, got %d", o.MaxMemory)
 	}
 	if o.Retained == nil {
 		o.Retained = NewMemoryStore(0, 0)

@@ -107,6 +107,8 @@ type Session struct {
 	bytesIn    atomic.Uint64
 	msgsOut    atomic.Uint64
 	bytesOut   atomic.Uint64
+	memHeld    atomic.Int64 // what the connection holds, as counted in the broker's budget
+	released   atomic.Bool  // closed: memHeld no longer counts
 
 	// mu guards the subscriptions and orders deliveries to the connection.
 	mu     sync.Mutex
@@ -430,6 +432,9 @@ func (s *Session) deliverLocked(sub *subscription, m *Message) bool {
 	if pending > s.b.opts.MaxPending {
 		s.b.slowConsumer(s)
 	}
+	if pending >= memGranule || s.memHeld.Load() != 0 {
+		s.account(pending)
+	}
 	return true
 }
 
@@ -498,6 +503,7 @@ func (s *Session) Close(reason error) {
 	if w := s.will.Swap(nil); w != nil {
 		s.b.publishWill(s, w)
 	}
+	s.releaseMemory()
 	s.b.unregister(s, reason)
 }
 
@@ -506,11 +512,15 @@ func (s *Session) Close(reason error) {
 // to it (a queue group picks another member).
 func (s *Session) Kick(reason error) { s.requestClose(reason) }
 
-// CheckPending applies the slow-consumer limit to bytes an adapter queued
-// for the client on its own (pongs, acks, errors): a client that makes the
-// broker answer without ever reading is closed like a slow subscriber.
+// CheckPending tells the broker how many bytes the session's connection
+// holds for the client now: after it queued something on its own (pongs,
+// acks, errors), to which the slow-consumer limit applies too (a client that
+// makes the broker answer without ever reading is closed like a slow
+// subscriber), and after a write, so that the memory budget sees the bytes
+// go.
 func (s *Session) CheckPending(pending int) {
 	if pending > s.b.opts.MaxPending {
 		s.b.slowConsumer(s)
 	}
+	s.account(pending)
 }

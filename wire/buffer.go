@@ -195,6 +195,15 @@ func (b *Buffer) makeRoom(need int) {
 	b.start, b.end = 0, pending
 }
 
+// Release gives a large buffer back to the pool and goes back to the
+// small one, dropping whatever is buffered: for when the stream is done
+// (the connection closed), so that its buffer does not wait for the
+// garbage collector while counted as lent.
+func (b *Buffer) Release() {
+	b.release()
+	b.buf, b.start, b.end = b.small, 0, 0
+}
+
 // release hands a large buffer back to the pool as b stops using it.
 func (b *Buffer) release() {
 	if len(b.buf) > hotBuf {

@@ -3,6 +3,7 @@ package wire
 import (
 	"math/bits"
 	"sync"
+	"sync/atomic"
 )
 
 // A Pool recycles the large buffers (over hotBuf) that Readers and Buffers
@@ -18,13 +19,20 @@ import (
 // A Pool is safe for concurrent use; its zero value is ready.
 type Pool struct {
 	classes [poolClasses]sync.Pool // of *[]byte
+	lent    atomic.Int64           // bytes of pooled sizes handed out and not back
 }
 
+// Lent returns the bytes of buffers handed out by get and not yet put
+// back: what the pool's users hold now (the broker counts it in its
+// memory budget).
+func (p *Pool) Lent() int64 { return p.lent.Load() }
+
 // poolClasses covers sizes over hotBuf (2^16) up to 2^(16+poolClasses/4):
-// 80 KiB to 64 MiB; larger buffers are not pooled.
+// 80 KiB to 128 MiB (past the largest frame); larger buffers are not
+// pooled.
 const (
 	poolShift   = 16 // log2(hotBuf)
-	poolClasses = 4 * 10
+	poolClasses = 4 * 11
 )
 
 // poolClass returns the class index for a buffer of at least n bytes and
@@ -59,6 +67,7 @@ func (p *Pool) Put(b []byte) { p.put(b, nil) }
 func (p *Pool) get(n int) ([]byte, *[]byte) {
 	c, size := poolClass(n)
 	if c >= 0 && p != nil {
+		p.lent.Add(int64(size))
 		if box, ok := p.classes[c].Get().(*[]byte); ok {
 			return *box, box
 		}
@@ -75,6 +84,7 @@ func (p *Pool) put(b []byte, box *[]byte) {
 	if c < 0 || size != cap(b) {
 		return
 	}
+	p.lent.Add(-int64(size))
 	if box == nil {
 		box = new([]byte)
 	}

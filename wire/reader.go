@@ -56,6 +56,10 @@ func (r *Reader) SetMaxFrame(n int) {
 // connection does not hold a large buffer.
 func (r *Reader) SetPool(p *Pool) { r.b.SetPool(p) }
 
+// Release gives a large buffer back to the pool (see Buffer.Release); the
+// Reader must not be used for reading after it.
+func (r *Reader) Release() { r.b.Release() }
+
 // SetStallTimeout bounds how long a frame that has begun to arrive may take
 // to complete (see Buffer.SetStallTimeout); Next then fails with ErrStalled.
 func (r *Reader) SetStallTimeout(d time.Duration, setDeadline func(time.Time) error) {

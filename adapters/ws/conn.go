@@ -97,6 +97,13 @@ func (wc *conn) SetMaxFrame(n int) {
 // handing each back once its frame is consumed.
 func (wc *conn) SetPool(p *wire.Pool) { wc.pool = p }
 
+// Release gives a borrowed message buffer back; call it once reading is
+// over.
+func (wc *conn) Release() {
+	wc.releaseMsg()
+	wc.rb.Release()
+}
+
 // SetStallTimeout bounds how long a begun message may take to arrive whole;
 // ReadFrame then fails with wire.ErrStalled. It uses the connection's read
 // deadline.

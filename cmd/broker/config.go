@@ -53,6 +53,7 @@ type LimitsConfig struct {
 	MaxSubscriptions int  `yaml:"max_subscriptions"`
 	MaxSubsPerTopic  int  `yaml:"max_subscriptions_per_topic"`
 	MaxPending       Size `yaml:"max_pending"`
+	MaxMemory        Size `yaml:"max_memory"` // 0: half of the machine's (or cgroup's) memory
 }
 
 // SessionsConfig tunes native-protocol sessions on every transport.
@@ -362,6 +363,11 @@ func (c *Config) validate() error {
 	}
 	if c.Limits.MaxPayload > 64<<20 {
 		bad("limits.max_payload", "%d is over the 64MiB maximum", c.Limits.MaxPayload)
+	}
+	if c.Limits.MaxMemory < 0 {
+		bad("limits.max_memory", "must not be negative, got %d", c.Limits.MaxMemory)
+	} else if c.Limits.MaxMemory > 0 && c.Limits.MaxMemory < c.Limits.MaxPending {
+		bad("limits.max_memory", "%d is below limits.max_pending %d: one client could use it all", c.Limits.MaxMemory, c.Limits.MaxPending)
 	}
 	if c.Limits.MaxPending > 0 && c.Limits.MaxPending < c.Limits.MaxPayload {
 		bad("limits.max_pending", "%d is below limits.max_payload %d", c.Limits.MaxPending, c.Limits.MaxPayload)

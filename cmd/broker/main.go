@@ -124,12 +124,15 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 	// Failures that can come once per message (a full disk) are logged a
 	// few at a time, not per message.
 	sampled := log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
+	budget := memoryBudget(cfg.Limits.MaxMemory)
+	applyMemoryLimit(budget, log)
 	b, err := broker.New(broker.Options{
 		MaxConnections:           cfg.Limits.MaxConnections,
 		MaxPayload:               int(cfg.Limits.MaxPayload),
 		MaxSubscriptions:         cfg.Limits.MaxSubscriptions,
 		MaxSubscriptionsPerTopic: cfg.Limits.MaxSubsPerTopic,
 		MaxPending:               int(cfg.Limits.MaxPending),
+		MaxMemory:                budget,
 		Retained:                 store,
 		Authenticator:            auth,
 		OnEvent:                  func(e broker.Event) { logEvent(log, sampled, e) },
