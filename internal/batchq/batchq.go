@@ -118,6 +118,14 @@ func (q *Queue[T]) Unlock(items []T) (pending int) {
 	return pending
 }
 
+// Pending returns how many items are queued or being written, as Unlock
+// does, for whoever looks from outside (monitoring).
+func (q *Queue[T]) Pending() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) + q.writing
+}
+
 // AppendWait is Append after waiting while more than max items are
 // queued (the batch being written does not count). Producers that may be
 // held up use it, so that a writer that cannot keep up bounds the queue.
