@@ -137,7 +137,7 @@ func (b *Broker) unregister(s *Session, reason error) {
 		}
 	}
 	b.mu.Unlock()
-	b.emit(Event{Kind: SessionClosed, Session: s.info, Reason: reason})
+	b.emit(Event{Kind: SessionClosed, Session: s.info, Reason: reason, Stats: st})
 	b.sessionEnded(s.info, reason)
 }
 

@@ -213,6 +213,8 @@ type Event struct {
 	// ErrSlowConsumer, ErrShutdown, a protocol or network error otherwise.
 	Reason error
 	Time   time.Time
+	// Stats are the session's final counters, on SessionClosed.
+	Stats SessionStats
 }
 
 func (b *Broker) emit(e Event) {
