@@ -12,6 +12,10 @@ import (
 // keepClosed is how many closed sessions /connz?state=closed remembers.
 const keepClosed = 256
 
+// keepRates is how many samples /ratez keeps: five minutes at the default
+// period.
+const keepRates = 300
+
 // activity samples what the broker does not time itself: when each
 // session last moved a message (for idle times; the broker keeps counts,
 // not clocks, so that publishing never reads the clock), and the process's
@@ -26,6 +30,21 @@ type activity struct {
 	cpu      float64         // percent of one core over the last sample
 	cpuAt    time.Time
 	cpuTotal time.Duration
+	rates    []Rate       // ring of the last keepRates, oldest first once full
+	ratesN   int          // rates recorded since start
+	prev     broker.Stats // at the last sample
+	prevAt   time.Time
+}
+
+// Rate is one sample of /ratez: what happened per second since the
+// sample before.
+type Rate struct {
+	Time        time.Time `json:"time"`
+	MsgsIn      float64   `json:"in_msgs"`
+	MsgsOut     float64   `json:"out_msgs"`
+	BytesIn     float64   `json:"in_bytes"`
+	BytesOut    float64   `json:"out_bytes"`
+	Connections int       `json:"connections"` // open at the sample
 }
 
 type seen struct {
@@ -66,8 +85,25 @@ func (a *activity) sample(now time.Time) {
 		counts[i] = st.MsgsIn + st.MsgsOut
 	}
 	cpu, cpuErr := cpuTime()
+	st := a.b.Stats()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if !a.prevAt.IsZero() && now.After(a.prevAt) {
+		dt := now.Sub(a.prevAt).Seconds()
+		r := Rate{
+			Time:   now.UTC(),
+			MsgsIn: float64(st.MsgsIn-a.prev.MsgsIn) / dt, MsgsOut: float64(st.MsgsOut-a.prev.MsgsOut) / dt,
+			BytesIn: float64(st.BytesIn-a.prev.BytesIn) / dt, BytesOut: float64(st.BytesOut-a.prev.BytesOut) / dt,
+			Connections: st.Connections,
+		}
+		if len(a.rates) < keepRates {
+			a.rates = append(a.rates, r)
+		} else {
+			a.rates[a.ratesN%keepRates] = r
+		}
+		a.ratesN++
+	}
+	a.prev, a.prevAt = st, now
 	live := make(map[uint64]seen, len(sessions))
 	for i, s := range sessions {
 		id := s.ID()
@@ -130,6 +166,17 @@ func (a *activity) closedConns() []closedConn {
 	return append(append([]closedConn(nil), a.closedQ[i:]...), a.closedQ[:i]...)
 }
 
+// recentRates returns the kept samples, oldest first.
+func (a *activity) recentRates() []Rate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.rates) < keepRates {
+		return append([]Rate{}, a.rates...)
+	}
+	i := a.ratesN % keepRates
+	return append(append([]Rate{}, a.rates[i:]...), a.rates[:i]...)
+}
+
 // cpuTime is the CPU time the process has used, user and system.
 func cpuTime() (time.Duration, error) {
 	var ru syscall.Rusage
@@ -141,4 +188,3 @@ func cpuTime() (time.Duration, error) {
 	}
 	return tv(ru.Utime) + tv(ru.Stime), nil
 }
-

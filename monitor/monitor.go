@@ -1,7 +1,7 @@
 // Package monitor serves the broker's monitoring over HTTP: health
-// (/healthz), JSON endpoints in the spirit of nats-server's (/varz, /connz,
-// /subsz, /pluginz), Prometheus metrics (/metrics), a live dashboard (/),
-// and pprof when asked. It only reads: the broker's own counters are read
+// (/healthz), JSON endpoints in the spirit of nats-server's (/varz,
+// /connz, /subsz, /pluginz, and /ratez for charts), Prometheus metrics
+// (/metrics), a live dashboard (/), and pprof when asked. It only reads: the broker's own counters are read
 // when someone looks, so that publishing and delivering pay nothing for
 // being watched.
 package monitor
@@ -93,6 +93,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /connz", s.connz)
 	m.HandleFunc("GET /subsz", s.subsz)
 	m.HandleFunc("GET /pluginz", s.pluginz)
+	m.HandleFunc("GET /ratez", s.ratez)
 	m.Handle("GET /metrics", s.metricsHandler())
 	m.Handle("GET /", dashboard())
 	if s.opts.Pprof {

@@ -96,6 +96,18 @@ func (s *Server) varz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.buildVarz())
 }
 
+// Ratez is /ratez: rates per second over the last minutes, one sample per
+// sampling period, for the dashboard's charts.
+type Ratez struct {
+	Now    time.Time `json:"now"`
+	Period float64   `json:"period_seconds"`
+	Rates  []Rate    `json:"rates"` // oldest first
+}
+
+func (s *Server) ratez(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Ratez{Now: time.Now().UTC(), Period: s.opts.Sample.Seconds(), Rates: s.act.recentRates()})
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

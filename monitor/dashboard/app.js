@@ -2,9 +2,8 @@
 // draws what an operator looks at first. Plain JavaScript, no libraries.
 "use strict";
 
-const HISTORY = 300; // samples kept for the charts: five minutes
-const samples = []; // {t, in, out, conns}: rates per second
-let prev = null;    // the last /varz, to turn counters into rates
+const HISTORY = 300; // samples the charts span (the server keeps as many)
+let samples = [];     // /ratez: {in, out, bin, bout, conns} per second, oldest first
 
 const $ = (id) => document.getElementById(id);
 
@@ -44,27 +43,21 @@ async function get(path) {
   return r.json();
 }
 
-function onVarz(v) {
-  const now = Date.parse(v.now);
-  if (prev) {
-    const dt = (now - Date.parse(prev.now)) / 1000;
-    if (dt > 0) {
-      const s = {
-        t: now,
-        in: (v.in_msgs - prev.in_msgs) / dt, out: (v.out_msgs - prev.out_msgs) / dt,
-        bin: (v.in_bytes - prev.in_bytes) / dt, bout: (v.out_bytes - prev.out_bytes) / dt,
-        conns: v.connections,
-      };
-      samples.push(s);
-      if (samples.length > HISTORY) samples.shift();
-      text($("t-in"), fmt(s.in));
-      text($("t-out"), fmt(s.out));
-      text($("t-bytes"), fmtBytes(s.bin) + " / " + fmtBytes(s.bout));
-    }
-  } else {
-    samples.push({ t: now, in: 0, out: 0, bin: 0, bout: 0, conns: v.connections });
+function onRatez(r) {
+  samples = r.rates.map((x) => ({ in: x.in_msgs, out: x.out_msgs, bin: x.in_bytes, bout: x.out_bytes, conns: x.connections }));
+  const last = samples[samples.length - 1];
+  if (last) {
+    text($("t-in"), fmt(last.in));
+    text($("t-out"), fmt(last.out));
+    text($("t-bytes"), fmtBytes(last.bin) + " / " + fmtBytes(last.bout));
   }
-  prev = v;
+  // "in" is drawn wider, under "out": with one subscriber per message the
+  // two lines coincide and both must still show.
+  drawChart($("rates"), [{ key: "in", color: "--in", width: 5 }, { key: "out", color: "--out", width: 2 }]);
+  drawChart($("conns"), [{ key: "conns", color: "--in", width: 2 }]);
+}
+
+function onVarz(v) {
   text($("server"), "server " + v.server_id + " · v" + v.version + " · up " + v.uptime + " · cpu " + v.cpu.toFixed(0) + "% · mem " + fmtBytes(v.mem));
   text($("t-conns"), fmt(v.connections));
   text($("t-subs"), fmt(v.subscriptions));
@@ -88,8 +81,6 @@ function onVarz(v) {
     row.children[2].textContent = p.connections;
     box.appendChild(row);
   }
-  drawChart($("rates"), [{ key: "in", color: "--in" }, { key: "out", color: "--out" }]);
-  drawChart($("conns"), [{ key: "conns", color: "--in" }]);
 }
 
 // drawChart plots series of samples as lines over the last HISTORY
@@ -101,20 +92,23 @@ function drawChart(canvas, series) {
   ctx.clearRect(0, 0, w, h);
   let maxV = 1;
   for (const s of samples) for (const sr of series) maxV = Math.max(maxV, s[sr.key]);
-  ctx.strokeStyle = css.getPropertyValue("--line");
+  ctx.strokeStyle = css.getPropertyValue("--line").trim();
   ctx.lineWidth = 1;
   for (let i = 0; i <= 4; i++) {
     const y = top + (h - top - pad) * i / 4;
     ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(w, y); ctx.stroke();
   }
-  ctx.fillStyle = css.getPropertyValue("--muted");
+  ctx.fillStyle = css.getPropertyValue("--muted").trim();
   ctx.font = "12px system-ui, sans-serif";
   ctx.fillText(fmt(maxV) + (series.length > 1 ? " msgs/s" : ""), 4, 12);
+  const span = "last " + Math.round(HISTORY / 60) + " min";
+  ctx.fillText(span, w - pad - ctx.measureText(span).width, 12);
   const x = (i) => w - pad - (samples.length - 1 - i) * (w - 2 * pad) / (HISTORY - 1);
   const y = (v) => h - pad - (h - top - pad) * v / maxV;
   for (const sr of series) {
-    ctx.strokeStyle = css.getPropertyValue(sr.color);
-    ctx.lineWidth = 2;
+    ctx.strokeStyle = css.getPropertyValue(sr.color).trim();
+    ctx.lineWidth = sr.width;
+    ctx.lineJoin = "round";
     ctx.beginPath();
     samples.forEach((s, i) => (i ? ctx.lineTo(x(i), y(s[sr.key])) : ctx.moveTo(x(i), y(s[sr.key]))));
     ctx.stroke();
@@ -154,11 +148,11 @@ function onHealth(hz) {
 
 async function tick() {
   try {
-    const [v, c, closed, p, hz] = await Promise.all([
-      get("varz"), get("connz?sort=bytes&limit=10"), get("connz?state=closed&limit=10000"),
+    const [v, r, c, closed, p, hz] = await Promise.all([
+      get("varz"), get("ratez"), get("connz?sort=bytes&limit=10"), get("connz?state=closed&limit=10000"),
       get("pluginz"), get("healthz"),
     ]);
-    onVarz(v); onConnz(c); onClosed(closed); onPluginz(p); onHealth(hz);
+    onVarz(v); onRatez(r); onConnz(c); onClosed(closed); onPluginz(p); onHealth(hz);
     $("error").hidden = true;
   } catch (e) {
     $("error").hidden = false;
