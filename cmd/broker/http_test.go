@@ -501,3 +501,26 @@ func tlsClient(pool *x509.CertPool) *http.Client {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
 	}
 }
+
+// An optional plugin that cannot start is shown as failed, and does not
+// make the broker unhealthy: that is what optional means.
+func TestOptionalPluginDoesNotFailHealth(t *testing.T) {
+	cfg := textConfig(t, "path: "+filepath.Join(t.TempDir(), "no-such-plugin"), "    optional: true\n")
+	p := startBroker(t, "--data-dir", t.TempDir(), "--config", cfg)
+	base := httpURL(t, p)
+	var health struct {
+		Status string
+		Checks map[string]string
+	}
+	if code := getJSON(t, http.DefaultClient, base+"/healthz", &health); code != 200 || health.Status != "ok" {
+		t.Fatalf("healthz: %d %+v", code, health)
+	}
+	if _, ok := health.Checks["plugin text"]; ok {
+		t.Fatalf("an optional plugin is checked: %+v", health.Checks)
+	}
+	var pz monitor.Pluginz
+	getJSON(t, http.DefaultClient, base+"/pluginz", &pz)
+	if len(pz.Plugins) != 1 || pz.Plugins[0].State != "failed" || !strings.Contains(pz.Plugins[0].LastError, "no-such-plugin") {
+		t.Fatalf("pluginz: %+v", pz)
+	}
+}
