@@ -22,6 +22,8 @@ type dashboardState struct {
 	TopNames   []string `json:"topNames"`   // the names in "top connections"
 	Protocols  []string `json:"protocols"`  // the protocol bars
 	PluginRows []string `json:"pluginRows"` // the plugins table, one string per row
+	SlowRows   []string `json:"slowRows"`   // the recent slow consumers table
+	SlowAlarm  bool     `json:"slowAlarm"`  // the slow consumers tile is red
 	Error      string   `json:"error"`      // the page's own "cannot reach" line, if shown
 }
 
@@ -43,6 +45,8 @@ const readDashboard = `(() => {
     topNames: rows("top").map((r) => r.cells[2] ? r.cells[2].textContent : ""),
     protocols: [...document.querySelectorAll("#protocols .bar .name")].map((e) => e.textContent),
     pluginRows: rows("plugins").map((r) => [...r.cells].map((c) => c.textContent).join(" ")),
+    slowRows: rows("slow").map((r) => [...r.cells].map((c) => c.textContent).join(" ")),
+    slowAlarm: document.getElementById("tile-slow").classList.contains("alarm"),
     error: err.hidden ? "" : err.textContent,
   };
 })()`
@@ -53,7 +57,8 @@ const readDashboard = `(() => {
 // MSGTRANS_SCREENSHOT=file.png to keep a picture of it (docs/img).
 func TestDashboardInChromium(t *testing.T) {
 	chromium := testproc.Need(t, "chromium")
-	p := startBroker(t, "--data-dir", t.TempDir(), "--config", textConfig(t, "builtin: text", ""))
+	cfg := writeConfig(t, smallPendingConfig+"plugins:\n  - name: text\n    builtin: text\n    settings:\n      listen: 127.0.0.1:0\n")
+	p := startBroker(t, "--data-dir", t.TempDir(), "--config", cfg)
 	base := httpURL(t, p)
 	tcpURL, wsu := listenURL(t, p), wsURL(t, p)
 
@@ -67,6 +72,7 @@ func TestDashboardInChromium(t *testing.T) {
 	for i := range 3 {
 		connectNamed(t, tcpURL, fmt.Sprintf("idle-%d", i))
 	}
+	makeSlowConsumer(t, strings.TrimPrefix(tcpURL, "tcp://"), "laggard", "bulk.load", connectNamed(t, tcpURL, "bulk-loader"))
 	pub := connectNamed(t, tcpURL, "dashboard-probe")
 	stop := make(chan struct{})
 	published := make(chan struct{})
@@ -80,7 +86,7 @@ func TestDashboardInChromium(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			for range 1 + n%20 { // a rate that moves
+			for range 1 + (n/150)%12 { // a rate that moves from second to second
 				pub.Publish("orders.eu.created", []byte(`{"id":42,"total":"9.90"}`))
 			}
 		}
@@ -109,7 +115,7 @@ func TestDashboardInChromium(t *testing.T) {
 		if err := page.Eval(ctx, readDashboard, &st); err != nil && !strings.Contains(err.Error(), "Cannot read") {
 			t.Fatal(err)
 		}
-		if st.Points >= 4 && st.InPixels > 0 && contains(st.TopNames, "dashboard-probe") && len(st.PluginRows) == 1 {
+		if st.Points >= 4 && st.InPixels > 0 && contains(st.TopNames, "dashboard-probe") && len(st.PluginRows) == 1 && len(st.SlowRows) == 1 {
 			break
 		}
 		select {
@@ -118,11 +124,14 @@ func TestDashboardInChromium(t *testing.T) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	if st.Health != "healthy" || st.Conns != "5" || st.Error != "" {
+	if st.Health != "healthy" || st.Conns != "6" || st.Error != "" {
 		t.Fatalf("dashboard: %+v", st)
 	}
-	if st.TopNames[0] != "dashboard-probe" && st.TopNames[0] != "orders-consumer" {
-		t.Fatalf("top connections by traffic start with %q: %v", st.TopNames[0], st.TopNames)
+	if st.TopNames[0] != "bulk-loader" || !contains(st.TopNames, "orders-consumer") {
+		t.Fatalf("top connections by traffic: %v", st.TopNames)
+	}
+	if !strings.Contains(st.SlowRows[0], "laggard") || !st.SlowAlarm {
+		t.Fatalf("slow consumers: %v, alarm %v", st.SlowRows, st.SlowAlarm)
 	}
 	if !contains(st.Protocols, "tcp") || !contains(st.Protocols, "ws") {
 		t.Fatalf("protocol bars %v", st.Protocols)
@@ -131,7 +140,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("plugins table %v", st.PluginRows)
 	}
 	if out := os.Getenv("MSGTRANS_SCREENSHOT"); out != "" {
-		time.Sleep(8 * time.Second) // a few more seconds of chart
+		time.Sleep(45 * time.Second) // most of a minute of chart
 		png, err := page.Screenshot(ctx)
 		if err != nil {
 			t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 	"github.com/msgtrans/msgtrans/internal/testproc"
 	"github.com/msgtrans/msgtrans/monitor"
 	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 func TestHTTPConfigErrors(t *testing.T) {
@@ -522,5 +523,70 @@ func TestOptionalPluginDoesNotFailHealth(t *testing.T) {
 	getJSON(t, http.DefaultClient, base+"/pluginz", &pz)
 	if len(pz.Plugins) != 1 || pz.Plugins[0].State != "failed" || !strings.Contains(pz.Plugins[0].LastError, "no-such-plugin") {
 		t.Fatalf("pluginz: %+v", pz)
+	}
+}
+
+// makeSlowConsumer connects a raw client named name to the TCP listener
+// at addr that subscribes to topic and never reads, then floods topic
+// through pub until the broker cuts the client off as a slow consumer
+// (the broker must run with a small limits.max_pending).
+func makeSlowConsumer(t *testing.T, addr, name, topic string, pub *sdk.Conn) {
+	t.Helper()
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	hello := wire.AppendHello(nil, &wire.Hello{Name: name})
+	raw.Write(wire.AppendPing(wire.AppendSub(hello, 1, topic, "")))
+	raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := wire.NewReader(raw, wire.DefaultMaxFrame)
+	for f := (wire.Frame{}); f.Type != wire.TypePong; { // WELCOME, then the PONG: the SUB is in place
+		if err := r.Next(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := make([]byte, 32<<10)
+	for range 64 { // 2 MiB against a 64 KiB limit and the socket buffers
+		pub.Publish(topic, big)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const smallPendingConfig = "limits:\n  max_payload: 32KiB\n  max_pending: 64KiB\n"
+
+func TestSlowConsumerIsMonitored(t *testing.T) {
+	p := startBroker(t, "--data-dir", t.TempDir(), "--config", writeConfig(t, smallPendingConfig))
+	base := httpURL(t, p)
+	tcpURL := listenURL(t, p)
+	pub := connectNamed(t, tcpURL, "flooder")
+	makeSlowConsumer(t, strings.TrimPrefix(tcpURL, "tcp://"), "laggard", "flood", pub)
+
+	var v monitor.Varz
+	deadline := time.Now().Add(10 * time.Second)
+	for getJSON(t, http.DefaultClient, base+"/varz", &v); v.SlowConsumers == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		getJSON(t, http.DefaultClient, base+"/varz", &v)
+	}
+	if v.SlowConsumers != 1 || v.Connections != 1 {
+		t.Fatalf("varz: slow consumers %d, connections %d", v.SlowConsumers, v.Connections)
+	}
+	var cz monitor.Connz
+	getJSON(t, http.DefaultClient, base+"/connz?state=closed", &cz)
+	if cz.Total != 1 || cz.Conns[0].Name != "laggard" || !strings.Contains(cz.Conns[0].Reason, "slow consumer") || cz.Conns[0].MsgsOut == 0 {
+		t.Fatalf("connz closed: %+v", cz)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "msgtrans_slow_consumers_total 1") {
+		t.Fatal("metrics do not count the slow consumer")
 	}
 }

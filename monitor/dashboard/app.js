@@ -101,16 +101,20 @@ function drawChart(canvas, series) {
   ctx.fillStyle = css.getPropertyValue("--muted").trim();
   ctx.font = "12px system-ui, sans-serif";
   ctx.fillText(fmt(maxV) + (series.length > 1 ? " msgs/s" : ""), 4, 12);
-  const span = "last " + Math.round(HISTORY / 60) + " min";
+  // The window grows by the minute up to HISTORY seconds, so that a
+  // broker just started does not draw in the last sliver of the chart.
+  const secs = Math.min(HISTORY, Math.max(60, Math.ceil(samples.length / 60) * 60));
+  const span = "last " + Math.round(secs / 60) + " min";
   ctx.fillText(span, w - pad - ctx.measureText(span).width, 12);
-  const x = (i) => w - pad - (samples.length - 1 - i) * (w - 2 * pad) / (HISTORY - 1);
+  const shown = samples.slice(-secs);
+  const x = (i) => w - pad - (shown.length - 1 - i) * (w - 2 * pad) / (secs - 1);
   const y = (v) => h - pad - (h - top - pad) * v / maxV;
   for (const sr of series) {
     ctx.strokeStyle = css.getPropertyValue(sr.color).trim();
     ctx.lineWidth = sr.width;
     ctx.lineJoin = "round";
     ctx.beginPath();
-    samples.forEach((s, i) => (i ? ctx.lineTo(x(i), y(s[sr.key])) : ctx.moveTo(x(i), y(s[sr.key]))));
+    shown.forEach((s, i) => (i ? ctx.lineTo(x(i), y(s[sr.key])) : ctx.moveTo(x(i), y(s[sr.key]))));
     ctx.stroke();
   }
   canvas.dataset.points = samples.length;
