@@ -12,9 +12,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -171,6 +173,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       time.Minute,
+		// What net/http reports on its own is about one client's bad
+		// request or failed TLS handshake: debug, not a broker warning.
+		ErrorLog: log.New(debugWriter{s.opts.Logger}, "", 0),
 	}
 	sctx, stopSampler := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -184,8 +189,10 @@ func (s *Server) Serve(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		hs.Shutdown(sctx) //nolint:errcheck // a slow client is cut off at the deadline
+		shutCtx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if hs.Shutdown(shutCtx) != nil {
+			hs.Close() // a request still running (a long profile) is cut off
+		}
 		cancel()
 		<-errc
 	case err = <-errc:
@@ -194,6 +201,14 @@ func (s *Server) Serve(ctx context.Context) error {
 	stopSampler()
 	wg.Wait()
 	return err
+}
+
+// debugWriter writes net/http's own messages to the log at debug level.
+type debugWriter struct{ log zerolog.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.log.Debug().Msg(strings.TrimSpace(string(p)))
+	return len(p), nil
 }
 
 // ObserveEvent records a closed session for /connz?state=closed; the
