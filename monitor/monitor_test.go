@@ -19,7 +19,7 @@ import (
 	"github.com/msgtrans/msgtrans/broker/brokertest"
 )
 
-func newBroker(t *testing.T) *broker.Broker {
+func newBroker(t testing.TB) *broker.Broker {
 	t.Helper()
 	b, err := broker.New(broker.Options{})
 	if err != nil {
@@ -30,7 +30,7 @@ func newBroker(t *testing.T) *broker.Broker {
 }
 
 // serve runs s on a loopback port until the test ends and returns its URL.
-func serve(t *testing.T, s *Server) string {
+func serve(t testing.TB, s *Server) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := s.Listen(ctx); err != nil {
