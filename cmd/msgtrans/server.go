@@ -57,7 +57,7 @@ Examples:
 			if def == "" {
 				def = defaultMonitorURL
 			}
-			fs.StringVar(&o.url, "url", def, "the monitoring endpoint's base `url`; $MSGTRANS_MONITOR sets the default, else "+defaultMonitorURL)
+			fs.StringVar(&o.url, "url", def, "the monitoring endpoint's base `url` (the broker's http.listen); $MSGTRANS_MONITOR sets the default")
 			fs.StringVar(&o.user, "user", "", "HTTP basic authentication `name` (http.user)")
 			fs.StringVar(&o.password, "password", "", "`password` for --user (http.password)")
 			fs.StringVar(&o.ca, "ca", "", "trust the PEM CA certificates in `file` for an https:// endpoint")
@@ -65,7 +65,7 @@ Examples:
 			fs.IntVar(&o.limit, "limit", 20, "conns, subs: show at most this many `rows`")
 			fs.StringVar(&o.protocol, "protocol", "", "conns: only connections of this `protocol` (tcp, ws, quic, a plugin's name...)")
 			fs.StringVar(&o.connUser, "conn-user", "", "conns: only connections of this `user`")
-			fs.StringVar(&o.state, "state", "open", "conns: open, closed (the last ones to close) or all")
+			fs.StringVar(&o.state, "state", "open", "conns: `state` open, closed (the last ones to close) or all")
 			fs.StringVar(&o.test, "test", "", "subs: show who a message on this `topic` would reach")
 			fs.StringVar(&o.filter, "filter", "", "subs: only filters containing this `text`")
 		},
