@@ -65,7 +65,7 @@ Examples:
 			fs.IntVar(&o.limit, "limit", 20, "conns, subs: show at most this many `rows`")
 			fs.StringVar(&o.protocol, "protocol", "", "conns: only connections of this `protocol` (tcp, ws, quic, a plugin's name...)")
 			fs.StringVar(&o.connUser, "conn-user", "", "conns: only connections of this `user`")
-			fs.StringVar(&o.state, "state", "open", "conns: `state` open, closed (the last ones to close) or all")
+			fs.StringVar(&o.state, "state", "open", "conns: connections in this `state`: open, closed (the last ones to close) or all")
 			fs.StringVar(&o.test, "test", "", "subs: show who a message on this `topic` would reach")
 			fs.StringVar(&o.filter, "filter", "", "subs: only filters containing this `text`")
 		},
