@@ -81,6 +81,10 @@ func (ss *session) Deliver(sid uint32, d *broker.Message) (int, bool) {
 	return ss.out.Unlock(wire.AppendMsgTTL(b, flags, sid, wire.TTLMillis(d.TTL), d.Topic, d.Reply, d.Header, d.Payload)), true
 }
 
+// Pending implements broker.PendingConn: the encoded bytes waiting for the
+// writer or being written.
+func (ss *session) Pending() int { return ss.out.Pending() }
+
 // Ack implements broker.Conn. A failure without an ack id (a retained
 // publish the store could not keep) is a non-fatal ERR.
 func (ss *session) Ack(id uint64, err error) {

@@ -24,6 +24,8 @@ type Broker struct {
 	id          string
 	interest    *interest
 	slow        atomic.Uint64 // sessions closed as slow consumers
+	authFail    atomic.Uint64 // clients whose credentials were refused
+	denied      atomic.Uint64 // publishes and subscriptions refused by permissions
 	storeErrors atomic.Uint64 // retained publishes the store failed to keep
 	wills       wills
 
@@ -42,6 +44,10 @@ type Broker struct {
 	empty    chan struct{} // closed when the last session leaves during a drain
 	total    uint64        // sessions ever opened
 	gone     SessionStats  // counters of sessions that have closed
+	// Per protocol: sessions ever opened, and the counters of those that
+	// have closed, so that totals by protocol survive their sessions.
+	totalBy map[string]uint64
+	goneBy  map[string]SessionStats
 }
 
 // New returns a broker with the given options.
@@ -59,6 +65,8 @@ func New(opts Options) (*Broker, error) {
 		interest: newInterest(),
 		sessions: make(map[uint64]*Session),
 		byProto:  make(map[string]int),
+		totalBy:  make(map[string]uint64),
+		goneBy:   make(map[string]SessionStats),
 	}, nil
 }
 
@@ -79,6 +87,7 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 	if b.opts.Authenticator != nil {
 		var err error
 		if p, err = b.opts.Authenticator.Authenticate(info, cred); err != nil {
+			b.authFail.Add(1)
 			b.sysEvent(SysAuthFailed, info, cred.User, err)
 			return nil, err
 		}
@@ -105,6 +114,7 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 	s.principal.Store(&p)
 	b.sessions[info.ID] = s
 	b.byProto[info.Protocol]++
+	b.totalBy[info.Protocol]++
 	b.total++
 	b.mu.Unlock()
 	b.emit(Event{Kind: SessionOpened, Session: info})
@@ -124,13 +134,19 @@ func (b *Broker) unregister(s *Session, reason error) {
 		b.gone.BytesIn += st.BytesIn
 		b.gone.MsgsOut += st.MsgsOut
 		b.gone.BytesOut += st.BytesOut
+		g := b.goneBy[s.info.Protocol]
+		g.MsgsIn += st.MsgsIn
+		g.BytesIn += st.BytesIn
+		g.MsgsOut += st.MsgsOut
+		g.BytesOut += st.BytesOut
+		b.goneBy[s.info.Protocol] = g
 		if len(b.sessions) == 0 && b.empty != nil {
 			close(b.empty)
 			b.empty = nil
 		}
 	}
 	b.mu.Unlock()
-	b.emit(Event{Kind: SessionClosed, Session: s.info, Reason: reason})
+	b.emit(Event{Kind: SessionClosed, Session: s.info, Reason: reason, Stats: st})
 	b.sessionEnded(s.info, reason)
 }
 

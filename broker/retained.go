@@ -127,6 +127,14 @@ func (s *MemoryStore) Len() int {
 	return s.idx.Len()
 }
 
+// Bytes implements RetainedSizer.
+func (s *MemoryStore) Bytes() int {
+	s.dropExpired(time.Now())
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.idx.Bytes()
+}
+
 // Close implements RetainedStore. A MemoryStore holds no resources.
 func (s *MemoryStore) Close() error { return nil }
 

@@ -46,6 +46,10 @@ func NewRetainedIndex[V any](maxMessages, maxBytes int) *RetainedIndex[V] {
 // they are dropped.
 func (x *RetainedIndex[V]) Len() int { return x.idx.Len() }
 
+// Bytes reports what the stored messages count against the byte limit,
+// expired ones included until they are dropped.
+func (x *RetainedIndex[V]) Bytes() int { return x.bytes }
+
 // Get returns topic's message, expired or not.
 func (x *RetainedIndex[V]) Get(topic string) (V, bool) {
 	s, ok := x.idx.Get(topic)

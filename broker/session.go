@@ -182,6 +182,7 @@ func (s *Session) Publish(m *Message) error {
 		return ErrShutdown
 	}
 	if perms := s.principal.Load().Permissions; perms != nil && !perms.MayPublish(m.Topic) {
+		s.b.denied.Add(1)
 		return permissionErr("publish to", string(m.Topic), "")
 	}
 	s.msgsIn.Add(1)
@@ -240,6 +241,7 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 	ok, filtered := s.principal.Load().maySubscribe(filter, queue)
 	if !ok {
 		s.mu.Unlock()
+		s.b.denied.Add(1)
 		return permissionErr("subscribe to", filter, queue)
 	}
 	sub.filtered.Store(filtered)

@@ -10,9 +10,32 @@ type Stats struct {
 	MsgsIn, BytesIn       uint64         // publishes received (bytes: payloads)
 	MsgsOut, BytesOut     uint64         // deliveries queued to sessions (bytes: payloads)
 	SlowConsumers         uint64         // sessions closed for exceeding MaxPending
+	AuthFailures          uint64         // clients whose credentials were refused
+	PermissionDenials     uint64         // publishes and subscriptions refused by the session's permissions
 	Subscriptions         int            // subscriptions now, over all sessions
 	Retained              int            // retained messages stored
 	StoreErrors           uint64         // retained publishes the store failed to keep (disk full, I/O)
+	// RetainedBytes is what the retained messages count against the
+	// store's byte limit, or -1 for a store that does not say (see
+	// RetainedSizer).
+	RetainedBytes int
+	// ByProtocol holds the same counters per protocol, for every protocol
+	// that has had a session since start.
+	ByProtocol map[string]ProtocolStats
+}
+
+// ProtocolStats are the counters of one protocol's sessions, open and
+// closed.
+type ProtocolStats struct {
+	Connections                        int    // open now
+	TotalConnections                   uint64 // opened since start
+	MsgsIn, BytesIn, MsgsOut, BytesOut uint64
+}
+
+// RetainedSizer is a RetainedStore that can tell how many bytes its
+// messages count against its byte limit.
+type RetainedSizer interface {
+	Bytes() int
 }
 
 // Stats returns a snapshot of the broker's counters.
@@ -28,19 +51,40 @@ func (b *Broker) Stats() Stats {
 		BytesOut:              b.gone.BytesOut,
 		SlowConsumers:         b.slow.Load(),
 		StoreErrors:           b.storeErrors.Load(),
+		AuthFailures:          b.authFail.Load(),
+		PermissionDenials:     b.denied.Load(),
+		ByProtocol:            make(map[string]ProtocolStats, len(b.totalBy)),
 	}
 	for p, n := range b.byProto {
 		st.ConnectionsByProtocol[p] = n
 	}
+	for p, n := range b.totalBy {
+		g := b.goneBy[p]
+		st.ByProtocol[p] = ProtocolStats{
+			Connections: b.byProto[p], TotalConnections: n,
+			MsgsIn: g.MsgsIn, BytesIn: g.BytesIn, MsgsOut: g.MsgsOut, BytesOut: g.BytesOut,
+		}
+	}
 	for _, s := range b.sessions {
-		st.MsgsIn += s.msgsIn.Load()
-		st.BytesIn += s.bytesIn.Load()
-		st.MsgsOut += s.msgsOut.Load()
-		st.BytesOut += s.bytesOut.Load()
+		in, bin, out, bout := s.msgsIn.Load(), s.bytesIn.Load(), s.msgsOut.Load(), s.bytesOut.Load()
+		st.MsgsIn += in
+		st.BytesIn += bin
+		st.MsgsOut += out
+		st.BytesOut += bout
+		ps := st.ByProtocol[s.info.Protocol]
+		ps.MsgsIn += in
+		ps.BytesIn += bin
+		ps.MsgsOut += out
+		ps.BytesOut += bout
+		st.ByProtocol[s.info.Protocol] = ps
 	}
 	b.mu.Unlock()
 	st.Subscriptions = b.interest.localCount()
 	st.Retained = b.opts.Retained.Len()
+	st.RetainedBytes = -1
+	if rs, ok := b.opts.Retained.(RetainedSizer); ok {
+		st.RetainedBytes = rs.Bytes()
+	}
 	return st
 }
 
@@ -77,6 +121,8 @@ type Event struct {
 	// for StoreFailed, the store's error (wrapping ErrStore).
 	Reason error
 	Time   time.Time
+	// Stats are the session's final counters, on SessionClosed.
+	Stats SessionStats
 }
 
 func (b *Broker) emit(e Event) {

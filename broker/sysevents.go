@@ -15,6 +15,9 @@ const (
 	SysConnClosed = "$SYS.conn.closed" // a session ended; reason says why
 	SysConnSlow   = "$SYS.conn.slow"   // a session was closed as a slow consumer
 	SysAuthFailed = "$SYS.auth.failed" // a client's credentials were refused
+
+	SysPluginCrashed   = "$SYS.plugin.crashed"   // a plugin's process exited or its Serve returned; its sessions were closed
+	SysPluginRestarted = "$SYS.plugin.restarted" // a plugin was started again after a crash
 )
 
 // SysEvent is the payload of a system event.
@@ -58,4 +61,44 @@ func (b *Broker) sessionEnded(info SessionInfo, reason error) {
 	if errors.Is(reason, ErrSlowConsumer) {
 		b.sysEvent(SysConnSlow, info, info.User, reason)
 	}
+}
+
+// PluginEvent is the payload of a plugin's system event.
+type PluginEvent struct {
+	Server string    `json:"server"`
+	Time   time.Time `json:"time"`
+	Plugin string    `json:"plugin"`
+	PID    int       `json:"pid,omitempty"` // 0 (absent) for a protocol linked into the broker
+	// Restarts counts the plugin's restarts since the broker started,
+	// this one included on $SYS.plugin.restarted.
+	Restarts int    `json:"restarts"`
+	Reason   string `json:"reason,omitempty"` // why it ended, on $SYS.plugin.crashed
+}
+
+// PluginCrashed publishes $SYS.plugin.crashed: plugin (whose process was
+// pid, 0 when linked) ended for reason.
+func (b *Broker) PluginCrashed(plugin string, pid, restarts int, reason error) {
+	e := PluginEvent{Plugin: plugin, PID: pid, Restarts: restarts}
+	if reason != nil {
+		e.Reason = reason.Error()
+	}
+	b.pluginEvent(SysPluginCrashed, e)
+}
+
+// PluginRestarted publishes $SYS.plugin.restarted: plugin runs again, as
+// process pid (0 when linked), after its restarts-th restart.
+func (b *Broker) PluginRestarted(plugin string, pid, restarts int) {
+	b.pluginEvent(SysPluginRestarted, PluginEvent{Plugin: plugin, PID: pid, Restarts: restarts})
+}
+
+func (b *Broker) pluginEvent(topic string, e PluginEvent) {
+	if res, err := b.interest.tree.Match(topic); err != nil || res.Empty() {
+		return
+	}
+	e.Server, e.Time = b.id, time.Now().UTC()
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return // cannot happen: every field encodes
+	}
+	b.interest.route(nil, &Message{Topic: []byte(topic), Payload: payload}, nil)
 }

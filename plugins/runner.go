@@ -53,6 +53,36 @@ type Options struct {
 	MaxBackoff   time.Duration // default 30s
 	StableAfter  time.Duration // a run this long resets the failure count; default 1m
 	Logger       zerolog.Logger
+	// Events, if set, hears of each crash and restart (the broker
+	// publishes them as system events).
+	Events Events
+}
+
+// Events is told what happens to a supervised plugin.
+type Events interface {
+	PluginCrashed(plugin string, pid, restarts int, reason error)
+	PluginRestarted(plugin string, pid, restarts int)
+}
+
+// Plugin states, as State reports them.
+const (
+	StateStarting   = "starting"   // Listen has not succeeded yet
+	StateRunning    = "running"    // it runs and serves its clients
+	StateRestarting = "restarting" // it ended; a restart is pending or under way
+	StateFailed     = "failed"     // it could not start (Listen failed); an optional plugin stays so
+	StateStopped    = "stopped"    // the broker stopped it
+)
+
+// State is what monitoring shows of a plugin.
+type State struct {
+	Name     string
+	State    string    // one of the State* constants
+	PID      int       // 0 when linked or not running
+	Linked   bool      // runs inside the broker
+	Status   string    // what the plugin reported when it started
+	Restarts int       // restarts since the broker started
+	Since    time.Time // when it entered State
+	LastErr  string    // why it last ended or failed to start
 }
 
 // IsReservedName reports whether name is the protocol name of a built-in
@@ -74,8 +104,12 @@ type Runner struct {
 	log  zerolog.Logger
 	sum  []byte
 
-	mu  sync.Mutex
-	cur instance
+	mu       sync.Mutex
+	cur      instance
+	state    string
+	since    time.Time
+	restarts int
+	lastErr  string
 }
 
 // instance is one run of a plugin: a process, or a linked protocol's Serve.
@@ -110,7 +144,7 @@ func New(cfg Config, e *adapters.Engine, opts Options) (*Runner, error) {
 	case cfg.Protocol == nil && cfg.Path == "":
 		return nil, fmt.Errorf("%w: %s: path is empty", ErrConfig, cfg.Name)
 	}
-	r := &Runner{cfg: cfg, opts: opts, e: e, log: opts.Logger.With().Str("plugin", cfg.Name).Logger()}
+	r := &Runner{cfg: cfg, opts: opts, e: e, log: opts.Logger.With().Str("plugin", cfg.Name).Logger(), state: StateStarting, since: time.Now()}
 	if cfg.SHA256 != "" {
 		sum, err := hex.DecodeString(cfg.SHA256)
 		if err != nil || len(sum) != sha256.Size {
@@ -140,10 +174,36 @@ func (r *Runner) Name() string { return r.cfg.Name }
 func (r *Runner) Listen(ctx context.Context) error {
 	inst, err := r.launch(ctx)
 	if err != nil {
+		r.setState(StateFailed, err)
 		return fmt.Errorf("plugin %s: %w", r.cfg.Name, err)
 	}
 	r.setCurrent(inst)
 	return nil
+}
+
+// State returns the plugin's state now.
+func (r *Runner) State() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := State{
+		Name: r.cfg.Name, State: r.state, Linked: r.cfg.Protocol != nil,
+		Restarts: r.restarts, Since: r.since, LastErr: r.lastErr,
+	}
+	if r.cur != nil && r.state == StateRunning {
+		info := r.cur.info()
+		st.PID, st.Status = info.pid, info.status
+	}
+	return st
+}
+
+// setState records a change of state; err, if not nil, is why.
+func (r *Runner) setState(state string, err error) {
+	r.mu.Lock()
+	r.state, r.since = state, time.Now()
+	if err != nil {
+		r.lastErr = err.Error()
+	}
+	r.mu.Unlock()
 }
 
 // launch starts one run, in its own process or linked in.
@@ -209,12 +269,20 @@ func (r *Runner) Serve(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			inst.stop(r.opts.StopTimeout)
+			r.setState(StateStopped, nil)
 			return nil
 		case <-inst.ended():
 		}
 		info, err := inst.info(), inst.endErr()
 		ran := time.Since(info.start)
+		r.setState(StateRestarting, err)
 		inst.teardown(err)
+		if r.opts.Events != nil {
+			r.mu.Lock()
+			n := r.restarts
+			r.mu.Unlock()
+			r.opts.Events.PluginCrashed(r.cfg.Name, info.pid, n, err)
+		}
 		ev := r.log.Error().Err(err).Dur("ran", ran)
 		if info.pid != 0 {
 			ev = ev.Int("pid", info.pid)
@@ -232,15 +300,24 @@ func (r *Runner) Serve(ctx context.Context) error {
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():
+				r.setState(StateStopped, nil)
 				return nil
 			}
 			backoff = min(2*backoff, r.opts.MaxBackoff)
 			next, err := r.launch(ctx)
 			if err != nil {
+				r.setState(StateRestarting, err)
 				r.log.Error().Err(err).Msg("plugin restart failed")
 				continue
 			}
+			r.mu.Lock()
+			r.restarts++
+			n := r.restarts
+			r.mu.Unlock()
 			r.setCurrent(next)
+			if r.opts.Events != nil {
+				r.opts.Events.PluginRestarted(r.cfg.Name, next.info().pid, n)
+			}
 			break
 		}
 	}
@@ -251,6 +328,7 @@ func (r *Runner) Serve(ctx context.Context) error {
 func (r *Runner) setCurrent(inst instance) {
 	r.mu.Lock()
 	r.cur = inst
+	r.state, r.since = StateRunning, time.Now()
 	r.mu.Unlock()
 	info := inst.info()
 	ev := r.log.Info()

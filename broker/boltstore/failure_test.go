@@ -172,11 +172,24 @@ func TestWriteFailure(t *testing.T) {
 	if n := s.Len(); n != 2 {
 		t.Fatalf("Len %d", n)
 	}
+	// Monitoring's health check sees the failure while it lasts.
+	if err := s.Health(); !errors.Is(err, diskFull) {
+		t.Fatalf("Health while failing: %v", err)
+	}
+	if b := s.Bytes(); b != len("w.kept")+len("old")+len("w.gone")+len("here") {
+		t.Fatalf("Bytes %d", b)
+	}
 
 	s.failCommit = nil // space is back
 	mustSet(t, s, "w.kept", "newer")
 	mustSet(t, s, "w.fresh", "v")
+	if err := s.Health(); err != nil {
+		t.Fatalf("Health after a good commit: %v", err)
+	}
 	s.Close()
+	if err := s.Health(); !errors.Is(err, broker.ErrClosed) {
+		t.Fatalf("Health after Close: %v", err)
+	}
 	if got := rawRecords(t, path); fmt.Sprint(got) != "map[w.fresh:v w.gone:here w.kept:newer]" {
 		t.Fatalf("file holds %v", got)
 	}

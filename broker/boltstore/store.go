@@ -109,8 +109,9 @@ type Store struct {
 	closeErr  error
 	flushErr  error // the writer's last commit error while closing
 
-	batch   []*write     // the writer's batch buffer, reused
-	commits atomic.Int64 // committed transactions, for tests
+	batch   []*write              // the writer's batch buffer, reused
+	commits atomic.Int64          // committed transactions, for tests
+	lastErr atomic.Pointer[error] // the last commit's error; nil after a success
 
 	// failCommit, when set before the writes it should fail, is called in
 	// each commit's transaction; an error aborts that commit. Tests only.
@@ -218,6 +219,30 @@ func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.idx.Len()
+}
+
+// Bytes implements broker.RetainedSizer.
+func (s *Store) Bytes() int {
+	s.sweep(time.Now())
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.idx.Bytes()
+}
+
+// Health reports whether the store can keep messages: an error once it is
+// closed, or while its last commit failed (the next one that succeeds
+// clears it), nil otherwise.
+func (s *Store) Health() error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return broker.ErrClosed
+	}
+	if e := s.lastErr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Close implements broker.RetainedStore: later Sets fail with

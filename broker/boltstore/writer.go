@@ -158,8 +158,10 @@ func (s *Store) commit(batch []*write) {
 		if s.closing() {
 			s.flushErr = err // for Close to report
 		}
+		s.lastErr.Store(&err)
 	} else {
 		s.commits.Add(1)
+		s.lastErr.Store(nil)
 	}
 	for _, w := range batch {
 		if w.done != nil {

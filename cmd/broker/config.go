@@ -36,6 +36,7 @@ type Config struct {
 	TCP      TCPConfig      `yaml:"tcp"`
 	WS       WSConfig       `yaml:"ws"`
 	QUIC     QUICConfig     `yaml:"quic"`
+	HTTP     HTTPConfig     `yaml:"http"`
 	Plugins  []PluginConfig `yaml:"plugins"`
 	Auth     AuthConfig     `yaml:"auth"`
 	Retained RetainedConfig `yaml:"retained"`
@@ -159,6 +160,7 @@ func defaultConfig() Config {
 			KeepAlivePeriod: quic.DefaultKeepAlive,
 			MaxIdleTimeout:  quic.DefaultMaxIdle,
 		},
+		HTTP: HTTPConfig{Listen: defaultHTTPListen},
 		// Bounded by default (issue 14: 200 MB written in 1.8 s with no
 		// limit): a million messages or 1 GiB, whichever comes first.
 		Retained: RetainedConfig{Store: "bolt", MaxMessages: 1_000_000, MaxBytes: 1 << 30},
@@ -210,6 +212,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 		wsAddr    = fs.String("ws", "", "WebSocket listen `address` (empty disables; default "+def.WS.Listen+")")
 		wsPath    = fs.String("ws-path", "", "WebSocket URL `path` (default "+def.WS.Path+")")
 		quicAddr  = fs.String("quic", "", "QUIC (UDP) listen `address` (empty disables; default "+def.QUIC.Listen+")")
+		httpAddr  = fs.String("http", "", "monitoring HTTP listen `address` (empty disables; default "+def.HTTP.Listen+")")
 		dataDir   = fs.String("data-dir", "", "data `directory` (default "+def.DataDir+")")
 		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
 		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
@@ -250,6 +253,8 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 			cfg.WS.Path = *wsPath
 		case "quic":
 			cfg.QUIC.Listen = *quicAddr
+		case "http":
+			cfg.HTTP.Listen = *httpAddr
 		case "data-dir":
 			cfg.DataDir = *dataDir
 		case "log-level":
@@ -463,6 +468,7 @@ func (c *Config) validate() error {
 			bad(fmt.Sprintf("auth.users[%d]", i), "user and password must both be set")
 		}
 	}
+	c.HTTP.validate(bad)
 	if c.Shutdown.DrainTimeout <= 0 {
 		bad("shutdown.drain_timeout", "must be a positive duration")
 	}

@@ -13,11 +13,12 @@ import (
 	"github.com/msgtrans/msgtrans/adapters/quic"
 	"github.com/msgtrans/msgtrans/adapters/tcp"
 	"github.com/msgtrans/msgtrans/adapters/ws"
+	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/plugins"
 )
 
 // buildListeners creates an adapter for each enabled transport.
-func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]adapters.Listener, error) {
+func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolog.Logger) ([]adapters.Listener, error) {
 	var ls []adapters.Listener
 	if cfg.TCP.Listen != "" {
 		t, err := loadTLS(cfg.TCP.TLS, "tcp.tls")
@@ -78,7 +79,7 @@ func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]adapt
 		r, err := plugins.New(plugins.Config{
 			Name: pc.Name, Path: pc.Path, Args: pc.Args, SHA256: pc.SHA256, Settings: pc.Settings,
 			Protocol: builtinProtocols()[pc.Builtin],
-		}, e, plugins.Options{Logger: log})
+		}, e, plugins.Options{Logger: log, Events: b})
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/broker/boltstore"
+	"github.com/msgtrans/msgtrans/monitor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -126,6 +127,9 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 	sampled := log.Sample(&zerolog.BurstSampler{Burst: 5, Period: 10 * time.Second})
 	budget := memoryBudget(cfg.Limits.MaxMemory)
 	applyMemoryLimit(budget, log)
+	mon := &monitored{}
+	acks := monitor.TimeAcks(store)
+	mon.health.Add("retained store", storeHealth(store))
 	b, err := broker.New(broker.Options{
 		MaxConnections:           cfg.Limits.MaxConnections,
 		MaxPayload:               int(cfg.Limits.MaxPayload),
@@ -133,9 +137,9 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		MaxSubscriptionsPerTopic: cfg.Limits.MaxSubsPerTopic,
 		MaxPending:               int(cfg.Limits.MaxPending),
 		MaxMemory:                budget,
-		Retained:                 store,
+		Retained:                 acks,
 		Authenticator:            auth,
-		OnEvent:                  func(e broker.Event) { logEvent(log, sampled, e) },
+		OnEvent:                  func(e broker.Event) { logEvent(log, sampled, e); mon.observe(e) },
 	})
 	if err != nil {
 		store.Close()
@@ -159,11 +163,12 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		s.abort()
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
-	listeners, err := buildListeners(cfg, engine, log)
+	listeners, err := buildListeners(cfg, engine, b, log)
 	if err != nil {
 		s.abort()
 		return nil, err
 	}
+	listeners = mon.track(listeners)
 	if len(listeners) == 0 {
 		log.Warn().Msg("no listener enabled: only in-process clients can connect")
 	}
@@ -173,6 +178,17 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 			return nil, err
 		}
 		s.serve(ctx, l.Serve)
+	}
+	httpSrv, err := newMonitor(cfg, b, mon, acks, log)
+	if err == nil && httpSrv != nil {
+		err = httpSrv.Listen(ctx)
+	}
+	if err != nil {
+		s.abort()
+		return nil, err
+	}
+	if httpSrv != nil {
+		s.serve(ctx, httpSrv.Serve)
 	}
 	return s, nil
 }

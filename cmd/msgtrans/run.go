@@ -27,10 +27,11 @@ type command struct {
 	help    string // what it does, examples
 	run     func(ctx context.Context, e *env, fs *flag.FlagSet, cf *connFlags, args []string) error
 	flags   func(fs *flag.FlagSet) // registers the command's own flags; run reads them back through fs
+	noConn  bool                   // it does not connect to the broker: no connection flags (cf is nil)
 }
 
 func commands() []*command {
-	return []*command{pubCommand(), subCommand(), reqCommand(), replyCommand(), benchCommand()}
+	return []*command{pubCommand(), subCommand(), reqCommand(), replyCommand(), benchCommand(), serverCommand()}
 }
 
 const overview = `msgtrans is the command-line client of the msgtrans broker.
@@ -40,7 +41,8 @@ Usage:
 
 Commands:
 %s
-Every command accepts the connection flags:
+Every command but server (which reads the monitoring endpoint over HTTP)
+accepts the connection flags:
 %s
 Flags may come before or after the arguments; put "--" before an argument
 that starts with "-". Run "msgtrans <command> -h" for a command's flags.
@@ -158,6 +160,9 @@ func newFlagSet(c *command) (*flag.FlagSet, *connFlags) {
 	fs := flag.NewFlagSet("msgtrans "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported by run, help by commandHelp
 	c.flags(fs)
+	if c.noConn {
+		return fs, nil
+	}
 	cf := registerConnFlags(fs)
 	return fs, cf
 }
@@ -214,11 +219,13 @@ func overviewText(cmds []*command) string {
 func commandHelp(c *command, fs *flag.FlagSet) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Usage: msgtrans %s %s\n\n%s\n", c.name, c.usage, strings.TrimSpace(c.help))
-	own := flagList(fs, func(n string) bool { return !connFlagNames[n] })
+	own := flagList(fs, func(n string) bool { return c.noConn || !connFlagNames[n] })
 	if own != "" {
 		fmt.Fprintf(&b, "\nFlags:\n%s", own)
 	}
-	fmt.Fprintf(&b, "\nConnection flags:\n%s", flagList(fs, func(n string) bool { return connFlagNames[n] }))
+	if !c.noConn {
+		fmt.Fprintf(&b, "\nConnection flags:\n%s", flagList(fs, func(n string) bool { return connFlagNames[n] }))
+	}
 	return b.String()
 }
 
