@@ -164,6 +164,7 @@ export class Connection implements SubOwner {
   private resps = new Map<string, { resolve: (m: Msg) => void; reject: (e: Error) => void }>();
   private nextReq = 0;
   private framesIn = 0;
+  private wakeUp: (() => void) | null = null; // ends a reconnect pause
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private statusQueues = new Set<{ push: (s: Status | null) => void }>();
   private resolveClosed!: (e: Error | undefined) => void;
@@ -397,10 +398,11 @@ export class Connection implements SubOwner {
     let wait = this.opts.reconnectWait;
     const max = this.opts.maxReconnectAttempts;
     for (let attempt = 0; max < 0 || attempt < max; attempt++) {
-      await sleep(wait + Math.random() * wait * 0.2);
+      await this.pause(wait + Math.random() * wait * 0.2);
+      if (this.isClosed) return;
       wait = Math.min(2 * wait, this.opts.maxReconnectWait);
       for (const u of this.urls) {
-        if (this.state === 'closed') return;
+        if (this.isClosed) return;
         try {
           await this.handshake(u);
           return;
@@ -410,6 +412,15 @@ export class Connection implements SubOwner {
       }
     }
     this.finish(new NoServersError([cause], `gave up after ${max} reconnect attempts`));
+  }
+
+  // pause waits ms, or less if the connection closes meanwhile (a pending
+  // timer would keep Node running after close()).
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.wakeUp = null; resolve(); }, ms);
+      this.wakeUp = () => { clearTimeout(t); this.wakeUp = null; resolve(); };
+    });
   }
 
   /** The server the connection uses now; null while reconnecting or closed. */
@@ -707,6 +718,7 @@ export class Connection implements SubOwner {
   private finish(err: Error | undefined): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.wakeUp?.();
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
     if (this.ws) detach(this.ws);
@@ -759,8 +771,4 @@ function closeSocket(ws: WebSocketLike, ms: number): Promise<void> {
     };
     try { ws.close(1000); } catch { clearTimeout(t); resolve(); }
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

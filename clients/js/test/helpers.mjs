@@ -25,7 +25,13 @@ const built = new Map();
 export function goBuild(pkg) {
   if (!built.has(pkg)) {
     const bin = join(tmp, pkg.split('/').pop());
-    execFileSync('go', ['build', '-o', bin, pkg], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit'] });
+    // Output captured, not inherited: a helper process the go command may
+    // leave behind (telemetry) would otherwise hold the test's stdout open.
+    try {
+      execFileSync('go', ['build', '-o', bin, pkg], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      throw new Error(`go build ${pkg}: ${e.message}\n${e.stderr}`);
+    }
     built.set(pkg, bin);
   }
   return built.get(pkg);
@@ -139,4 +145,10 @@ export function next(it, ms = 5000) {
     it.next(),
     new Promise((_, rej) => setTimeout(() => rej(new Error(`nothing within ${ms} ms`)), ms)),
   ]);
+}
+
+/** freeze stops a process (SIGSTOP) and returns once it is stopped. */
+export async function freeze(pid) {
+  process.kill(pid, 'SIGSTOP');
+  await until(() => /^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')), 5000, `process ${pid} to stop`);
 }

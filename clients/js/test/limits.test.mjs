@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, ServerError, ErrorCode, SlowConsumerError, PayloadTooLargeError, NoServersError } from '../dist/index.js';
-import { startBroker, WebSocket, until, next } from './helpers.mjs';
+import { startBroker, WebSocket, until, next, freeze } from './helpers.mjs';
 
 // A WebSocket that remembers its instances, so a test can stop reading
 // from one (a slow consumer) or cut it (a vanished client).
@@ -152,7 +152,7 @@ test('the server PINGs are answered: an idle client outlives the dead-peer timeo
 test('a broker that falls silent is noticed by the heartbeat and left', async () => {
   const c = await conn({ maxReconnectAttempts: 0 });
   const statuses = c.status()[Symbol.asyncIterator]();
-  process.kill(broker.pid, 'SIGSTOP');
+  await freeze(broker.pid);
   try {
     const st = (await next(statuses, 5000)).value;
     assert.equal(st.type, 'disconnect');
