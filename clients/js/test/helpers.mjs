@@ -99,9 +99,9 @@ export class Proc {
  * unless ws is given (a restart on the same address), and resolves once it
  * listens. config is YAML written to a file for --config.
  */
-export async function startBroker({ ws = '127.0.0.1:0', config, dataDir = tempDir(), args = [] } = {}) {
+export async function startBroker({ ws = '127.0.0.1:0', tcp = false, config, dataDir = tempDir(), args = [] } = {}) {
   const bin = goBuild('./cmd/broker');
-  const a = ['--log-format', 'json', '--log-level', 'debug', '--tcp', '', '--quic', '', '--ws', ws, '--data-dir', dataDir, ...args];
+  const a = ['--log-format', 'json', '--log-level', 'debug', '--tcp', tcp ? '127.0.0.1:0' : '', '--quic', '', '--ws', ws, '--data-dir', dataDir, ...args];
   if (config) {
     const f = join(dataDir, 'broker.yaml');
     writeFileSync(f, config);
@@ -110,7 +110,8 @@ export async function startBroker({ ws = '127.0.0.1:0', config, dataDir = tempDi
   const p = new Proc(bin, a);
   const line = await p.waitLine('listening for ws://');
   const addr = JSON.parse(line).addr;
-  return Object.assign(p, { addr, url: `ws://${addr}/ws`, dataDir });
+  const tcpURL = tcp ? 'tcp://' + JSON.parse(await p.waitLine('listening for tcp://')).addr : undefined;
+  return Object.assign(p, { addr, url: `ws://${addr}/ws`, tcpURL, dataDir });
 }
 
 /** msgtrans runs the Go command-line client (the Go SDK) with args. */
@@ -151,4 +152,44 @@ export function next(it, ms = 5000) {
 export async function freeze(pid) {
   process.kill(pid, 'SIGSTOP');
   await until(() => /^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')), 5000, `process ${pid} to stop`);
+}
+
+const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.map': 'application/json', '.png': 'image/png' };
+
+/**
+ * serve runs a static HTTP server on a free loopback port: routes maps a
+ * URL prefix to a directory. It resolves with the base URL and a close().
+ */
+export async function serve(routes) {
+  const { createServer } = await import('node:http');
+  const { extname, normalize } = await import('node:path');
+  const srv = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    for (const [prefix, dir] of Object.entries(routes)) {
+      if (!path.startsWith(prefix)) continue;
+      const rel = normalize(path.slice(prefix.length) || 'index.html').replace(/^(\.\.[/\\])+/, '');
+      try {
+        const body = readFileSync(join(dir, rel));
+        res.writeHead(200, { 'content-type': types[extname(rel)] ?? 'application/octet-stream' });
+        res.end(body);
+      } catch {
+        continue;
+      }
+      return;
+    }
+    res.writeHead(404).end('not found');
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${srv.address().port}`, close: () => new Promise((r) => srv.close(r)) };
+}
+
+/** browser starts the installed Chromium (never a downloaded one) with a fresh profile. */
+export async function browser() {
+  const { chromium } = await import('playwright-core');
+  const ctx = await chromium.launchPersistentContext(tempDir(), {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+  });
+  return ctx;
 }
