@@ -164,6 +164,9 @@ export class Connection implements SubOwner {
   private resps = new Map<string, { resolve: (m: Msg) => void; reject: (e: Error) => void }>();
   private nextReq = 0;
   private framesIn = 0;
+  private lastTopic: string | null = null; // validated, its bytes in lastTopicBytes
+  private lastTopicBytes: Uint8Array = new Uint8Array(0);
+  private corked = false; // the ws package's socket is corked until the next microtask
   private wakeUp: (() => void) | null = null; // ends a reconnect pause
   private heartbeat: ReturnType<typeof setInterval> | null = null;
   private statusQueues = new Set<{ push: (s: Status | null) => void }>();
@@ -227,7 +230,10 @@ export class Connection implements SubOwner {
         reject(e);
         return;
       }
-      ws.binaryType = 'arraybuffer';
+      // The ws package hands messages over as Buffers without a copy with
+      // 'nodebuffer'; a browser ignores that value and keeps 'blob'.
+      ws.binaryType = 'nodebuffer';
+      if (ws.binaryType !== 'nodebuffer') ws.binaryType = 'arraybuffer';
       const fail = (e: Error): void => {
         clearTimeout(timer);
         detach(ws);
@@ -503,11 +509,29 @@ export class Connection implements SubOwner {
   // send writes one frame, or keeps it while reconnecting.
   private send(b: Uint8Array): void {
     if (this.state === 'connected') {
-      this.ws!.send(b);
+      const ws = this.ws!;
+      if (!this.corked) this.cork(ws);
+      ws.send(b);
     } else {
       this.pending.push(b);
       this.pendingBytes += b.length;
     }
+  }
+
+  // cork batches the frames sent in one turn of the event loop into one
+  // write, where the WebSocket lets us: the `ws` package's socket has
+  // cork(). Each frame is its own WebSocket message (the protocol wants
+  // that), so without it every publish costs a system call of its own.
+  // Browsers and undici's WebSocket batch by themselves.
+  private cork(ws: WebSocketLike): void {
+    const sock = (ws as { _socket?: { cork?: () => void; uncork?: () => void } })._socket;
+    if (typeof sock?.cork !== 'function' || typeof sock.uncork !== 'function') return;
+    this.corked = true;
+    sock.cork();
+    queueMicrotask(() => {
+      this.corked = false;
+      sock.uncork!();
+    });
   }
 
   private checkOpen(): void {
@@ -517,20 +541,35 @@ export class Connection implements SubOwner {
   // pubFrame validates and encodes a PUB; it throws before anything is sent.
   private pubFrame(topic: string, data: Payload | undefined, o: PublishOptions | undefined, ackId: number): Uint8Array {
     this.checkOpen();
-    checkTopic(topic);
-    if (o?.reply !== undefined) checkTopic(o.reply, 'reply topic');
+    if (topic !== this.lastTopic) {
+      // A publisher mostly publishes to one topic again and again: check
+      // and encode it once.
+      checkTopic(topic);
+      this.lastTopicBytes = w.utf8(topic);
+      if (this.lastTopicBytes.length > w.MAX_STRING) throw new BadArgumentError('msgtrans: topic too long');
+      this.lastTopic = topic;
+    }
     const payload = toBytes(data);
     const max = this.welcome?.maxPayload ?? 0;
     if (max > 0 && payload.length > max) throw new PayloadTooLargeError(payload.length, max);
-    const ttl = o?.ttl;
-    if (ttl !== undefined && ttl !== 0 && !(Number.isFinite(ttl) && ttl > 0 && ttl <= 0xffffffff)) {
-      throw new BadArgumentError('msgtrans: ttl must be a positive number of milliseconds, at most 2^32-1');
+    let ttl = 0, b: Uint8Array;
+    if (o) {
+      if (o.ttl !== undefined && o.ttl !== 0) {
+        if (!(Number.isFinite(o.ttl) && o.ttl > 0 && o.ttl <= 0xffffffff)) throw new BadArgumentError('msgtrans: ttl must be a positive number of milliseconds, at most 2^32-1');
+        ttl = Math.ceil(o.ttl);
+      }
     }
-    const headers = o?.headers ? new MsgHeaders(o.headers).pairs() : undefined;
-    const b = w.encode({
-      type: w.T_PUB, topic, reply: o?.reply || undefined, retain: !!o?.retain, ackId: ackId ? BigInt(ackId) : undefined,
-      ttlMs: ttl ? Math.ceil(ttl) : undefined, headers, payload,
-    });
+    if (o?.reply || o?.headers) {
+      if (o.reply !== undefined) checkTopic(o.reply, 'reply topic');
+      const headers = o.headers ? new MsgHeaders(o.headers).pairs() : undefined;
+      b = w.encode({
+        type: w.T_PUB, topic, reply: o.reply || undefined, retain: !!o.retain, ackId: ackId ? BigInt(ackId) : undefined,
+        ttlMs: ttl || undefined, headers, payload,
+      });
+    } else {
+      if (o?.reply === '') checkTopic('', 'reply topic');
+      b = w.encodePlainPub(this.lastTopicBytes, payload, !!o?.retain, ackId, ttl);
+    }
     if (this.state !== 'connected' && this.pendingBytes + b.length > this.opts.reconnectBufferSize) {
       throw new ReconnectBufferError(this.opts.reconnectBufferSize);
     }
