@@ -610,7 +610,10 @@ export class Connection implements SubOwner {
     });
   }
 
-  /** Subscribes to filter; without a callback, iterate the subscription. */
+  /** Subscribes to filter; iterate the subscription for its messages. */
+  subscribe(filter: string, opts?: SubscribeOptions): Subscription;
+  /** Subscribes to filter; cb is called once per message, in order. */
+  subscribe(filter: string, cb: MsgCallback, opts?: SubscribeOptions): Subscription;
   subscribe(filter: string, cb?: MsgCallback | SubscribeOptions, opts?: SubscribeOptions): Subscription {
     if (cb !== undefined && typeof cb !== 'function') {
       opts = cb;
@@ -746,6 +749,7 @@ export class Connection implements SubOwner {
     this.checkOpen();
     const subs = [...this.subs.values()];
     try {
+      // Each subscription's drain is bounded by the timeout, and so is the flush.
       await Promise.all(subs.map((s) => s.drain(opts)));
       if (subs.length === 0) await this.flush(opts);
     } finally {

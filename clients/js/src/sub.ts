@@ -1,6 +1,6 @@
 // Subscriptions: interest in a topic filter, delivering to a callback or to
 // an async iterator.
-import { BadArgumentError, SlowConsumerError, type MsgtransError } from './errors.js';
+import { BadArgumentError, SlowConsumerError, TimeoutError, type MsgtransError } from './errors.js';
 import type { Msg } from './msg.js';
 
 /** When a new subscription receives the retained messages it matches. */
@@ -60,6 +60,7 @@ export class Subscription implements AsyncIterable<Msg> {
   private err: MsgtransError | undefined;
   private slow = 0; // messages dropped in this slow episode
   private iterating = false;
+  private onEmpty: (() => void) | null = null; // a drain waiting for the iterator to take the queue
   private resolveClosed!: (e: MsgtransError | undefined) => void;
   /** @internal Auto-unsubscribe count; 0: none. */
   max = 0;
@@ -114,27 +115,31 @@ export class Subscription implements AsyncIterable<Msg> {
   /**
    * Unsubscribes, lets the messages already on their way arrive (the
    * broker confirms with a flush), and resolves once the callback has had
-   * them all, or the iterator has taken them all.
+   * them all, or the iterator has taken them all; rejects with a
+   * TimeoutError after opts.timeout (default 10000) in all.
    */
   async drain(opts?: { timeout?: number }): Promise<void> {
     if (this.ended) return;
+    const timeout = opts?.timeout ?? 10000;
+    const deadline = Date.now() + timeout;
     this.owner.sendUnsub(this, 0);
     try {
-      await this.owner.flush(opts);
+      await this.owner.flush({ timeout });
     } finally {
       this.owner.forget(this);
       this.end(undefined, true);
     }
-    if (!this.cb) await this.emptied();
-  }
-
-  private emptied(): Promise<void> {
-    return new Promise((resolve) => {
-      const check = (): void => {
-        if (this.q.length === this.qHead || !this.iterating) resolve();
-        else setTimeout(check, 5);
+    if (this.cb || !this.iterating || this.q.length === this.qHead) return;
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.onEmpty = null;
+        reject(new TimeoutError(`draining ${this.topic}`, timeout));
+      }, Math.max(0, deadline - Date.now()));
+      this.onEmpty = () => {
+        clearTimeout(t);
+        this.onEmpty = null;
+        resolve();
       };
-      check();
     });
   }
 
@@ -196,8 +201,10 @@ export class Subscription implements AsyncIterable<Msg> {
       }
       // A message whose time to live ran out while it waited is dropped.
       if (it.expires && Date.now() > it.expires) continue;
+      if (this.qHead === this.q.length) this.onEmpty?.();
       return it.m;
     }
+    this.onEmpty?.();
     return undefined;
   }
 
@@ -222,6 +229,7 @@ export class Subscription implements AsyncIterable<Msg> {
       return: async (): Promise<IteratorResult<Msg>> => {
         // Leaving a for-await loop early ends the subscription.
         this.iterating = false;
+        this.onEmpty?.();
         this.unsubscribe();
         return { value: undefined, done: true };
       },

@@ -78,8 +78,10 @@ export function utf8Len(s: string): number {
     const c = s.charCodeAt(i);
     if (c >= 0x80) {
       if (c < 0x800) n += 1;
-      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) { n += 2; i++; } // a pair: 4 bytes for 2 units
-      else n += 2;
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+        n += 2; // a surrogate pair: 4 bytes for 2 code units
+        i++;
+      } else n += 2; // 3 bytes (a lone surrogate becomes U+FFFD, 3 bytes too)
     }
   }
   return n;
@@ -135,7 +137,8 @@ class Writer {
     for (const [k, v] of h) { this.s16(k); this.s16(v); }
     this.view.setUint32(at, this.n - at - 4);
   }
-  // frame writes the frame header in front of the body written since start.
+  // finish writes the frame header in front of the body written since
+  // start and returns a copy of the frame.
   finish(start: number, type: number, flags: number): Uint8Array {
     this.view.setUint32(start, this.n - start - HEADER_LEN);
     this.buf[start + 4] = type;
@@ -144,14 +147,11 @@ class Writer {
   }
 }
 
-/** A frame to encode: a decoded Frame, with the optional fields optional. */
-export type OutFrame = Frame;
-
 /**
  * encode returns the bytes of frame f. Every frame gets its own buffer
  * (a WebSocket message may be kept by the socket until it is sent).
  */
-export function encode(f: OutFrame): Uint8Array {
+export function encode(f: Frame): Uint8Array {
   const w = new Writer(64 + ('payload' in f ? f.payload.length : 0));
   w.n = HEADER_LEN;
   let flags = 0;

@@ -232,6 +232,22 @@ test('subscription drain hands over what is on its way, then ends the iterator',
   assert.deepEqual(got, [...Array(200).keys()]);
 });
 
+test('a subscription drain gives up after its timeout when the iterator does not take its messages', async () => {
+  const c = await conn();
+  const s = c.subscribe('api.dt');
+  await c.flush();
+  for (let i = 0; i < 3; i++) c.publish('api.dt', String(i));
+  await c.flush();
+  const it = s[Symbol.asyncIterator]();
+  assert.equal((await next(it)).value.string(), '0');
+  await assert.rejects(s.drain({ timeout: 300 }), TimeoutError);
+  assert.equal(s.isClosed, true);
+  // What was queued is still there for the iterator.
+  assert.equal((await next(it)).value.string(), '1');
+  assert.equal((await next(it)).value.string(), '2');
+  assert.equal((await next(it)).done, true);
+});
+
 test('bad topics, filters, headers and payload types fail the call at once', async () => {
   const c = await conn();
   for (const t of ['', 'a..b', 'a.*', 'a.>', 'a b', 'a.b.', 'x'.repeat(1025), 'a\u0000b', 'ord*']) {

@@ -73,3 +73,10 @@ test('a message that does not hold exactly one frame is refused', () => {
   assert.throws(() => decode(hex('00000000 08 00 00000000 08 00')), (e) => e.kind === 'malformed');
   assert.throws(() => decode(hex('0000')), (e) => e.kind === 'malformed');
 });
+
+test('utf8Len counts what TextEncoder writes, lone surrogates included', async () => {
+  const { utf8Len } = await import('../dist/wire.js');
+  for (const s of ['', 'abc', 'héllo', '€', '😀', 'a😀b', '\ud800', '\ud800é', 'x\udc00', '\udbff\udfff', '日本語']) {
+    assert.equal(utf8Len(s), new TextEncoder().encode(s).length, JSON.stringify(s));
+  }
+});
