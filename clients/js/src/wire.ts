@@ -208,6 +208,15 @@ export function encode(f: Frame): Uint8Array {
   return w.finish(0, f.type, flags);
 }
 
+// In Node, frames are Buffers from Buffer.allocUnsafe: small ones are
+// slices of a shared slab (fewer allocations, no zero-filling), and the ws
+// package takes a Buffer as it is instead of wrapping each Uint8Array.
+// Browsers have no Buffer and get a Uint8Array.
+const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer;
+function alloc(n: number): Uint8Array {
+  return NodeBuffer ? NodeBuffer.allocUnsafe(n) : new Uint8Array(n);
+}
+
 /**
  * encodePlainPub encodes a PUB without reply topic or headers, the common
  * publish, into one exactly sized buffer: topic is already UTF-8 (callers
@@ -215,7 +224,7 @@ export function encode(f: Frame): Uint8Array {
  */
 export function encodePlainPub(topic: Uint8Array, payload: Uint8Array, retain: boolean, ackId: number, ttlMs: number): Uint8Array {
   const body = 2 + topic.length + (ackId ? 8 : 0) + (ttlMs ? 4 : 0) + payload.length;
-  const b = new Uint8Array(HEADER_LEN + body);
+  const b = alloc(HEADER_LEN + body); // every byte is written below
   b[0] = body >>> 24; b[1] = body >>> 16; b[2] = body >>> 8; b[3] = body;
   b[4] = T_PUB;
   b[5] = (retain ? PUB_RETAIN : 0) | (ackId ? PUB_ACK : 0) | (ttlMs ? PUB_TTL : 0);
