@@ -191,6 +191,12 @@ export class Connection implements SubOwner {
     const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WS) throw new BadArgumentError('msgtrans: no WebSocket: pass the `ws` package as the WebSocket option (Node < 22)');
     this.WS = WS;
+    for (const k of ['name', 'token', 'user', 'password'] as const) {
+      const v = opts[k];
+      if (v !== undefined && (typeof v !== 'string' || w.utf8Len(v) > w.MAX_STRING)) {
+        throw new BadArgumentError(`msgtrans: option ${k} must be a string of at most ${w.MAX_STRING} bytes`);
+      }
+    }
     this.hello = w.encode({
       type: w.T_HELLO, version: w.VERSION, noEcho: !!opts.noEcho, name: opts.name ?? '', token: opts.token ?? '',
       user: opts.user ?? '', pass: opts.password ?? '', will: opts.will && makeWill(opts.will),
@@ -799,9 +805,13 @@ function bytesOf(data: unknown): Uint8Array {
   throw new ProtocolError('msgtrans: text WebSocket message from the server');
 }
 
+// detach stops a socket's events from reaching the connection. Its error
+// handler stays, as a no-op: the ws package emits 'error' when a socket is
+// closed during its handshake or fails later, and an EventEmitter's 'error'
+// with no listener would end the Node process.
 function detach(ws: WebSocketLike): void {
-  ws.onopen = ws.onmessage = ws.onerror = null;
-  ws.onclose = null;
+  ws.onopen = ws.onmessage = ws.onclose = null;
+  ws.onerror = () => {};
 }
 
 // closeSocket closes ws after what it has queued, waiting at most ms.

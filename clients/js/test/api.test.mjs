@@ -51,6 +51,36 @@ test('connect rejects with NoServersError when no server answers, and refuses ba
   await assert.rejects(connect(broker.url, { WebSocket, connectTimeout: -1 }), BadArgumentError);
 });
 
+test('a server that accepts and never answers the upgrade times out the connect, and harms nothing', async () => {
+  const { createServer } = await import('node:net');
+  const held = [];
+  const silent = createServer((s) => held.push(s));
+  await new Promise((r) => silent.listen(0, '127.0.0.1', r));
+  const url = `ws://127.0.0.1:${silent.address().port}/ws`;
+  const t0 = Date.now();
+  await assert.rejects(connect(url, { WebSocket, connectTimeout: 300 }), (e) => {
+    assert.ok(e instanceof NoServersError);
+    assert.ok(e.errors[0] instanceof TimeoutError, String(e.errors[0]));
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 3000);
+  // The abandoned socket's late events must not reach anyone (an 'error'
+  // with no listener would end the process).
+  await new Promise((r) => setTimeout(r, 200));
+  // A list goes on past it.
+  const c = await connect([url, broker.url], { WebSocket, connectTimeout: 300 });
+  conns.push(c);
+  assert.equal(c.info.url, broker.url);
+  assert.equal(held.length, 2);
+  for (const s of held) s.destroy();
+  silent.close();
+});
+
+test('names and credentials longer than the protocol allows are refused', async () => {
+  await assert.rejects(connect(broker.url, { WebSocket, name: 'n'.repeat(70000) }), BadArgumentError);
+  await assert.rejects(connect(broker.url, { WebSocket, token: 'é'.repeat(40000) }), BadArgumentError);
+});
+
 test('publish and subscribe: strings and bytes, callback and iterator, headers', async () => {
   const c = await conn();
   const got = [];
