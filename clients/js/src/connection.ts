@@ -386,7 +386,14 @@ export class Connection implements SubOwner {
   private lost(ws: WebSocketLike, err: Error): void {
     if (ws !== this.ws) return;
     detach(ws);
-    try { ws.close(); } catch { /* closing already */ }
+    // The ws package's terminate() drops the socket at once; its close()
+    // would wait up to 30 s for a closing handshake from a server that may
+    // be gone.
+    try {
+      const t = (ws as { terminate?: () => void }).terminate;
+      if (typeof t === 'function') t.call(ws);
+      else ws.close();
+    } catch { /* closing already */ }
     this.ws = null;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = null;
