@@ -199,6 +199,23 @@ test('retained messages: flags, TTL, deletion, retain handling', async () => {
   await assert.rejects(c.publishAck('api.cfg.q', 'x', { ttl: -5 }), BadArgumentError);
 });
 
+test('a message whose time to live runs out while it waits in an iterator queue is dropped', async () => {
+  const c = await conn();
+  const s = c.subscribe('api.ttl');
+  await c.flush();
+  c.publish('api.ttl', 'short', { ttl: 150 });
+  c.publish('api.ttl', 'long', { ttl: 60000 });
+  c.publish('api.ttl', 'forever');
+  await c.flush();
+  await until(() => s.pending.msgs === 3);
+  await new Promise((r) => setTimeout(r, 400));
+  const it = s[Symbol.asyncIterator]();
+  const m = (await next(it)).value;
+  assert.equal(m.string(), 'long');
+  assert.ok(m.ttl > 59000 && m.ttl <= 60000);
+  assert.equal((await next(it)).value.string(), 'forever');
+});
+
 test('queue groups split messages; max and unsubscribe(max) end a subscription', async () => {
   const c = await conn();
   const a = [], b = [];
