@@ -637,8 +637,12 @@ export class Connection implements SubOwner {
     const o = opts ?? {};
     if (o.queue !== undefined) checkQueue(o.queue);
     if (o.max !== undefined && !(Number.isInteger(o.max) && o.max > 0 && o.max <= 0xffffffff)) throw new BadArgumentError('msgtrans: max must be a positive integer');
-    const rh = retainCodes[o.retain ?? 'send'];
-    if (rh === undefined) throw new BadArgumentError(`msgtrans: retain must be 'send', 'if-new' or 'never'`);
+    const rname = o.retain ?? 'send';
+    if (!Object.hasOwn(retainCodes, rname)) throw new BadArgumentError(`msgtrans: retain must be 'send', 'if-new' or 'never'`);
+    const rh = retainCodes[rname];
+    for (const k of ['maxPendingMsgs', 'maxPendingBytes'] as const) {
+      if (o[k] !== undefined && !(o[k]! > 0)) throw new BadArgumentError(`msgtrans: ${k} must be positive`);
+    }
     const flags = (o.noLocal ? w.SUB_NO_LOCAL : 0) | (rh << 1);
     const s = new Subscription(this, ++this.nextSid, filter, o.queue ?? '', flags, cb as MsgCallback | undefined,
       o.maxPendingMsgs ?? this.opts.maxPendingMsgs, o.maxPendingBytes ?? this.opts.maxPendingBytes);

@@ -304,6 +304,9 @@ test('bad topics, filters, headers and payload types fail the call at once', asy
   assert.throws(() => c.publish('a.b', 'x', { reply: 'r.*' }), BadArgumentError);
   assert.throws(() => c.publish('a.b', 'x', { headers: { '': 'v' } }), BadArgumentError);
   assert.throws(() => c.publish('a.b', 42), BadArgumentError);
+  assert.throws(() => c.subscribe('a.b', { retain: 'toString' }), BadArgumentError);
+  assert.throws(() => c.subscribe('a.b', { maxPendingMsgs: 0 }), BadArgumentError);
+  assert.throws(() => c.subscribe('a.b', { max: 1.5 }), BadArgumentError);
   c.publish('$SYS.x.y', 'allowed by the syntax');
   await c.flush();
 });
