@@ -52,6 +52,18 @@ test('a bad token is refused with a fatal AUTH error', async () => {
   assert.ok(c.isConnected);
 });
 
+test('user and password authenticate; a wrong password is refused', async () => {
+  const b = await startBroker({ config: 'auth:\n  users:\n    - {user: bob, password: pw}\nretained:\n  store: memory\n' });
+  try {
+    const c = await connect(b.url, { WebSocket, user: 'bob', password: 'pw' });
+    assert.ok(c.isConnected);
+    await c.close();
+    await assert.rejects(connect(b.url, { WebSocket, user: 'bob', password: 'nope' }), (e) => e instanceof ServerError && e.code === ErrorCode.AUTH);
+  } finally {
+    await b.kill();
+  }
+});
+
 test('a subscription over the limit ends with TOO_MANY_SUBS, reported with the subscription', async () => {
   const errors = [];
   const c = await conn({ onError: (e, s) => errors.push([e, s]) });
