@@ -91,6 +91,7 @@ type Session struct {
 	conn Conn
 
 	principal atomic.Pointer[Principal] // swapped whole by SetPrincipal
+	denials   denials                   // refusals already reported
 	will      atomic.Pointer[Will]      // published if the session ends without a goodbye
 
 	// publishing counts Publish calls in progress, so a shutdown can wait
@@ -166,7 +167,7 @@ func (s *Session) Publish(m *Message) error {
 		return ErrShutdown
 	}
 	if perms := s.principal.Load().Permissions; perms != nil && !perms.MayPublish(m.Topic) {
-		return permissionErr("publish to", string(m.Topic), "")
+		return s.deny("publish to", m.Topic, "")
 	}
 	s.msgsIn.Add(1)
 	s.bytesIn.Add(uint64(len(m.Payload)))
@@ -224,7 +225,7 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 	ok, filtered := s.principal.Load().maySubscribe(filter, queue)
 	if !ok {
 		s.mu.Unlock()
-		return permissionErr("subscribe to", filter, queue)
+		return s.deny("subscribe to", []byte(filter), queue)
 	}
 	sub.filtered.Store(filtered)
 	if _, dup := s.subs[sid]; dup {
@@ -347,6 +348,9 @@ func (s *Session) deliverLocked(sub *subscription, m *Message) bool {
 	pending, ok := s.conn.Deliver(sub.sid, m)
 	if !ok {
 		return false
+	}
+	if len(m.Reply) > 0 {
+		s.receivedRequest(m.Reply)
 	}
 	s.msgsOut.Add(1)
 	s.bytesOut.Add(uint64(len(m.Payload)))

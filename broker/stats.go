@@ -10,6 +10,8 @@ type Stats struct {
 	MsgsIn, BytesIn       uint64         // publishes received (bytes: payloads)
 	MsgsOut, BytesOut     uint64         // deliveries queued to sessions (bytes: payloads)
 	SlowConsumers         uint64         // sessions closed for exceeding MaxPending
+	AuthFailures          uint64         // connections refused by the Authenticator
+	PermissionDenials     uint64         // publishes, subscriptions and revocations refused by Permissions
 	Subscriptions         int            // subscriptions now, over all sessions
 	Retained              int            // retained messages stored
 }
@@ -26,6 +28,8 @@ func (b *Broker) Stats() Stats {
 		MsgsOut:               b.gone.MsgsOut,
 		BytesOut:              b.gone.BytesOut,
 		SlowConsumers:         b.slow.Load(),
+		AuthFailures:          b.authFail.Load(),
+		PermissionDenials:     b.denials.Load(),
 	}
 	for p, n := range b.byProto {
 		st.ConnectionsByProtocol[p] = n
@@ -49,6 +53,15 @@ type EventKind int
 const (
 	SessionOpened EventKind = iota + 1
 	SessionClosed
+	// AuthFailed: the Authenticator refused a client. Session holds what
+	// is known before a session opens (no ID; User is the user the client
+	// claimed); Reason is the Authenticator's error.
+	AuthFailed
+	// PermissionDenied: a session was refused a publish or a subscription,
+	// or had a subscription revoked. Reported once per session, operation
+	// and topic (every refusal is counted in Stats.PermissionDenials);
+	// Reason names the topic.
+	PermissionDenied
 )
 
 func (k EventKind) String() string {
@@ -57,11 +70,15 @@ func (k EventKind) String() string {
 		return "session opened"
 	case SessionClosed:
 		return "session closed"
+	case AuthFailed:
+		return "authentication failed"
+	case PermissionDenied:
+		return "permission denied"
 	}
 	return "unknown event"
 }
 
-// Event is a session lifecycle event, passed to Options.OnEvent.
+// Event is a session lifecycle or security event, passed to Options.OnEvent.
 type Event struct {
 	Kind    EventKind
 	Session SessionInfo

@@ -1,0 +1,267 @@
+package auth
+
+import (
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/msgtrans/msgtrans/broker"
+)
+
+// permSet is one Permissions section compiled for fast checks. It is
+// immutable and shared by every session of the users it applies to.
+type permSet struct {
+	pubAllow *trie // nil: everything not denied
+	pubDeny  *trie // nil: nothing denied
+	subAllow []rule
+	subDeny  []rule
+	recvDeny *trie // the subscribe deny rules without a queue group, for filtered subscriptions
+	resp     Responses
+
+	pubCache decisions
+}
+
+func compile(p *Permissions) *permSet {
+	ps := &permSet{}
+	ps.pubCache.seed = maphash.MakeSeed()
+	if p == nil {
+		return ps
+	}
+	ps.pubAllow = buildTrie(p.Publish.Allow)
+	ps.pubDeny = buildTrie(p.Publish.Deny)
+	for _, s := range p.Subscribe.Allow {
+		ps.subAllow = append(ps.subAllow, parseRule(s))
+	}
+	for _, s := range p.Subscribe.Deny {
+		r := parseRule(s)
+		ps.subDeny = append(ps.subDeny, r)
+		if r.queue == nil {
+			if ps.recvDeny == nil {
+				ps.recvDeny = &trie{}
+			}
+			ps.recvDeny.add(r.toks)
+		}
+	}
+	if p.AllowResponses != nil {
+		ps.resp = *p.AllowResponses
+	}
+	return ps
+}
+
+func buildTrie(list []string) *trie {
+	if len(list) == 0 {
+		return nil
+	}
+	t := &trie{}
+	for _, s := range list {
+		t.add(parseRule(s).toks)
+	}
+	return t
+}
+
+// mayPublish applies the publish rules alone (not allow_responses).
+func (ps *permSet) mayPublish(topic []byte) bool {
+	if ps.pubAllow == nil && ps.pubDeny == nil {
+		return true
+	}
+	if ok, hit := ps.pubCache.get(topic); hit {
+		return ok
+	}
+	ok := (ps.pubDeny == nil || !ps.pubDeny.match(topic, true)) &&
+		(ps.pubAllow == nil || ps.pubAllow.match(topic, false))
+	ps.pubCache.put(topic, ok)
+	return ok
+}
+
+func (ps *permSet) denied(topic []byte) bool {
+	return ps.pubDeny != nil && ps.pubDeny.match(topic, true)
+}
+
+// maySubscribe: a deny rule that covers the whole filter refuses it, one
+// that overlaps it makes the subscription filtered (each message is checked
+// with mayReceive); the filter must lie within an allow rule when there
+// are any. A deny rule limited to a queue group refuses a subscription in
+// that group whose filter it overlaps at all, since a delivery is checked
+// without its group.
+func (ps *permSet) maySubscribe(filter, queue string) (ok, filtered bool) {
+	f := strings.Split(filter, ".")
+	for _, r := range ps.subDeny {
+		if r.queue != nil {
+			if queue != "" && queueMatches(r.queue, queue) && intersects(f, r.toks) {
+				return false, false
+			}
+			continue
+		}
+		if subset(f, r.toks, true) {
+			return false, false
+		}
+		if intersects(f, r.toks) {
+			filtered = true
+		}
+	}
+	if len(ps.subAllow) == 0 {
+		return true, filtered
+	}
+	for _, r := range ps.subAllow {
+		if r.queue != nil && (queue == "" || !queueMatches(r.queue, queue)) {
+			continue
+		}
+		if subset(f, r.toks, false) {
+			return true, filtered
+		}
+	}
+	return false, false
+}
+
+func (ps *permSet) mayReceive(topic []byte) bool {
+	return ps.recvDeny == nil || !ps.recvDeny.match(topic, true)
+}
+
+// identity is how a session authenticated, so that a reload can decide
+// whether it still may stay, and as whom.
+type identity struct {
+	kind  kind
+	user  string
+	token string // the token in force when a token client logged in
+}
+
+type kind uint8
+
+const (
+	anonymous kind = iota
+	byToken
+	byPassword
+	byCertificate
+)
+
+// sessionPerms are one session's broker.Permissions: its user's rule set,
+// and the replies it may send under allow_responses.
+type sessionPerms struct {
+	set  *permSet
+	id   identity
+	resp *replies // nil without allow_responses
+}
+
+var (
+	_ broker.Permissions = (*sessionPerms)(nil)
+	_ broker.Responder   = (*sessionPerms)(nil)
+)
+
+func (p *sessionPerms) MayPublish(topic []byte) bool {
+	if p.set.mayPublish(topic) {
+		return true
+	}
+	// Deny wins over allow_responses too: an operator who denies a topic
+	// means it.
+	return p.resp != nil && !p.set.denied(topic) && p.resp.use(topic, time.Now())
+}
+
+func (p *sessionPerms) MaySubscribe(filter, queue string) (bool, bool) {
+	return p.set.maySubscribe(filter, queue)
+}
+
+func (p *sessionPerms) MayReceive(topic []byte) bool { return p.set.mayReceive(topic) }
+
+// Received implements broker.Responder.
+func (p *sessionPerms) Received(reply []byte) {
+	if p.resp != nil && !p.set.mayPublish(reply) {
+		p.resp.add(reply, time.Now())
+	}
+}
+
+// maxReplies bounds the reply topics one session may hold permission for:
+// a session that receives requests faster than it answers them loses the
+// oldest permissions first, instead of growing without limit.
+const maxReplies = 1024
+
+// replies are the reply topics a session may publish to under
+// allow_responses, each with its remaining count and deadline.
+type replies struct {
+	mu      sync.Mutex
+	max     int
+	expires time.Duration
+	m       map[string]*reply
+	order   []string // insertion order, for expiry and eviction; may hold stale keys
+}
+
+type reply struct {
+	left     int
+	deadline time.Time
+}
+
+func newReplies(r Responses) *replies {
+	if r.Max <= 0 {
+		return nil
+	}
+	return &replies{max: r.Max, expires: r.Expires, m: map[string]*reply{}}
+}
+
+func (r *replies) add(topic []byte, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.m[string(topic)]; ok {
+		e.left, e.deadline = r.max, now.Add(r.expires)
+		return
+	}
+	r.pruneLocked(now)
+	key := string(topic)
+	r.m[key] = &reply{left: r.max, deadline: now.Add(r.expires)}
+	r.order = append(r.order, key)
+}
+
+// pruneLocked drops expired entries from the front, and the oldest ones
+// while the table is full.
+func (r *replies) pruneLocked(now time.Time) {
+	i := 0
+	for ; i < len(r.order); i++ {
+		k := r.order[i]
+		e, ok := r.m[k]
+		if ok && now.Before(e.deadline) && len(r.m) < maxReplies {
+			break
+		}
+		delete(r.m, k)
+	}
+	if i > 0 {
+		r.order = append(r.order[:0], r.order[i:]...)
+	}
+	if len(r.order) > 2*maxReplies {
+		// Answered replies leave stale keys behind a live one: keep the
+		// last occurrence of each key still held.
+		keep := make([]string, 0, len(r.m))
+		seen := make(map[string]bool, len(r.m))
+		for j := len(r.order) - 1; j >= 0; j-- {
+			if k := r.order[j]; r.m[k] != nil && !seen[k] {
+				seen[k] = true
+				keep = append(keep, k)
+			}
+		}
+		slices.Reverse(keep)
+		r.order = keep
+	}
+}
+
+func (r *replies) use(topic []byte, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.m[string(topic)]
+	if !ok {
+		return false
+	}
+	if !now.Before(e.deadline) {
+		delete(r.m, string(topic))
+		return false
+	}
+	if e.left--; e.left == 0 {
+		delete(r.m, string(topic))
+	}
+	return true
+}
+
+// limits changes the bounds (a reload); entries keep their counts.
+func (r *replies) limits(resp Responses) {
+	r.mu.Lock()
+	r.max, r.expires = resp.Max, resp.Expires
+	r.mu.Unlock()
+}
