@@ -31,11 +31,13 @@ type Options struct {
 
 // Authorizer implements broker.Authenticator.
 type Authorizer struct {
+	live     *Live // the Live it was swapped into, if any
 	token    string
 	users    map[string]*user
 	defaults *permSet
-	open     bool // no user and no token: anyone may connect
-	hashed   bool // some password is a bcrypt hash
+	removed  *permSet // for a session whose user is gone, until the reload closes it
+	open     bool     // no user and no token: anyone may connect
+	hashed   bool     // some password is a bcrypt hash
 	mapID    []string
 	throttle *Throttle
 }
@@ -61,6 +63,7 @@ func New(cfg Config, opts Options, prev *Authorizer) (*Authorizer, error) {
 		token:    cfg.Token,
 		users:    make(map[string]*user, len(cfg.Users)),
 		defaults: compile(cfg.DefaultPermissions),
+		removed:  compile(&Permissions{Publish: Rules{Deny: []string{">"}}, Subscribe: Rules{Deny: []string{">"}}}),
 		open:     cfg.Token == "" && len(cfg.Users) == 0,
 		mapID:    slices.Clone(opts.MapIdentity),
 	}
@@ -121,22 +124,22 @@ func (a *Authorizer) authenticate(info broker.SessionInfo, c broker.Credentials)
 		if c.User != "" && c.User != u.name {
 			return broker.Principal{}, fmt.Errorf("the client certificate is user %q, not %q", u.name, c.User)
 		}
-		return a.principal(identity{kind: byCertificate, user: u.name}, u), nil
+		return a.principal(identity{kind: byCertificate, user: u.name}), nil
 	}
 	if a.open {
 		// Nobody is configured: the name is the client's own claim, shown
 		// in stats, and proves nothing.
-		return a.principal(identity{kind: anonymous, user: c.User}, nil), nil
+		return a.principal(identity{kind: anonymous, user: c.User}), nil
 	}
 	if c.Token != "" && a.token != "" && subtle.ConstantTimeCompare([]byte(a.token), []byte(c.Token)) == 1 {
-		return a.principal(identity{kind: byToken, token: a.token}, nil), nil
+		return a.principal(identity{kind: byToken, token: a.token}), nil
 	}
 	if c.User != "" {
 		u := a.users[c.User]
 		if !a.checkPassword(u, c.Password) {
 			return broker.Principal{}, errInvalid
 		}
-		return a.principal(identity{kind: byPassword, user: u.name}, u), nil
+		return a.principal(identity{kind: byPassword, user: u.name}), nil
 	}
 	if c.Token != "" {
 		return broker.Principal{}, errInvalid
@@ -162,15 +165,26 @@ func (a *Authorizer) checkPassword(u *user, password string) bool {
 	return subtle.ConstantTimeCompare([]byte(u.password), []byte(password)) == 1
 }
 
-func (a *Authorizer) principal(id identity, u *user) broker.Principal {
-	set := a.defaults
-	if u != nil && u.perms != nil {
-		set = u.perms
+func (a *Authorizer) principal(id identity) broker.Principal {
+	p := &sessionPerms{live: a.live, id: id}
+	p.res.Store(&resolved{a: a, set: a.setFor(id)})
+	return broker.Principal{User: id.user, Permissions: p}
+}
+
+// setFor returns the rule set of a session that logged in as id: its
+// user's own, or the defaults; nothing for a user no longer configured.
+func (a *Authorizer) setFor(id identity) *permSet {
+	if id.kind != byPassword && id.kind != byCertificate {
+		return a.defaults
 	}
-	return broker.Principal{
-		User:        id.user,
-		Permissions: &sessionPerms{set: set, id: id, resp: newReplies(set.resp)},
+	u := a.users[id.user]
+	switch {
+	case u == nil:
+		return a.removed
+	case u.perms != nil:
+		return u.perms
 	}
+	return a.defaults
 }
 
 // clientCert returns the verified client certificate of a peer whose
@@ -215,42 +229,34 @@ func CertNames(cert *x509.Certificate) []string {
 // logging in is no longer configured.
 var ErrRevoked = errors.New("no longer authorized after a configuration reload")
 
-// Reauthorize returns the principal a session that opened under an earlier
-// configuration acts as under a, or why it may no longer stay: for
-// broker.Broker.Reauthorize. A changed password does not end sessions that
-// logged in with the old one; a removed user, a changed token, or
-// credentials now required from an anonymous session do.
-func (a *Authorizer) Reauthorize(_ broker.SessionInfo, old broker.Principal) (broker.Principal, error) {
-	sp, ok := old.Permissions.(*sessionPerms)
-	if !ok {
-		return broker.Principal{}, fmt.Errorf("%w: %w: the session was not opened by this authorizer", broker.ErrAuth, ErrRevoked)
-	}
-	var u *user
-	switch id := sp.id; id.kind {
+// check reports why a session that logged in as id under an earlier
+// configuration may not stay under a. A changed password does not end
+// sessions that logged in with the old one; a removed user, a changed
+// token, or credentials now required from an anonymous session do.
+func (a *Authorizer) check(id identity) error {
+	var why string
+	switch id.kind {
 	case anonymous:
 		if !a.open {
-			return broker.Principal{}, fmt.Errorf("%w: %w: credentials are now required", broker.ErrAuth, ErrRevoked)
+			why = "credentials are now required"
 		}
 	case byToken:
 		if a.token == "" || a.token != id.token {
-			return broker.Principal{}, fmt.Errorf("%w: %w: the token changed", broker.ErrAuth, ErrRevoked)
+			why = "the token changed"
 		}
 	case byPassword, byCertificate:
-		if u = a.users[id.user]; u == nil {
-			return broker.Principal{}, fmt.Errorf("%w: %w: user %q was removed", broker.ErrAuth, ErrRevoked, id.user)
-		}
-		if id.kind == byPassword && u.password == "" {
-			return broker.Principal{}, fmt.Errorf("%w: %w: user %q may now log in with a certificate only", broker.ErrAuth, ErrRevoked, id.user)
+		u := a.users[id.user]
+		switch {
+		case u == nil:
+			why = fmt.Sprintf("user %q was removed", id.user)
+		case id.kind == byPassword && u.password == "":
+			why = fmt.Sprintf("user %q may now log in with a certificate only", id.user)
 		}
 	}
-	p := a.principal(sp.id, u)
-	np := p.Permissions.(*sessionPerms)
-	// Replies the session may still send stay allowed, within the new bounds.
-	if sp.resp != nil && np.resp != nil {
-		sp.resp.limits(np.set.resp)
-		np.resp = sp.resp
+	if why != "" {
+		return fmt.Errorf("%w: %w: %s", broker.ErrAuth, ErrRevoked, why)
 	}
-	return p, nil
+	return nil
 }
 
 // Throttle returns the failed-login throttle, shared with the authorizers

@@ -139,12 +139,13 @@ func TestCertificateIdentity(t *testing.T) {
 	}
 }
 
-func TestReauthorize(t *testing.T) {
+func TestLiveReload(t *testing.T) {
 	old, _ := New(Config{Token: "t1", Users: []User{
 		{User: "alice", Password: "a"}, {User: "bob", Password: "b"},
 	}}, Options{}, nil)
+	live := NewLive(old)
 	login := func(c broker.Credentials) broker.Principal {
-		p, err := old.Authenticate(info("tcp", "10.2.0.1:1"), c)
+		p, err := live.Authenticate(info("tcp", "10.2.0.1:1"), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,6 +154,9 @@ func TestReauthorize(t *testing.T) {
 	alice := login(broker.Credentials{User: "alice", Password: "a"})
 	bob := login(broker.Credentials{User: "bob", Password: "b"})
 	tok := login(broker.Credentials{Token: "t1"})
+	if !alice.Permissions.MayPublish([]byte("x")) {
+		t.Fatal("alice may not publish before the reload")
+	}
 
 	next, _ := New(Config{Token: "t2", Users: []User{
 		{User: "alice", Password: "changed", Permissions: &Permissions{Publish: Rules{Deny: []string{">"}}}},
@@ -160,14 +164,21 @@ func TestReauthorize(t *testing.T) {
 	if next.Throttle() != old.Throttle() {
 		t.Error("the reload forgot the failed-login throttle")
 	}
-	p, err := next.Reauthorize(broker.SessionInfo{}, alice)
-	if err != nil || p.User != "alice" || p.Permissions.MayPublish([]byte("x")) {
-		t.Errorf("alice after reload: %q %v, new permissions not applied", p.User, err)
+	live.Swap(next)
+	// The principal given before the reload follows the new rules at once.
+	if alice.Permissions.MayPublish([]byte("x")) {
+		t.Error("alice's old principal ignores the new permissions")
 	}
-	if _, err := next.Reauthorize(broker.SessionInfo{}, bob); !errors.Is(err, ErrRevoked) {
+	if p, err := live.Reauthorize(broker.SessionInfo{}, alice); err != nil || p.User != "alice" {
+		t.Errorf("alice after reload: %q %v", p.User, err)
+	}
+	if _, err := live.Reauthorize(broker.SessionInfo{}, bob); !errors.Is(err, ErrRevoked) {
 		t.Errorf("removed user kept: %v", err)
 	}
-	if _, err := next.Reauthorize(broker.SessionInfo{}, tok); !errors.Is(err, ErrRevoked) {
+	if bob.Permissions.MayPublish([]byte("x")) {
+		t.Error("a removed user may still publish until closed")
+	}
+	if _, err := live.Reauthorize(broker.SessionInfo{}, tok); !errors.Is(err, ErrRevoked) {
 		t.Errorf("session of a changed token kept: %v", err)
 	}
 }

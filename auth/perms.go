@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
@@ -136,12 +137,20 @@ const (
 	byCertificate
 )
 
-// sessionPerms are one session's broker.Permissions: its user's rule set,
-// and the replies it may send under allow_responses.
+// sessionPerms are one session's broker.Permissions. The rule set is
+// looked up again whenever the authorizer in force changes (a reload), so
+// that a session gets its new permissions even if it registered with the
+// broker just after the reload went over the open sessions.
 type sessionPerms struct {
-	set  *permSet
+	live *Live // nil for an Authorizer used on its own: the set is fixed
 	id   identity
-	resp *replies // nil without allow_responses
+	res  atomic.Pointer[resolved]
+	resp replies
+}
+
+type resolved struct {
+	a   *Authorizer
+	set *permSet
 }
 
 var (
@@ -149,25 +158,41 @@ var (
 	_ broker.Responder   = (*sessionPerms)(nil)
 )
 
+// rules returns the rule set in force for the session.
+func (p *sessionPerms) rules() *permSet {
+	r := p.res.Load()
+	if p.live == nil {
+		return r.set
+	}
+	a := p.live.cur.Load()
+	if r.a == a {
+		return r.set
+	}
+	nr := &resolved{a: a, set: a.setFor(p.id)}
+	p.res.Store(nr)
+	return nr.set
+}
+
 func (p *sessionPerms) MayPublish(topic []byte) bool {
-	if p.set.mayPublish(topic) {
+	set := p.rules()
+	if set.mayPublish(topic) {
 		return true
 	}
 	// Deny wins over allow_responses too: an operator who denies a topic
 	// means it.
-	return p.resp != nil && !p.set.denied(topic) && p.resp.use(topic, time.Now())
+	return set.resp.Max > 0 && !set.denied(topic) && p.resp.use(topic, time.Now())
 }
 
 func (p *sessionPerms) MaySubscribe(filter, queue string) (bool, bool) {
-	return p.set.maySubscribe(filter, queue)
+	return p.rules().maySubscribe(filter, queue)
 }
 
-func (p *sessionPerms) MayReceive(topic []byte) bool { return p.set.mayReceive(topic) }
+func (p *sessionPerms) MayReceive(topic []byte) bool { return p.rules().mayReceive(topic) }
 
 // Received implements broker.Responder.
 func (p *sessionPerms) Received(reply []byte) {
-	if p.resp != nil && !p.set.mayPublish(reply) {
-		p.resp.add(reply, time.Now())
+	if set := p.rules(); set.resp.Max > 0 && !set.mayPublish(reply) {
+		p.resp.add(reply, set.resp, time.Now())
 	}
 }
 
@@ -179,11 +204,9 @@ const maxReplies = 1024
 // replies are the reply topics a session may publish to under
 // allow_responses, each with its remaining count and deadline.
 type replies struct {
-	mu      sync.Mutex
-	max     int
-	expires time.Duration
-	m       map[string]*reply
-	order   []string // insertion order, for expiry and eviction; may hold stale keys
+	mu    sync.Mutex
+	m     map[string]*reply
+	order []string // insertion order, for expiry and eviction; may hold stale keys
 }
 
 type reply struct {
@@ -191,23 +214,20 @@ type reply struct {
 	deadline time.Time
 }
 
-func newReplies(r Responses) *replies {
-	if r.Max <= 0 {
-		return nil
-	}
-	return &replies{max: r.Max, expires: r.Expires, m: map[string]*reply{}}
-}
-
-func (r *replies) add(topic []byte, now time.Time) {
+// add allows lim.Max replies to topic until lim.Expires from now.
+func (r *replies) add(topic []byte, lim Responses, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if e, ok := r.m[string(topic)]; ok {
-		e.left, e.deadline = r.max, now.Add(r.expires)
+		e.left, e.deadline = lim.Max, now.Add(lim.Expires)
 		return
+	}
+	if r.m == nil {
+		r.m = map[string]*reply{}
 	}
 	r.pruneLocked(now)
 	key := string(topic)
-	r.m[key] = &reply{left: r.max, deadline: now.Add(r.expires)}
+	r.m[key] = &reply{left: lim.Max, deadline: now.Add(lim.Expires)}
 	r.order = append(r.order, key)
 }
 
@@ -257,11 +277,4 @@ func (r *replies) use(topic []byte, now time.Time) bool {
 		delete(r.m, string(topic))
 	}
 	return true
-}
-
-// limits changes the bounds (a reload); entries keep their counts.
-func (r *replies) limits(resp Responses) {
-	r.mu.Lock()
-	r.max, r.expires = resp.Max, resp.Expires
-	r.mu.Unlock()
 }

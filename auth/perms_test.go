@@ -16,8 +16,9 @@ func permsFrom(t *testing.T, doc string) *sessionPerms {
 	if errs := p.validate("p"); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	set := compile(&p)
-	return &sessionPerms{set: set, resp: newReplies(set.resp)}
+	sp := &sessionPerms{}
+	sp.res.Store(&resolved{set: compile(&p)})
+	return sp
 }
 
 func TestPublishRules(t *testing.T) {
@@ -143,11 +144,12 @@ allow_responses: { max: 2, expires: 50ms }`)
 }
 
 func TestRepliesTableIsBounded(t *testing.T) {
-	r := newReplies(Responses{Max: 1, Expires: time.Hour})
+	var r replies
+	lim := Responses{Max: 1, Expires: time.Hour}
 	now := time.Now()
 	for i := range 10 * maxReplies {
 		topic := []byte("_INBOX." + string(rune('a'+i%26)) + "." + itoa(i))
-		r.add(topic, now)
+		r.add(topic, lim, now)
 		if i%2 == 0 {
 			r.use(topic, now)
 		}
