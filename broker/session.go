@@ -345,12 +345,14 @@ func (s *Session) deliverLocked(sub *subscription, m *Message) bool {
 	} else {
 		sub.delivered.Add(1)
 	}
+	if len(m.Reply) > 0 {
+		// Before the message can reach the client: its answer may come
+		// back before Deliver returns.
+		s.receivedRequest(m.Reply)
+	}
 	pending, ok := s.conn.Deliver(sub.sid, m)
 	if !ok {
 		return false
-	}
-	if len(m.Reply) > 0 {
-		s.receivedRequest(m.Reply)
 	}
 	s.msgsOut.Add(1)
 	s.bytesOut.Add(uint64(len(m.Payload)))
