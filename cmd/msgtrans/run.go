@@ -39,8 +39,9 @@ Usage:
   msgtrans <command> [arguments] [flags]
 
 Commands:
-%s
-Every command accepts the connection flags:
+%s  passwd print a bcrypt hash of a password read from stdin, for auth.users
+
+Every other command accepts the connection flags:
 %s
 Flags may come before or after the arguments; put "--" before an argument
 that starts with "-". Run "msgtrans <command> -h" for a command's flags.
@@ -100,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version", "-version", "--version":
 		fmt.Fprintln(e.stdout, "msgtrans", version)
 		return exitOK
+	case "passwd":
+		return runPasswd(args[1:], os.Stdin, e.stdout, e.stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && name == "help" {
 			c := find(cmds, args[1])
