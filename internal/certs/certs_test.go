@@ -119,4 +119,3 @@ func TestFallbackCertificate(t *testing.T) {
 		t.Fatal("verify without a client CA accepted")
 	}
 }
-
