@@ -24,7 +24,7 @@ func aclConfig() auth.Config {
 			Subscribe: auth.Rules{Allow: []string{"sub.>", "q.> workers", "_INBOX.>"}, Deny: []string{"sub.no.>"}},
 		}},
 		{User: "responder", Password: "pw", Permissions: &auth.Permissions{
-			Publish:        auth.Rules{Allow: []string{"nothing"}},
+			Publish:        auth.Rules{Allow: []string{}}, // nothing but answers
 			Subscribe:      auth.Rules{Allow: []string{"svc.>", "_INBOX.>"}},
 			AllowResponses: &auth.Responses{Max: 1, Expires: time.Minute},
 		}},

@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,7 +46,8 @@ type Permissions struct {
 }
 
 // Rules are an allow and a deny list of filters in topic syntax. Deny wins;
-// an empty allow list allows everything not denied. A subscribe rule may
+// no allow list allows everything not denied, while an empty one ("allow:
+// []") allows nothing. A subscribe rule may
 // name a queue group after the filter ("work.> workers"): it then applies
 // to queue subscriptions in a matching group only.
 type Rules struct {
@@ -58,8 +60,26 @@ func (r *Rules) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.SequenceNode {
 		return n.Decode(&r.Allow)
 	}
+	if err := knownKeys(n, "allow", "deny"); err != nil {
+		return err
+	}
 	type plain Rules
 	return n.Decode((*plain)(r))
+}
+
+// knownKeys refuses a mapping key not in known: Node.Decode, which a
+// custom unmarshaler must use, does not keep the decoder's KnownFields.
+func knownKeys(n *yaml.Node, known ...string) error {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if !slices.Contains(known, k.Value) {
+			return fmt.Errorf("line %d: field %s not found (want one of %s)", k.Line, k.Value, strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 // Responses bound what AllowResponses permits: each reply topic received
@@ -87,6 +107,9 @@ func (r *Responses) UnmarshalYAML(n *yaml.Node) error {
 			r.Max = 0
 		}
 		return nil
+	}
+	if err := knownKeys(n, "max", "expires"); err != nil {
+		return err
 	}
 	type plain Responses
 	return n.Decode((*plain)(r))

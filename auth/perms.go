@@ -17,6 +17,7 @@ type permSet struct {
 	pubAllow *trie // nil: everything not denied
 	pubDeny  *trie // nil: nothing denied
 	subAllow []rule
+	subAll   bool // no subscribe allow list: everything not denied
 	subDeny  []rule
 	recvDeny *trie // the subscribe deny rules without a queue group, for filtered subscriptions
 	resp     Responses
@@ -25,13 +26,14 @@ type permSet struct {
 }
 
 func compile(p *Permissions) *permSet {
-	ps := &permSet{}
+	ps := &permSet{subAll: true}
 	ps.pubCache.seed = maphash.MakeSeed()
 	if p == nil {
 		return ps
 	}
 	ps.pubAllow = buildTrie(p.Publish.Allow)
 	ps.pubDeny = buildTrie(p.Publish.Deny)
+	ps.subAll = p.Subscribe.Allow == nil
 	for _, s := range p.Subscribe.Allow {
 		ps.subAllow = append(ps.subAllow, parseRule(s))
 	}
@@ -51,8 +53,10 @@ func compile(p *Permissions) *permSet {
 	return ps
 }
 
+// buildTrie returns nil for no list (nothing to check), and a trie that
+// matches nothing for an empty one: "allow: []" allows nothing.
 func buildTrie(list []string) *trie {
-	if len(list) == 0 {
+	if list == nil {
 		return nil
 	}
 	t := &trie{}
@@ -102,7 +106,7 @@ func (ps *permSet) maySubscribe(filter, queue string) (ok, filtered bool) {
 			filtered = true
 		}
 	}
-	if len(ps.subAllow) == 0 {
+	if ps.subAll {
 		return true, filtered
 	}
 	for _, r := range ps.subAllow {

@@ -117,6 +117,22 @@ subscribe: { allow: [">", "$SYS.conn.>"] }`)
 	}
 }
 
+func TestEmptyAllowListAllowsNothing(t *testing.T) {
+	p := permsFrom(t, `publish: []
+subscribe: { allow: [] }
+allow_responses: true`)
+	if p.MayPublish([]byte("a")) {
+		t.Error("publish: [] allowed a publish")
+	}
+	if ok, _ := p.MaySubscribe("a", ""); ok {
+		t.Error("subscribe allow: [] allowed a subscription")
+	}
+	p.Received([]byte("_INBOX.x.1"))
+	if !p.MayPublish([]byte("_INBOX.x.1")) {
+		t.Error("a responder with publish: [] may not answer")
+	}
+}
+
 func TestAllowResponsesBoundedInCountAndTime(t *testing.T) {
 	p := permsFrom(t, `publish: { allow: ["req.>"], deny: ["_INBOX.denied.>"] }
 allow_responses: { max: 2, expires: 50ms }`)
