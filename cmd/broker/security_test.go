@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/internal/certs/certstest"
 	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 // listenURLs reads the URL of each TLS listener from the broker's log.
@@ -313,5 +316,60 @@ func TestFailedLoginsThrottledAndLogged(t *testing.T) {
 			t.Fatalf("the right password is still refused: %v", err)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// A second SIGTERM during a drain exits at once, even while the drain still
+// waits for a client that reads nothing.
+func TestSecondSignalExitsDuringDrain(t *testing.T) {
+	cfg := writeConfig(t, "shutdown:\n  drain_timeout: 60s\nsessions:\n  write_timeout: 60s\n")
+	p := startBroker(t, "--config", cfg, "--data-dir", t.TempDir(), "--ws", "", "--quic", "")
+	addr := p.waitLog(t, "listening for tcp://")["addr"].(string)
+	// A raw client that subscribes to everything and never reads.
+	stuck, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	if tc, ok := stuck.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4096)
+	}
+	hello := wire.AppendSub(wire.AppendHello(nil, &wire.Hello{Name: "stuck"}), 1, "flood", "")
+	if _, err := stuck.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := sdk.Connect("tcp://"+addr, sdk.MaxReconnects(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Enough to fill the socket buffers: the broker's writer to stuck
+	// blocks, so its session cannot finish draining.
+	chunk := make([]byte, 64<<10)
+	for range 200 {
+		if err := pub.Publish("flood", chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(t, "draining; a second signal exits at once")
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(t, "second signal: exiting now")
+	err = p.waitExit(t)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v, want status 1", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the second signal took %v to end the broker", d)
 	}
 }
