@@ -1,12 +1,17 @@
 package auth_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/msgtrans/msgtrans/adapters/adapterstest"
 	"github.com/msgtrans/msgtrans/auth"
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/sdk"
 )
 
 // discard is a Conn that takes deliveries like a native adapter's queue,
@@ -45,60 +50,67 @@ func hundredRules() *auth.Permissions {
 
 // BenchmarkPublishPermissions compares the broker's publish path without
 // an authorizer (none), with one whose user has no rules (off), and with
-// 100 rules, publishing to 1000 distinct allowed topics in turn, each with
-// one subscriber (in docs/benchmarks.md).
+// 100 rules, publishing to one topic, and to 1000 distinct allowed topics
+// in turn, each with one subscriber (in docs/benchmarks.md).
 func BenchmarkPublishPermissions(b *testing.B) {
-	topics := make([][]byte, 1000)
-	for i := range topics {
-		topics[i] = fmt.Appendf(nil, "orders.region%d.item%d", i%90, i)
+	for _, n := range []int{1, 1000} {
+		topics := make([][]byte, n)
+		for i := range topics {
+			topics[i] = fmt.Appendf(nil, "orders.region%d.item%d", i%90, i)
+		}
+		for _, c := range []struct {
+			name  string
+			perms *auth.Permissions
+		}{{"none", nil}, {"off", nil}, {"100rules", hundredRules()}} {
+			b.Run(fmt.Sprintf("topics=%d/perms=%s", n, c.name), func(b *testing.B) {
+				benchPublish(b, c.name != "none", c.perms, topics)
+			})
+		}
 	}
-	for _, c := range []struct {
-		name  string
-		perms *auth.Permissions
-	}{{"perms=none", nil}, {"perms=off", nil}, {"perms=100rules", hundredRules()}} {
-		b.Run(c.name, func(b *testing.B) {
-			a, err := auth.New(auth.Config{Users: []auth.User{{User: "u", Password: "p", Permissions: c.perms}}}, auth.Options{}, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var opts broker.Options
-			if c.name != "perms=none" {
-				opts.Authenticator = a
-			}
-			br, err := broker.New(opts)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer br.Close()
-			cred := broker.Credentials{User: "u", Password: "p"}
-			sub, err := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, cred, &discard{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for i := range 90 {
-				if err := sub.Subscribe(uint32(i+1), fmt.Sprintf("orders.region%d.*", i), broker.SubOptions{}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			pub, err := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, cred, &discard{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			payload := make([]byte, 16)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(payload)))
-			i := 0
-			for b.Loop() {
-				m := broker.Message{Topic: topics[i%len(topics)], Payload: payload}
-				if err := pub.Publish(&m); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-			if st := br.Stats(); st.MsgsOut < st.MsgsIn {
-				b.Fatalf("%d of %d publishes delivered", st.MsgsOut, st.MsgsIn)
-			}
-		})
+}
+
+func benchPublish(b *testing.B, authorize bool, perms *auth.Permissions, topics [][]byte) {
+	a, err := auth.New(auth.Config{Users: []auth.User{{User: "u", Password: "p", Permissions: perms}}}, auth.Options{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var opts broker.Options
+	if authorize {
+		opts.Authenticator = a
+	}
+	br, err := broker.New(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	cred := broker.Credentials{User: "u", Password: "p"}
+	sub, err := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, cred, &discard{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 90 {
+		if err := sub.Subscribe(uint32(i+1), fmt.Sprintf("orders.region%d.*", i), broker.SubOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pub, err := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, cred, &discard{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := make([]byte, 16)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(payload)))
+	i := 0
+	m := new(broker.Message) // Publish may change it: set every field each time
+	for b.Loop() {
+		*m = broker.Message{Topic: topics[i%len(topics)], Payload: payload}
+		if err := pub.Publish(m); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	if st := br.Stats(); st.MsgsOut < st.MsgsIn {
+		b.Fatalf("%d of %d publishes delivered", st.MsgsOut, st.MsgsIn)
 	}
 }
 
@@ -123,5 +135,74 @@ func BenchmarkMayPublish(b *testing.B) {
 			b.Fatal("refused")
 		}
 		i++
+	}
+}
+
+// BenchmarkPublishPermissionsTCP is the same comparison end to end, as a
+// user sees it: an SDK publisher and an SDK subscriber over loopback TCP,
+// the time per message from the first publish to the last delivery.
+func BenchmarkPublishPermissionsTCP(b *testing.B) {
+	for _, n := range []int{1, 1000} {
+		topics := make([]string, n)
+		for i := range topics {
+			topics[i] = fmt.Sprintf("orders.region%d.item%d", i%90, i)
+		}
+		for _, c := range []struct {
+			name  string
+			perms *auth.Permissions
+		}{{"none", nil}, {"off", nil}, {"100rules", hundredRules()}} {
+			b.Run(fmt.Sprintf("topics=%d/perms=%s", n, c.name), func(b *testing.B) {
+				a, err := auth.New(auth.Config{Users: []auth.User{{User: "u", Password: "p", Permissions: c.perms}}}, auth.Options{}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var opts broker.Options
+				if c.name != "none" {
+					opts.Authenticator = auth.NewLive(a)
+				}
+				srv := adapterstest.Start(b, adapterstest.Config{Broker: opts})
+				connect := func() *sdk.Conn {
+					nc, err := sdk.Connect(srv.URL, sdk.UserInfo("u", "p"))
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { nc.Close() })
+					return nc
+				}
+				sub, pub := connect(), connect()
+				var got atomic.Int64
+				done := make(chan struct{})
+				var want int64
+				count := func(*sdk.Msg) {
+					if got.Add(1) == want {
+						close(done)
+					}
+				}
+				for i := range 90 {
+					if _, err := sub.Subscribe(fmt.Sprintf("orders.region%d.>", i), count); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ctx := context.Background()
+				if err := sub.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				want = int64(b.N)
+				payload := make([]byte, 16)
+				b.SetBytes(int64(len(payload)))
+				b.ResetTimer()
+				for i := range b.N {
+					if err := pub.Publish(topics[i%n], payload); err != nil {
+						b.Fatal(err)
+					}
+				}
+				select {
+				case <-done:
+				case <-time.After(time.Minute):
+					b.Fatalf("%d of %d delivered", got.Load(), b.N)
+				}
+				b.StopTimer()
+			})
+		}
 	}
 }

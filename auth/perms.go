@@ -71,13 +71,17 @@ func (ps *permSet) mayPublish(topic []byte) bool {
 	if ps.pubAllow == nil && ps.pubDeny == nil {
 		return true
 	}
-	if ok, hit := ps.pubCache.get(topic); hit {
-		return ok
+	return ps.decide(topic).ok
+}
+
+// decide returns the cached decision for topic, making it on a miss.
+func (ps *permSet) decide(topic []byte) *decision {
+	if d := ps.pubCache.get(topic); d != nil {
+		return d
 	}
 	ok := (ps.pubDeny == nil || !ps.pubDeny.match(topic, true)) &&
 		(ps.pubAllow == nil || ps.pubAllow.match(topic, false))
-	ps.pubCache.put(topic, ok)
-	return ok
+	return ps.pubCache.put(topic, ok, ps)
 }
 
 func (ps *permSet) denied(topic []byte) bool {
@@ -150,6 +154,10 @@ type sessionPerms struct {
 	id   identity
 	res  atomic.Pointer[resolved]
 	resp replies
+	// last is the decision of the session's latest publish (it names its
+	// rule set): a client that publishes to one topic again and again, the
+	// usual case, costs a compare instead of a hash lookup.
+	last atomic.Pointer[decision]
 }
 
 type resolved struct {
@@ -179,7 +187,15 @@ func (p *sessionPerms) rules() *permSet {
 
 func (p *sessionPerms) MayPublish(topic []byte) bool {
 	set := p.rules()
-	if set.mayPublish(topic) {
+	if set.pubAllow == nil && set.pubDeny == nil {
+		return true
+	}
+	d := p.last.Load()
+	if d == nil || d.set != set || d.topic != string(topic) {
+		d = set.decide(topic)
+		p.last.Store(d)
+	}
+	if d.ok {
 		return true
 	}
 	// Deny wins over allow_responses too: an operator who denies a topic

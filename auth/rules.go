@@ -178,29 +178,31 @@ const (
 )
 
 type decision struct {
+	set   *permSet // whose decision it is
 	topic string
 	ok    bool
 }
 
-func (d *decisions) get(topic []byte) (ok, hit bool) {
+func (d *decisions) get(topic []byte) *decision {
 	h := maphash.Bytes(d.seed, topic) % decisionSlots
 	for i := h &^ (bucketSize - 1); i < h|(bucketSize-1)+1; i++ {
 		if e := d.slots[i].Load(); e != nil && e.topic == string(topic) {
-			return e.ok, true
+			return e
 		}
 	}
-	return false, false
+	return nil
 }
 
 // put stores a decision in a free slot of the topic's bucket, or else in
 // the one its hash points at.
-func (d *decisions) put(topic []byte, ok bool) {
+func (d *decisions) put(topic []byte, ok bool, set *permSet) *decision {
 	h := maphash.Bytes(d.seed, topic) % decisionSlots
-	e := &decision{topic: string(topic), ok: ok}
+	e := &decision{set: set, topic: string(topic), ok: ok}
 	for i := h &^ (bucketSize - 1); i < h|(bucketSize-1)+1; i++ {
 		if d.slots[i].CompareAndSwap(nil, e) {
-			return
+			return e
 		}
 	}
 	d.slots[h].Store(e)
+	return e
 }
