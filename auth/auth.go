@@ -1,8 +1,10 @@
 // Package auth is the broker's authorizer: users with bcrypt or plain-text
 // passwords, a shared token, client-certificate identities, and
-// NATS-like publish and subscribe permissions compiled for fast checks. It
-// implements broker.Authenticator; a reload builds a new Authorizer and
-// applies it to open sessions with Reauthorize.
+// NATS-like publish and subscribe permissions compiled for fast checks.
+// The broker is given a Live, which implements broker.Authenticator with
+// the Authorizer in force; a reload builds a new Authorizer, swaps it in,
+// and passes Live.Reauthorize to broker.Broker.Reauthorize for the
+// sessions already open.
 package auth
 
 import (
