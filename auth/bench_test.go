@@ -70,6 +70,19 @@ func BenchmarkPublishPermissions(b *testing.B) {
 }
 
 func benchPublish(b *testing.B, authorize bool, perms *auth.Permissions, topics [][]byte) {
+	publish := publisher(b, authorize, perms, topics)
+	b.ReportAllocs()
+	b.SetBytes(16)
+	i := 0
+	for b.Loop() {
+		publish(i)
+		i++
+	}
+}
+
+// publisher starts a broker with a subscriber to every topic and returns a
+// function that publishes message i (to topic i mod len(topics)).
+func publisher(b *testing.B, authorize bool, perms *auth.Permissions, topics [][]byte) func(i int) {
 	a, err := auth.New(auth.Config{Users: []auth.User{{User: "u", Password: "p", Permissions: perms}}}, auth.Options{}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -82,7 +95,12 @@ func benchPublish(b *testing.B, authorize bool, perms *auth.Permissions, topics 
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer br.Close()
+	b.Cleanup(func() {
+		if st := br.Stats(); st.MsgsOut < st.MsgsIn {
+			b.Errorf("%d of %d publishes delivered", st.MsgsOut, st.MsgsIn)
+		}
+		br.Close()
+	})
 	cred := broker.Credentials{User: "u", Password: "p"}
 	sub, err := br.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "bench"}}, cred, &discard{})
 	if err != nil {
@@ -98,19 +116,54 @@ func benchPublish(b *testing.B, authorize bool, perms *auth.Permissions, topics 
 		b.Fatal(err)
 	}
 	payload := make([]byte, 16)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(payload)))
-	i := 0
 	m := new(broker.Message) // Publish may change it: set every field each time
-	for b.Loop() {
+	return func(i int) {
 		*m = broker.Message{Topic: topics[i%len(topics)], Payload: payload}
 		if err := pub.Publish(m); err != nil {
 			b.Fatal(err)
 		}
-		i++
 	}
-	if st := br.Stats(); st.MsgsOut < st.MsgsIn {
-		b.Fatalf("%d of %d publishes delivered", st.MsgsOut, st.MsgsIn)
+}
+
+// BenchmarkPublishPermissionsPaired measures the three cases of
+// BenchmarkPublishPermissions side by side in one loop, in alternating
+// batches of 1000 publishes, so that whatever else the machine does falls
+// on all three alike. It reports each case's ns per publish and the cost
+// of the checks relative to no authorizer (rules-%, off-%). One iteration
+// is one batch of each.
+func BenchmarkPublishPermissionsPaired(b *testing.B) {
+	for _, n := range []int{1, 1000} {
+		b.Run(fmt.Sprintf("topics=%d", n), func(b *testing.B) {
+			topics := make([][]byte, n)
+			for i := range topics {
+				topics[i] = fmt.Appendf(nil, "orders.region%d.item%d", i%90, i)
+			}
+			pubs := []func(int){
+				publisher(b, false, nil, topics),
+				publisher(b, true, nil, topics),
+				publisher(b, true, hundredRules(), topics),
+			}
+			var spent [3]time.Duration
+			const batch = 1000
+			round := 0
+			for b.Loop() {
+				for k := range pubs {
+					v := (k + round) % len(pubs) // rotate who goes first
+					start := time.Now()
+					for i := range batch {
+						pubs[v](round*batch + i)
+					}
+					spent[v] += time.Since(start)
+				}
+				round++
+			}
+			per := func(v int) float64 { return float64(spent[v].Nanoseconds()) / float64(round*batch) }
+			b.ReportMetric(per(0), "ns/pub-none")
+			b.ReportMetric(per(1), "ns/pub-off")
+			b.ReportMetric(per(2), "ns/pub-100rules")
+			b.ReportMetric(100*(per(1)/per(0)-1), "off-%")
+			b.ReportMetric(100*(per(2)/per(0)-1), "rules-%")
+		})
 	}
 }
 
