@@ -24,8 +24,8 @@ type Broker struct {
 	id          string
 	interest    *interest
 	slow        atomic.Uint64 // sessions closed as slow consumers
-	authFail    atomic.Uint64 // clients whose credentials were refused
-	denied      atomic.Uint64 // publishes and subscriptions refused by permissions
+	authFail    atomic.Uint64 // sessions refused by the Authenticator
+	denials     atomic.Uint64 // operations refused by a session's Permissions
 	storeErrors atomic.Uint64 // retained publishes the store failed to keep
 	wills       wills
 
@@ -88,6 +88,9 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 		var err error
 		if p, err = b.opts.Authenticator.Authenticate(info, cred); err != nil {
 			b.authFail.Add(1)
+			failed := info
+			failed.User = cred.User
+			b.emit(Event{Kind: AuthFailed, Session: failed, Reason: err})
 			b.sysEvent(SysAuthFailed, info, cred.User, err)
 			return nil, err
 		}

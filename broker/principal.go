@@ -44,6 +44,15 @@ type Permissions interface {
 	MayReceive(topic []byte) bool
 }
 
+// Responder is implemented by Permissions that let a session answer the
+// requests it receives (NATS's allow_responses): Received is told the
+// reply topic of every message delivered to the session, so that
+// MayPublish can allow a publish to it. It is called with the session's
+// lock held and must not block; it must not keep reply.
+type Responder interface {
+	Received(reply []byte)
+}
+
 // The publish check is written out in Session.Publish, on the hot path.
 
 // Principal returns the principal the session acts as now.
@@ -68,7 +77,7 @@ func (s *Session) SetPrincipal(p Principal) {
 	}
 	s.mu.Unlock()
 	for _, sub := range revoked {
-		s.conn.Revoke(sub.sid, permissionErr("subscribe to", sub.filter, sub.queue))
+		s.conn.Revoke(sub.sid, s.deny("subscribe to", []byte(sub.filter), sub.queue))
 	}
 }
 
@@ -77,6 +86,14 @@ func (p *Principal) maySubscribe(filter, queue string) (ok, filtered bool) {
 		return true, false
 	}
 	return p.Permissions.MaySubscribe(filter, queue)
+}
+
+// receivedRequest tells the session's Permissions, if they track replies,
+// that a message with reply topic reply was delivered.
+func (s *Session) receivedRequest(reply []byte) {
+	if r, ok := s.principal.Load().Permissions.(Responder); ok {
+		r.Received(reply)
+	}
 }
 
 // mayReceive is asked, for a filtered subscription, before each delivery.

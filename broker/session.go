@@ -97,6 +97,7 @@ type Session struct {
 	conn Conn
 
 	principal atomic.Pointer[Principal] // swapped whole by SetPrincipal
+	denials   denials                   // refusals already reported
 	will      atomic.Pointer[Will]      // published if the session ends without a goodbye
 
 	// publishing counts Publish calls in progress, so a shutdown can wait
@@ -182,8 +183,7 @@ func (s *Session) Publish(m *Message) error {
 		return ErrShutdown
 	}
 	if perms := s.principal.Load().Permissions; perms != nil && !perms.MayPublish(m.Topic) {
-		s.b.denied.Add(1)
-		return permissionErr("publish to", string(m.Topic), "")
+		return s.deny("publish to", m.Topic, "")
 	}
 	s.msgsIn.Add(1)
 	s.bytesIn.Add(uint64(len(m.Payload)))
@@ -241,8 +241,7 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 	ok, filtered := s.principal.Load().maySubscribe(filter, queue)
 	if !ok {
 		s.mu.Unlock()
-		s.b.denied.Add(1)
-		return permissionErr("subscribe to", filter, queue)
+		return s.deny("subscribe to", []byte(filter), queue)
 	}
 	sub.filtered.Store(filtered)
 	if _, dup := s.subs[sid]; dup {
@@ -424,6 +423,11 @@ func (s *Session) deliverLocked(sub *subscription, m *Message) bool {
 		}
 	} else {
 		sub.delivered.Add(1)
+	}
+	if len(m.Reply) > 0 {
+		// Before the message can reach the client: its answer may come
+		// back before Deliver returns.
+		s.receivedRequest(m.Reply)
 	}
 	pending, ok := s.conn.Deliver(sub.sid, m)
 	if !ok {

@@ -10,8 +10,8 @@ type Stats struct {
 	MsgsIn, BytesIn       uint64         // publishes received (bytes: payloads)
 	MsgsOut, BytesOut     uint64         // deliveries queued to sessions (bytes: payloads)
 	SlowConsumers         uint64         // sessions closed for exceeding MaxPending
-	AuthFailures          uint64         // clients whose credentials were refused
-	PermissionDenials     uint64         // publishes and subscriptions refused by the session's permissions
+	AuthFailures          uint64         // connections refused by the Authenticator
+	PermissionDenials     uint64         // publishes, subscriptions and revocations refused by Permissions
 	Subscriptions         int            // subscriptions now, over all sessions
 	Retained              int            // retained messages stored
 	StoreErrors           uint64         // retained publishes the store failed to keep (disk full, I/O)
@@ -52,7 +52,7 @@ func (b *Broker) Stats() Stats {
 		SlowConsumers:         b.slow.Load(),
 		StoreErrors:           b.storeErrors.Load(),
 		AuthFailures:          b.authFail.Load(),
-		PermissionDenials:     b.denied.Load(),
+		PermissionDenials:     b.denials.Load(),
 		ByProtocol:            make(map[string]ProtocolStats, len(b.totalBy)),
 	}
 	for p, n := range b.byProto {
@@ -98,6 +98,15 @@ const (
 	// StoreFailed: the retained store could not keep a retained publish
 	// of Session's; Reason says which topic and why.
 	StoreFailed
+	// AuthFailed: the Authenticator refused a client. Session holds what
+	// is known before a session opens (no ID; User is the user the client
+	// claimed); Reason is the Authenticator's error.
+	AuthFailed
+	// PermissionDenied: a session was refused a publish or a subscription,
+	// or had a subscription revoked. Reported once per session, operation
+	// and topic (every refusal is counted in Stats.PermissionDenials);
+	// Reason names the topic.
+	PermissionDenied
 )
 
 func (k EventKind) String() string {
@@ -108,11 +117,15 @@ func (k EventKind) String() string {
 		return "session closed"
 	case StoreFailed:
 		return "retained store failed"
+	case AuthFailed:
+		return "authentication failed"
+	case PermissionDenied:
+		return "permission denied"
 	}
 	return "unknown event"
 }
 
-// Event is a session lifecycle event, passed to Options.OnEvent.
+// Event is a session lifecycle or security event, passed to Options.OnEvent.
 type Event struct {
 	Kind    EventKind
 	Session SessionInfo

@@ -20,9 +20,9 @@ func (d denyPrefix) MaySubscribe(filter, _ string) (bool, bool) {
 }
 func (d denyPrefix) MayReceive([]byte) bool { return true }
 
-type permAuth struct{}
+type tokenAuth struct{}
 
-func (permAuth) Authenticate(_ broker.SessionInfo, c broker.Credentials) (broker.Principal, error) {
+func (tokenAuth) Authenticate(_ broker.SessionInfo, c broker.Credentials) (broker.Principal, error) {
 	if c.Token != "ok" {
 		return broker.Principal{}, broker.ErrAuth
 	}
@@ -50,7 +50,7 @@ func connect(t *testing.T, b *broker.Broker, proto string, conn broker.Conn) *br
 // sessions, refusals, pending bytes, subscriptions, and who a topic
 // reaches.
 func TestStatsForMonitoring(t *testing.T) {
-	b := newBroker(t, broker.Options{Authenticator: permAuth{}, Retained: broker.NewMemoryStore(0, 0)})
+	b := newBroker(t, broker.Options{Authenticator: tokenAuth{}, Retained: broker.NewMemoryStore(0, 0)})
 	if _, err := b.Connect(broker.SessionInfo{Peer: broker.Peer{Protocol: "tcp"}}, broker.Credentials{Token: "bad"}, &bufConn{}); !errors.Is(err, broker.ErrAuth) {
 		t.Fatalf("bad token: %v", err)
 	}

@@ -45,6 +45,7 @@ type Options struct {
 	serverName string
 	insecure   bool
 	pin        []byte
+	clientCert *tls.Certificate
 	dialer     func(ctx context.Context, u *url.URL) (Transport, error)
 	will       *wire.Will
 

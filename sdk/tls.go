@@ -64,6 +64,21 @@ func PinnedCertSHA256(fp string) Option {
 	}
 }
 
+// ClientCert presents the certificate in certFile (PEM, the chain after
+// the leaf if any) with the private key in keyFile to brokers that ask for
+// one (mTLS: tls.client_ca_file), over tls://, wss:// and quic://. With
+// tls.map_identity the certificate's name is the user the client acts as.
+func ClientCert(certFile, keyFile string) Option {
+	return func(o *Options) error {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return fmt.Errorf("sdk: client certificate: %w", err)
+		}
+		o.clientCert = &cert
+		return nil
+	}
+}
+
 // tlsConfig builds the client TLS configuration for host.
 func (o *Options) tlsConfig(host string) *tls.Config {
 	cfg := &tls.Config{}
@@ -81,6 +96,9 @@ func (o *Options) tlsConfig(host string) *tls.Config {
 	}
 	if o.insecure {
 		cfg.InsecureSkipVerify = true
+	}
+	if o.clientCert != nil {
+		cfg.Certificates = []tls.Certificate{*o.clientCert}
 	}
 	if pin := o.pin; pin != nil {
 		cfg.InsecureSkipVerify = true // the pin replaces chain verification

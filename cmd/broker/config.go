@@ -105,16 +105,10 @@ type PluginConfig struct {
 type TLSConfig struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-}
-
-type AuthConfig struct {
-	Token string     `yaml:"token"`
-	Users []UserAuth `yaml:"users"`
-}
-
-type UserAuth struct {
-	User     string `yaml:"user"`
-	Password string `yaml:"password"`
+	// mTLS (config_auth.go)
+	ClientCAFile string `yaml:"client_ca_file"`
+	Verify       bool   `yaml:"verify"`
+	MapIdentity  bool   `yaml:"map_identity"`
 }
 
 type RetainedConfig struct {
@@ -463,12 +457,8 @@ func (c *Config) validate() error {
 			}
 		}
 	}
-	for i, u := range c.Auth.Users {
-		if u.User == "" || u.Password == "" {
-			bad(fmt.Sprintf("auth.users[%d]", i), "user and password must both be set")
-		}
-	}
 	c.HTTP.validate(bad)
+	errs = append(errs, c.validateSecurity()...)
 	if c.Shutdown.DrainTimeout <= 0 {
 		bad("shutdown.drain_timeout", "must be a positive duration")
 	}

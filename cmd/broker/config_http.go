@@ -26,6 +26,9 @@ func (h *HTTPConfig) validate(bad func(key, format string, a ...any)) {
 	if (h.TLS.CertFile == "") != (h.TLS.KeyFile == "") {
 		bad("http.tls", "cert_file and key_file must be set together")
 	}
+	if h.TLS.ClientCAFile != "" || h.TLS.Verify || h.TLS.MapIdentity {
+		bad("http.tls", "client certificates are not supported on the monitoring listener (client_ca_file, verify, map_identity); use http.user and http.password")
+	}
 	if (h.User == "") != (h.Password == "") {
 		bad("http.user", "user and password must be set together")
 	}

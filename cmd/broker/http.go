@@ -149,11 +149,12 @@ func storeHealth(store broker.RetainedStore) func() error {
 
 // newMonitor builds the monitoring listener, or returns nil when
 // http.listen is empty.
-func newMonitor(cfg Config, b *broker.Broker, m *monitored, acks *monitor.AckTimer, log zerolog.Logger) (*monitor.Server, error) {
+func newMonitor(cfg Config, b *broker.Broker, m *monitored, acks *monitor.AckTimer, ts *tlsSet, log zerolog.Logger) (*monitor.Server, error) {
 	if cfg.HTTP.Listen == "" {
 		return nil, nil
 	}
-	t, err := loadTLS(cfg.HTTP.TLS, "http.tls")
+	// Its certificate is reloaded on SIGHUP like the listeners'.
+	t, err := ts.serverTLS(cfg.HTTP.TLS, "http.tls", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -18,10 +18,10 @@ import (
 )
 
 // buildListeners creates an adapter for each enabled transport.
-func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolog.Logger) ([]adapters.Listener, error) {
+func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolog.Logger, ts *tlsSet) ([]adapters.Listener, error) {
 	var ls []adapters.Listener
 	if cfg.TCP.Listen != "" {
-		t, err := loadTLS(cfg.TCP.TLS, "tcp.tls")
+		t, err := ts.serverTLS(cfg.TCP.TLS, "tcp.tls", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -34,7 +34,7 @@ func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolo
 		}))
 	}
 	if cfg.WS.Listen != "" {
-		t, err := loadTLS(cfg.WS.TLS, "ws.tls")
+		t, err := ts.serverTLS(cfg.WS.TLS, "ws.tls", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -49,11 +49,8 @@ func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolo
 	}
 	if cfg.QUIC.Listen != "" {
 		qlog := log.With().Str("adapter", "quic").Logger()
-		t, err := loadTLS(cfg.QUIC.TLS, "quic.tls")
-		if err != nil {
-			return nil, err
-		}
-		if t == nil {
+		var fallback *tls.Certificate
+		if cfg.QUIC.TLS.CertFile == "" {
 			cert, created, err := quic.LoadOrCreateCert(cfg.DataDir)
 			if err != nil {
 				return nil, fmt.Errorf("quic.tls: %w", err)
@@ -64,7 +61,11 @@ func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolo
 			}
 			qlog.Info().Str("sha256", quic.Fingerprint(cert)).Str("dir", cfg.DataDir).
 				Msgf("%s self-signed QUIC certificate; clients trust it with sdk.PinnedCertSHA256", verb)
-			t = &tls.Config{Certificates: []tls.Certificate{cert}}
+			fallback = &cert
+		}
+		t, err := ts.serverTLS(cfg.QUIC.TLS, "quic.tls", fallback)
+		if err != nil {
+			return nil, err
 		}
 		ls = append(ls, quic.New(e, quic.Options{
 			Addr:            cfg.QUIC.Listen,
@@ -110,17 +111,6 @@ func (o optional) Serve(ctx context.Context) error {
 		return nil // it did not start
 	}
 	return o.Runner.Serve(ctx)
-}
-
-func loadTLS(c TLSConfig, key string) (*tls.Config, error) {
-	if c.CertFile == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // stdlogWriter routes the standard library's log package, which quic-go

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/auth"
 	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/broker/boltstore"
 	"github.com/msgtrans/msgtrans/monitor"
@@ -43,23 +46,37 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "broker: %v\n", err)
 		return 2
 	}
-	log := newLogger(cfg.Log, stderr)
+	level := new(atomic.Int32)
+	log := newLogger(cfg.Log, stderr, level)
 	redirectStdlog(log)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 
 	srv, err := start(cfg, log)
 	if err != nil {
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
-	select {
-	case sig := <-sigs:
-		log.Info().Str("signal", sig.String()).Dur("deadline", cfg.Shutdown.DrainTimeout).Msg("draining; a second signal exits at once")
-	case err := <-srv.failed:
-		log.Error().Err(err).Msg("listener failed; shutting down")
+	srv.reload.args, srv.reload.cfg, srv.reload.level = args, cfg, level
+wait:
+	for {
+		select {
+		case <-hups:
+			if err := srv.Reload(); err != nil {
+				log.Error().Err(err).Msg("reload refused; the configuration in force is kept")
+			}
+		case sig := <-sigs:
+			log.Info().Str("signal", sig.String()).Dur("deadline", cfg.Shutdown.DrainTimeout).Msg("draining; a second signal exits at once")
+			break wait
+		case err := <-srv.failed:
+			log.Error().Err(err).Msg("listener failed; shutting down")
+			break wait
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -76,8 +93,10 @@ func run(args []string, stderr io.Writer) int {
 	}
 }
 
-func newLogger(c LogConfig, w io.Writer) zerolog.Logger {
-	level, err := zerolog.ParseLevel(c.Level)
+// newLogger builds the service's logger. Its level is held in level, which
+// a reload changes (see levelWriter).
+func newLogger(c LogConfig, w io.Writer, lvl *atomic.Int32) zerolog.Logger {
+	level, err := zerolog.ParseLevel(strings.ToLower(c.Level))
 	if err != nil || level == zerolog.NoLevel {
 		level = zerolog.InfoLevel // validate() already rejected bad values
 	}
@@ -91,7 +110,8 @@ func newLogger(c LogConfig, w io.Writer) zerolog.Logger {
 	if format == "console" {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	}
-	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+	lvl.Store(int32(level))
+	return zerolog.New(levelWriter{w, lvl}).Level(zerolog.TraceLevel).With().Timestamp().Logger()
 }
 
 // server is the running service.
@@ -102,6 +122,7 @@ type server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	failed chan error
+	reload reloader
 }
 
 func start(cfg Config, log zerolog.Logger) (*server, error) {
@@ -109,14 +130,14 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	users := make(map[string]string, len(cfg.Auth.Users))
-	for _, u := range cfg.Auth.Users {
-		users[u.User] = u.Password
+	authz, err := newAuthorizer(cfg, nil)
+	if err != nil {
+		lock.Close()
+		return nil, err
 	}
-	var auth broker.Authenticator
-	if cfg.Auth.Token != "" || len(users) > 0 {
-		auth = &broker.StaticAuth{Token: cfg.Auth.Token, Users: users}
-	}
+	warnPlainText(log, cfg)
+	live := auth.NewLive(authz)
+	sec := newSecLog(log)
 	store, err := openRetained(cfg, log)
 	if err != nil {
 		lock.Close()
@@ -138,8 +159,8 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		MaxPending:               int(cfg.Limits.MaxPending),
 		MaxMemory:                budget,
 		Retained:                 acks,
-		Authenticator:            auth,
-		OnEvent:                  func(e broker.Event) { logEvent(log, sampled, e); mon.observe(e) },
+		Authenticator:            live,
+		OnEvent:                  func(e broker.Event) { logEvent(log, sampled, e); mon.observe(e); sec.event(e) },
 	})
 	if err != nil {
 		store.Close()
@@ -147,6 +168,7 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		return nil, err
 	}
 	s := &server{log: log, b: b, lock: lock, failed: make(chan error, 1)}
+	s.reload.auth, s.reload.tls = live, newTLSSet()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	log.Info().Str("version", version).Str("server_id", b.ID()).Str("data_dir", cfg.DataDir).Msg("msgtrans broker starting")
@@ -163,7 +185,7 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		s.abort()
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
-	listeners, err := buildListeners(cfg, engine, b, log)
+	listeners, err := buildListeners(cfg, engine, b, log, s.reload.tls)
 	if err != nil {
 		s.abort()
 		return nil, err
@@ -179,7 +201,7 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		}
 		s.serve(ctx, l.Serve)
 	}
-	httpSrv, err := newMonitor(cfg, b, mon, acks, log)
+	httpSrv, err := newMonitor(cfg, b, mon, acks, s.reload.tls, log)
 	if err == nil && httpSrv != nil {
 		err = httpSrv.Listen(ctx)
 	}

@@ -26,6 +26,8 @@ type connFlags struct {
 	user           string
 	password       string
 	ca             string
+	tlsCert        string
+	tlsKey         string
 	serverName     string
 	pin            string
 	insecure       bool
@@ -34,7 +36,7 @@ type connFlags struct {
 
 var connFlagNames = map[string]bool{
 	"server": true, "name": true, "token": true, "user": true, "password": true,
-	"ca": true, "server-name": true, "pin": true, "insecure": true, "connect-timeout": true,
+	"ca": true, "tls-cert": true, "tls-key": true, "server-name": true, "pin": true, "insecure": true, "connect-timeout": true,
 }
 
 func registerConnFlags(fs *flag.FlagSet) *connFlags {
@@ -49,6 +51,8 @@ func registerConnFlags(fs *flag.FlagSet) *connFlags {
 	fs.StringVar(&cf.user, "user", "", "authenticate with this user `name` (with --password)")
 	fs.StringVar(&cf.password, "password", "", "`password` for --user")
 	fs.StringVar(&cf.ca, "ca", "", "trust the PEM CA certificates in `file` for tls://, wss:// and quic://")
+	fs.StringVar(&cf.tlsCert, "tls-cert", "", "present the PEM client certificate in `file` to a broker that asks for one (mTLS; with --tls-key)")
+	fs.StringVar(&cf.tlsKey, "tls-key", "", "the private key of --tls-cert, PEM `file`")
 	fs.StringVar(&cf.serverName, "server-name", "", "check the server certificate against this `name` instead of the URL's host")
 	fs.StringVar(&cf.pin, "pin", "", "trust exactly the server certificate with this SHA-256 `fingerprint` (hex, colons allowed),\nsuch as the one the broker logs for its generated QUIC certificate")
 	fs.BoolVar(&cf.insecure, "insecure", false, "accept any server certificate: DEVELOPMENT ONLY, it makes TLS useless\nagainst an active attacker (prefer --pin for a self-signed certificate)")
@@ -83,6 +87,15 @@ func (cf *connFlags) options(name string) ([]sdk.Option, error) {
 			return nil, fmt.Errorf("--ca: %s", describe(err))
 		}
 		opts = append(opts, sdk.RootCAFile(cf.ca))
+	}
+	if (cf.tlsCert == "") != (cf.tlsKey == "") {
+		return nil, usagef("--tls-cert and --tls-key go together")
+	}
+	if cf.tlsCert != "" {
+		if err := sdk.ClientCert(cf.tlsCert, cf.tlsKey)(&sdk.Options{}); err != nil {
+			return nil, fmt.Errorf("--tls-cert: %s", describe(err))
+		}
+		opts = append(opts, sdk.ClientCert(cf.tlsCert, cf.tlsKey))
 	}
 	if cf.serverName != "" {
 		opts = append(opts, sdk.ServerName(cf.serverName))

@@ -40,9 +40,10 @@ Usage:
   msgtrans <command> [arguments] [flags]
 
 Commands:
-%s
+%s  passwd print a bcrypt hash of a password read from stdin, for auth.users
+
 Every command but server (which reads the monitoring endpoint over HTTP)
-accepts the connection flags:
+and passwd accepts the connection flags:
 %s
 Flags may come before or after the arguments; put "--" before an argument
 that starts with "-". Run "msgtrans <command> -h" for a command's flags.
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "version", "-version", "--version":
 		fmt.Fprintln(e.stdout, "msgtrans", version)
 		return exitOK
+	case "passwd":
+		return runPasswd(args[1:], os.Stdin, e.stdout, e.stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && name == "help" {
 			c := find(cmds, args[1])

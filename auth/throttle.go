@@ -1,0 +1,152 @@
+package auth
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ThrottleOptions tune how repeated login failures from one address are
+// slowed down.
+type ThrottleOptions struct {
+	// Free is how many failures an address may have before its attempts
+	// are spaced out. Default 5.
+	Free int
+	// Delay is the spacing after the first failure past Free; it doubles
+	// with each further failure up to MaxDelay. Defaults 100ms and 5s.
+	Delay, MaxDelay time.Duration
+	// MaxWait is the longest an attempt waits for its turn; an attempt
+	// that would wait longer is refused at once without its credentials
+	// being checked. Default 2s.
+	MaxWait time.Duration
+	// Forget drops an address's record this long after its last
+	// failure. Default 10 minutes.
+	Forget time.Duration
+	// MaxAddresses bounds the addresses remembered. Default 65536.
+	MaxAddresses int
+}
+
+// Throttle slows down login attempts from an address that keeps failing:
+// its attempts are serialized with a growing delay, so that guessing
+// passwords from one address runs at a few attempts per second at most,
+// and an address that would queue too long is refused without a password
+// check (bcrypt costs the broker real CPU).
+type Throttle struct {
+	o        ThrottleOptions
+	failures atomic.Uint64
+	refused  atomic.Uint64
+
+	mu    sync.Mutex
+	addrs map[string]*addrState
+}
+
+type addrState struct {
+	fails int
+	last  time.Time // last failure
+	next  time.Time // when the next attempt may run
+}
+
+// NewThrottle returns a throttle with o's values, defaults filled in.
+func NewThrottle(o ThrottleOptions) *Throttle {
+	if o.Free <= 0 {
+		o.Free = 5
+	}
+	if o.Delay <= 0 {
+		o.Delay = 100 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 5 * time.Second
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 2 * time.Second
+	}
+	if o.Forget <= 0 {
+		o.Forget = 10 * time.Minute
+	}
+	if o.MaxAddresses <= 0 {
+		o.MaxAddresses = 1 << 16
+	}
+	return &Throttle{o: o, addrs: map[string]*addrState{}}
+}
+
+// Wait waits for addr's turn to attempt a login. It returns ErrThrottled
+// when the turn is too far off; otherwise the caller must call done with
+// the attempt's outcome.
+func (t *Throttle) Wait(addr string) (done func(ok bool), err error) {
+	now := time.Now()
+	t.mu.Lock()
+	st := t.addrs[addr]
+	if st != nil && now.Sub(st.last) > t.o.Forget {
+		delete(t.addrs, addr)
+		st = nil
+	}
+	var wait time.Duration
+	if st != nil && st.fails >= t.o.Free {
+		slot := st.next
+		if slot.Before(now) {
+			slot = now
+		}
+		if wait = slot.Sub(now); wait > t.o.MaxWait {
+			t.mu.Unlock()
+			t.failures.Add(1)
+			t.refused.Add(1)
+			return nil, ErrThrottled
+		}
+		st.next = slot.Add(t.delay(st.fails))
+	}
+	t.mu.Unlock()
+	if wait > 0 {
+		time.Sleep(wait)
+	}
+	return func(ok bool) { t.record(addr, ok) }, nil
+}
+
+func (t *Throttle) delay(fails int) time.Duration {
+	d := t.o.Delay
+	for i := t.o.Free; i < fails && d < t.o.MaxDelay; i++ {
+		d *= 2
+	}
+	return min(d, t.o.MaxDelay)
+}
+
+func (t *Throttle) record(addr string, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ok {
+		delete(t.addrs, addr)
+		return
+	}
+	t.failures.Add(1)
+	st := t.addrs[addr]
+	if st == nil {
+		if len(t.addrs) >= t.o.MaxAddresses {
+			t.evictLocked()
+		}
+		st = &addrState{}
+		t.addrs[addr] = st
+	}
+	st.fails++
+	st.last = time.Now()
+}
+
+// evictLocked makes room: records past Forget first, then any one.
+func (t *Throttle) evictLocked() {
+	now := time.Now()
+	for a, st := range t.addrs {
+		if now.Sub(st.last) > t.o.Forget {
+			delete(t.addrs, a)
+		}
+	}
+	for a := range t.addrs {
+		if len(t.addrs) < t.o.MaxAddresses {
+			return
+		}
+		delete(t.addrs, a)
+	}
+}
+
+// Failures counts failed logins, those refused by the throttle included.
+func (t *Throttle) Failures() uint64 { return t.failures.Load() }
+
+// Refused counts logins refused by the throttle without a check.
+func (t *Throttle) Refused() uint64 { return t.refused.Load() }
