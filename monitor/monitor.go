@@ -39,6 +39,10 @@ type Options struct {
 	// basic authentication).
 	User, Password string
 	Pprof          bool // serve /debug/pprof/
+	// Reload, when set, is served as POST /reload (the configuration read
+	// again, as on SIGHUP), only with User and Password set: changing the
+	// broker's configuration takes credentials.
+	Reload func() error
 	Version        string
 	// Config is the configuration summary shown in /varz (listen
 	// addresses, limits); the service fills it in.
@@ -97,6 +101,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /pluginz", s.pluginz)
 	m.HandleFunc("GET /ratez", s.ratez)
 	m.Handle("GET /metrics", s.metricsHandler())
+	m.HandleFunc("POST /reload", s.reload)
 	m.Handle("GET /", dashboard())
 	if s.opts.Pprof {
 		m.HandleFunc("GET /debug/pprof/", pprof.Index)

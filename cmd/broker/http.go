@@ -149,7 +149,7 @@ func storeHealth(store broker.RetainedStore) func() error {
 
 // newMonitor builds the monitoring listener, or returns nil when
 // http.listen is empty.
-func newMonitor(cfg Config, b *broker.Broker, m *monitored, acks *monitor.AckTimer, ts *tlsSet, log zerolog.Logger) (*monitor.Server, error) {
+func newMonitor(cfg Config, b *broker.Broker, m *monitored, acks *monitor.AckTimer, ts *tlsSet, reload func() error, log zerolog.Logger) (*monitor.Server, error) {
 	if cfg.HTTP.Listen == "" {
 		return nil, nil
 	}
@@ -162,7 +162,7 @@ func newMonitor(cfg Config, b *broker.Broker, m *monitored, acks *monitor.AckTim
 		log.Warn().Str("addr", cfg.HTTP.Listen).Msg("monitoring is reachable from other hosts without a password; set http.user and http.password")
 	}
 	srv, err := monitor.New(b, monitor.Options{
-		Addr: cfg.HTTP.Listen, TLS: t, User: cfg.HTTP.User, Password: cfg.HTTP.Password, Pprof: cfg.HTTP.Pprof,
+		Addr: cfg.HTTP.Listen, TLS: t, User: cfg.HTTP.User, Password: cfg.HTTP.Password, Pprof: cfg.HTTP.Pprof, Reload: reload,
 		Version: version, Config: configSummary(cfg, m), Plugins: m.plugins, Health: &m.health,
 		Metrics: []monitor.Collector{acks},
 		Logger:  log.With().Str("adapter", "http").Logger(),

@@ -62,7 +62,7 @@ func run(args []string, stderr io.Writer) int {
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
-	srv.reload.args, srv.reload.cfg, srv.reload.level = args, cfg, level
+	srv.reload.setSource(args, cfg, level)
 wait:
 	for {
 		select {
@@ -201,7 +201,7 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		}
 		s.serve(ctx, l.Serve)
 	}
-	httpSrv, err := newMonitor(cfg, b, mon, acks, s.reload.tls, log)
+	httpSrv, err := newMonitor(cfg, b, mon, acks, s.reload.tls, s.reloadOverHTTP, log)
 	if err == nil && httpSrv != nil {
 		err = httpSrv.Listen(ctx)
 	}

@@ -84,6 +84,25 @@ func (s *server) Reload() error {
 	return nil
 }
 
+// reloadOverHTTP is Reload for the monitoring listener's POST /reload,
+// logged as a SIGHUP's is.
+func (s *server) reloadOverHTTP() error {
+	err := s.Reload()
+	if err != nil {
+		s.log.Error().Err(err).Str("by", "http").Msg("reload refused; the configuration in force is kept")
+	}
+	return err
+}
+
+// setSource records what Reload reads again: the arguments, and the
+// configuration in force. Under the lock: the monitoring listener may
+// already take a reload request.
+func (r *reloader) setSource(args []string, cfg Config, level *atomic.Int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.args, r.cfg, r.level = args, cfg, level
+}
+
 // fixedChanges names the keys that differ between old and new, other than
 // those a reload applies.
 func fixedChanges(old, new Config) []string {
@@ -91,7 +110,7 @@ func fixedChanges(old, new Config) []string {
 	o, n := old, new
 	o.Auth, n.Auth = AuthConfig{}, AuthConfig{}
 	o.Log.Level, n.Log.Level = "", ""
-	for _, p := range [][2]*TLSConfig{{&o.TCP.TLS, &n.TCP.TLS}, {&o.WS.TLS, &n.WS.TLS}, {&o.QUIC.TLS, &n.QUIC.TLS}} {
+	for _, p := range [][2]*TLSConfig{{&o.TCP.TLS, &n.TCP.TLS}, {&o.WS.TLS, &n.WS.TLS}, {&o.QUIC.TLS, &n.QUIC.TLS}, {&o.HTTP.TLS, &n.HTTP.TLS}} {
 		for _, t := range p {
 			// A listener keeps TLS on or off, and asking for client
 			// certificates or not; files, verify and map_identity reload.

@@ -35,7 +35,7 @@ func serverCommand() *command {
 	return &command{
 		name:    "server",
 		summary: "show what a broker is doing (reads its monitoring endpoint)",
-		usage:   "info | conns | subs [flags]",
+		usage:   "info | conns | subs | reload [flags]",
 		noConn:  true,
 		help: `
 Reads the broker's monitoring endpoint (http.listen, see docs/monitoring.md)
@@ -45,12 +45,17 @@ and prints tables:
   conns  connections, busiest first (--sort), optionally filtered
   subs   subscriptions by filter and queue group; --test shows who a
          message on a topic would reach
+  reload makes the broker read its configuration again, as SIGHUP does
+         (users, permissions, certificates, log level); the endpoint must
+         have http.user and http.password, given here with --user and
+         --password
 
 Examples:
   msgtrans server info
   msgtrans server conns --sort pending --limit 10
   msgtrans server conns --protocol mqtt --state closed
   msgtrans server subs --test orders.eu.created
+  msgtrans server reload --user ops --password secret
   msgtrans server info --url https://broker:8222 --ca ca.pem --user ops --password secret`,
 		flags: func(fs *flag.FlagSet) {
 			def := os.Getenv("MSGTRANS_MONITOR")
@@ -84,11 +89,11 @@ var serverFlagsOf = map[string]string{
 
 func (o *serverOptions) run(ctx context.Context, e *env, fs *flag.FlagSet, _ *connFlags, args []string) error {
 	if len(args) != 1 {
-		return usagef("want one of info, conns, subs")
+		return usagef("want one of info, conns, subs, reload")
 	}
 	sub := args[0]
-	if sub != "info" && sub != "conns" && sub != "subs" {
-		return usagef("unknown server command %q: want info, conns or subs", sub)
+	if sub != "info" && sub != "conns" && sub != "subs" && sub != "reload" {
+		return usagef("unknown server command %q: want info, conns, subs or reload", sub)
 	}
 	var misplaced error
 	fs.Visit(func(f *flag.Flag) {
@@ -96,8 +101,8 @@ func (o *serverOptions) run(ctx context.Context, e *env, fs *flag.FlagSet, _ *co
 			misplaced = usagef("--%s applies to 'server %s', not 'server %s'", f.Name, want, sub)
 		}
 	})
-	if isSet(fs, "limit") && sub == "info" {
-		misplaced = usagef("--limit applies to 'server conns' and 'server subs', not 'server info'")
+	if isSet(fs, "limit") && (sub == "info" || sub == "reload") {
+		misplaced = usagef("--limit applies to 'server conns' and 'server subs', not 'server %s'", sub)
 	}
 	if misplaced != nil {
 		return misplaced
@@ -123,6 +128,8 @@ func (o *serverOptions) run(ctx context.Context, e *env, fs *flag.FlagSet, _ *co
 		return err
 	}
 	switch sub {
+	case "reload":
+		return mc.reload(ctx, e.stdout)
 	case "info":
 		return mc.info(ctx, e.stdout)
 	case "conns":
@@ -191,6 +198,39 @@ func (m *monitorClient) get(ctx context.Context, path string, q url.Values, v an
 		return fmt.Errorf("%s: not a msgtrans monitoring answer: %w", u.Path, err)
 	}
 	return nil
+}
+
+// reload asks the broker to read its configuration again (POST /reload).
+func (m *monitorClient) reload(ctx context.Context, w io.Writer) error {
+	u := *m.base
+	u.Path += "/reload"
+	req, err := http.NewRequestWithContext(ctx, "POST", u.String(), nil)
+	if err != nil {
+		return err
+	}
+	if m.user != "" {
+		req.SetBasicAuth(m.user, m.pass)
+	}
+	resp, err := m.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach the monitoring endpoint %s (is the broker's http.listen set?): %w", m.base, unwrapURLErr(err))
+	}
+	defer resp.Body.Close()
+	var answer struct {
+		Reloaded bool   `json:"reloaded"`
+		Error    string `json:"error"`
+	}
+	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&answer)
+	switch {
+	case resp.StatusCode == http.StatusOK && answer.Reloaded:
+		fmt.Fprintln(w, "configuration reloaded")
+		return nil
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("%s: the monitoring endpoint wants credentials (--user, --password)", m.base)
+	case answer.Error != "":
+		return fmt.Errorf("reload refused: %s", answer.Error)
+	}
+	return fmt.Errorf("/reload: HTTP %s", resp.Status)
 }
 
 func unwrapURLErr(err error) error {
