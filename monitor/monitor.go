@@ -42,8 +42,8 @@ type Options struct {
 	// Reload, when set, is served as POST /reload (the configuration read
 	// again, as on SIGHUP), only with User and Password set: changing the
 	// broker's configuration takes credentials.
-	Reload func() error
-	Version        string
+	Reload  func() error
+	Version string
 	// Config is the configuration summary shown in /varz (listen
 	// addresses, limits); the service fills it in.
 	Config map[string]any
