@@ -44,6 +44,7 @@ func (r *redisServer) client(t *testing.T) *redis.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opt.MaxRetries = -1 // as cmd/broker sets it
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
 	return c

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/msgtrans/msgtrans/adapters"
@@ -101,6 +102,10 @@ type server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	failed chan error
+	// cluster links the broker to others over Redis (nil: a single node);
+	// cluster.bp.Err is its health.
+	cluster *clusterLink
+	rdb     *redis.Client
 }
 
 func start(cfg Config, log zerolog.Logger) (*server, error) {
@@ -116,7 +121,14 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 	if cfg.Auth.Token != "" || len(users) > 0 {
 		auth = &broker.StaticAuth{Token: cfg.Auth.Token, Users: users}
 	}
-	store, err := openRetained(cfg, log)
+	rdb, store, err := openClusterStore(cfg)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if store == nil {
+		store, err = openRetained(cfg, log)
+	}
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -135,7 +147,13 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		lock.Close()
 		return nil, err
 	}
-	s := &server{log: log, b: b, lock: lock, failed: make(chan error, 1)}
+	s := &server{log: log, b: b, lock: lock, failed: make(chan error, 1), rdb: rdb}
+	if rdb != nil {
+		if s.cluster, err = startCluster(cfg, rdb, b, log); err != nil {
+			s.abort()
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	log.Info().Str("version", version).Str("server_id", b.ID()).Str("data_dir", cfg.DataDir).Msg("msgtrans broker starting")
@@ -190,17 +208,27 @@ func (s *server) stop(timeout time.Duration) {
 	if err := s.b.Shutdown(ctx); err != nil {
 		s.log.Warn().Err(err).Int("sessions_left", s.b.Stats().Connections).Msg("drain deadline reached; closing the rest")
 	}
+	s.cluster.stop()
 	s.cancel()
 	s.wg.Wait()
 	s.b.Close()
+	s.closeRedis()
 	s.lock.Close()
 }
 
 func (s *server) abort() {
+	s.cluster.stop()
 	s.cancel()
 	s.wg.Wait()
 	s.b.Close()
+	s.closeRedis()
 	s.lock.Close()
+}
+
+func (s *server) closeRedis() {
+	if s.rdb != nil {
+		s.rdb.Close()
+	}
 }
 
 func logEvent(log zerolog.Logger, e broker.Event) {

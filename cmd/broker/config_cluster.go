@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/cluster"
+)
+
+// ClusterConfig links this broker to others over Redis (docs/cluster.md).
+// An empty URL is a single node, and no Redis is needed.
+type ClusterConfig struct {
+	URL         string        `yaml:"url"`          // redis://, rediss:// or unix://; user and password in it
+	Name        string        `yaml:"name"`         // this node's name; empty: the server id
+	Prefix      string        `yaml:"prefix"`       // namespace of the keys and channels in Redis
+	NodeTimeout time.Duration `yaml:"node_timeout"` // a node unheard this long is dropped
+	MaxPending  Size          `yaml:"max_pending"`  // bytes queued per other node before drops
+}
+
+func defaultClusterConfig() ClusterConfig {
+	return ClusterConfig{
+		Prefix:      cluster.DefaultPrefix,
+		NodeTimeout: cluster.DefaultNodeTimeout,
+		MaxPending:  cluster.DefaultMaxPending,
+	}
+}
+
+// validate checks the cluster keys, and how they sit with the others.
+func (c *ClusterConfig) validate(cfg *Config, bad func(key, format string, a ...any)) {
+	if c.URL == "" {
+		return
+	}
+	if _, err := redisOptions(c.URL); err != nil {
+		bad("cluster.url", "%v", err)
+	}
+	if c.Name != "" {
+		if err := cluster.ValidateName(c.Name); err != nil {
+			bad("cluster.name", "%v", err)
+		}
+	}
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, " \t\r\n") {
+		bad("cluster.prefix", "%q must be a non-empty word", c.Prefix)
+	}
+	if c.NodeTimeout < 100*time.Millisecond {
+		bad("cluster.node_timeout", "%v is under 100ms", c.NodeTimeout)
+	}
+	if c.MaxPending < Size(cfg.Limits.MaxPayload) {
+		bad("cluster.max_pending", "%d is below limits.max_payload %d", c.MaxPending, cfg.Limits.MaxPayload)
+	}
+	if cfg.Retained.Store == "memory" {
+		bad("retained.store", "memory keeps each node's retained messages apart; with cluster.url they are kept in Redis for all nodes (leave retained.store unset)")
+	}
+}
+
+// redisOptions parses a cluster URL. Only a single Redis server (or a
+// managed endpoint that looks like one) is supported: Sentinel and Redis
+// Cluster URLs are refused rather than half-supported.
+func redisOptions(u string) (*redis.Options, error) {
+	scheme, _, _ := strings.Cut(u, "://")
+	switch scheme {
+	case "redis", "rediss", "unix":
+	default:
+		return nil, fmt.Errorf("%q: the scheme must be redis://, rediss:// (TLS) or unix:// (Sentinel and Redis Cluster are not supported)", redactURL(u))
+	}
+	opt, err := redis.ParseURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", redactURL(u), err)
+	}
+	return opt, nil
+}
+
+// redactURL hides a password before a URL is shown in an error or log.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return u
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+// clusterLink is the running backplane of a clustered service.
+type clusterLink struct {
+	rdb    *redis.Client
+	bp     *cluster.Backplane
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// openClusterStore connects to the cluster's Redis (lazily: go-redis
+// dials on first use) and returns the shared retained store, or nil, nil
+// when the service is a single node.
+func openClusterStore(cfg Config) (*redis.Client, broker.RetainedStore, error) {
+	c := cfg.Cluster
+	if c.URL == "" {
+		return nil, nil, nil
+	}
+	opt, err := redisOptions(c.URL)
+	if err != nil {
+		return nil, nil, err
+	}
+	// No retries inside go-redis: a PUBLISH retried after a lost reply
+	// could deliver a batch twice. The backplane counts a failed batch as
+	// dropped and reconnects on its own.
+	opt.MaxRetries = -1
+	rdb := redis.NewClient(opt)
+	return rdb, cluster.NewStore(rdb, c.Prefix, cfg.Retained.MaxMessages, int(cfg.Retained.MaxBytes), c.NodeTimeout), nil
+}
+
+// startCluster runs the backplane for b until stop.
+func startCluster(cfg Config, rdb *redis.Client, b *broker.Broker, log zerolog.Logger) (*clusterLink, error) {
+	c := cfg.Cluster
+	name := c.Name
+	if name == "" {
+		name = b.ID()
+	}
+	log = log.With().Str("cluster", name).Logger()
+	bp, err := cluster.New(b, rdb, cluster.Options{
+		Name:        name,
+		Prefix:      c.Prefix,
+		NodeTimeout: c.NodeTimeout,
+		MaxPending:  int(c.MaxPending),
+		OnEvent:     func(e cluster.Event) { logClusterEvent(log, e) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &clusterLink{rdb: rdb, bp: bp, cancel: cancel}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		bp.Run(ctx)
+	}()
+	log.Info().Str("redis", redactURL(c.URL)).Dur("node_timeout", c.NodeTimeout).Msg("clustering over redis")
+	return l, nil
+}
+
+// stop flushes what waits to be forwarded, leaves the cluster and closes
+// the Redis client. It runs after the broker's drain, before its Close.
+func (l *clusterLink) stop() {
+	if l == nil {
+		return
+	}
+	l.cancel()
+	l.wg.Wait()
+}
+
+func logClusterEvent(log zerolog.Logger, e cluster.Event) {
+	switch e.Kind {
+	case cluster.LinkUp:
+		log.Info().Msg("cluster: linked to redis, interest synchronized")
+	case cluster.LinkDown:
+		log.Warn().Err(e.Err).Msg("cluster: lost redis; serving local clients alone, reconnecting")
+	case cluster.NodeUp:
+		log.Info().Str("node", e.Node).Msg("cluster: node joined")
+	case cluster.NodeDown:
+		log.Info().Str("node", e.Node).AnErr("reason", e.Err).Msg("cluster: node left")
+	case cluster.NameClash:
+		log.Error().Err(e.Err).Msg("cluster: two nodes use one cluster.name; give each its own")
+	}
+}
