@@ -163,13 +163,14 @@ func (b *Broker) publish(from *Session, m *Message) error {
 			rm.Expires = time.Now().Add(m.TTL)
 		}
 		var done func(error)
-		if id := ackID; id != 0 {
-			conn := from.conn
+		// The ack waits for the store and, clustered, for the forwards.
+		join := b.ackJoin(from, ackID, 2)
+		if join != nil {
 			done = func(err error) {
 				if err != nil && !errors.Is(err, ErrStore) {
 					err = fmt.Errorf("%w: %w", ErrStore, err)
 				}
-				conn.Ack(id, err)
+				join.done(err)
 			}
 		}
 		if err := b.opts.Retained.Set(rm, done); err != nil {
@@ -177,21 +178,45 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		}
 		if len(m.Payload) > 0 {
 			// An empty retained publish only deletes the retained message.
-			b.interest.route(from, m, nil)
+			b.interest.route(from, m, nil, join)
+		}
+		if join != nil {
+			join.done(nil) // routed
 		}
 		return nil
 	}
-	n, err := b.interest.route(from, m, nil)
+	var join *ackJoin
+	if fw := b.interest.fwd.Load(); fw != nil && fw.af != nil {
+		// Clustered: the ack waits for the forwards (a single node acks
+		// at once, without allocating).
+		join = b.ackJoin(from, ackID, 1)
+	}
+	n, err := b.interest.route(from, m, nil, join)
 	if err != nil {
+		// Refused before anything was forwarded: no ack, the error answers.
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
 	if n == 0 && len(m.Reply) > 0 {
 		b.interest.noResponders(from, m.Reply)
 	}
-	if ackID != 0 {
+	switch {
+	case join != nil:
+		join.done(nil) // routed; forwards may still be on their way
+	case ackID != 0:
 		from.conn.Ack(ackID, nil)
 	}
 	return nil
+}
+
+// ackJoin returns the join that acks publish ackID of from once parts have
+// answered and every forward to another node has been accepted, or nil
+// when there is no ack to give.
+func (b *Broker) ackJoin(from *Session, ackID uint64, parts int32) *ackJoin {
+	if ackID == 0 {
+		return nil
+	}
+	conn := from.conn
+	return newAckJoin(parts, func(err error) { conn.Ack(ackID, err) })
 }
 
 // WatchInterest tells l of every (filter, queue group) that has subscribers

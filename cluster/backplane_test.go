@@ -1,8 +1,13 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/msgtrans/msgtrans/broker"
 )
 
 // Two nodes in this process over a real Redis: a subscription on one is
@@ -32,4 +37,47 @@ func TestBackplaneInProcess(t *testing.T) {
 		t.Fatalf("a's stats %+v", st)
 	}
 	t.Logf("%d messages in %d batches", st.MsgsOut, st.BatchesOut)
+}
+
+// A publish acked in a cluster has reached Redis; with Redis stopped the
+// ack says the forward failed, the publisher is never held up, and what
+// does not fit a node's queue is dropped and counted.
+func TestAckAndDropsWhenRedisStalls(t *testing.T) {
+	r := startRedis(t)
+	a := startNode(t, r, "a", Options{MaxPending: 64 << 10, NodeTimeout: 2 * time.Second})
+	b := startNode(t, r, "b", Options{NodeTimeout: 2 * time.Second})
+	got := &collector{}
+	client(t, b.b, "sub").Subscribe("x", got.cb)
+	waitFor(t, "a to learn b's interest", func() bool { return a.bp.peers.interestOf("b") == 1 })
+	pub := client(t, a.b, "pub")
+	acks := make(chan error, 1)
+	pub.PublishMsg(&broker.Message{Topic: []byte("x"), Payload: []byte("1")}, func(err error) { acks <- err })
+	if err := <-acks; err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+	waitFor(t, "b to get it", func() bool { return got.len() == 1 })
+
+	syscall.Kill(r.proc.Pid(), syscall.SIGSTOP)
+	defer syscall.Kill(r.proc.Pid(), syscall.SIGCONT)
+	start := time.Now()
+	payload := make([]byte, 1024)
+	for range 1000 { // 1MB for b, its queue holds 64KiB
+		pub.Publish("x", payload)
+	}
+	pub.PublishMsg(&broker.Message{Topic: []byte("x"), Payload: payload}, func(err error) { acks <- err })
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("publishing took %v with redis stopped: the publisher waited", took)
+	}
+	if d := a.bp.Stats().Dropped; d == 0 {
+		t.Fatal("nothing dropped beyond the queue's limit")
+	}
+	if err := <-acks; !errors.Is(err, broker.ErrForward) {
+		t.Fatalf("ack with redis stopped: %v", err)
+	}
+	waitFor(t, "a to report the link down", func() bool { return a.bp.Err() != nil })
+	syscall.Kill(r.proc.Pid(), syscall.SIGCONT)
+	waitFor(t, "a to link again", func() bool { return a.bp.Err() == nil })
+	if a.bp.Stats().Reconnects == 0 {
+		t.Fatal("no reconnect counted")
+	}
 }

@@ -256,6 +256,18 @@ type writer struct {
 	p       *Backplane
 	channel string
 	q       batchq.Queue[byte]
+
+	// Publishers waiting for their acks: each waits until the queue's bytes
+	// up to its record's end have been published.
+	queued  uint64 // bytes ever queued; under q's lock
+	written uint64 // bytes ever handed to Redis; writer goroutine only
+	amu     sync.Mutex
+	acks    []pendingAck
+}
+
+type pendingAck struct {
+	end  uint64 // w.queued after the record
+	done func(error)
 }
 
 func (p *Backplane) writer(node string) *writer {
@@ -285,20 +297,63 @@ func (p *Backplane) goWriter(run func()) bool {
 // Forward implements broker.Forwarder: it queues m for node without
 // waiting, or drops and counts it when node's queue is full.
 func (p *Backplane) Forward(node string, m *broker.Message, groups []broker.QueueGroup) {
+	p.forward(node, m, groups, nil)
+}
+
+// ForwardAck implements broker.AckForwarder: done is called once the batch
+// holding m has been published to Redis, or with broker.ErrForward when m
+// was dropped.
+func (p *Backplane) ForwardAck(node string, m *broker.Message, groups []broker.QueueGroup, done func(error)) {
+	p.forward(node, m, groups, done)
+}
+
+func (p *Backplane) forward(node string, m *broker.Message, groups []broker.QueueGroup, done func(error)) {
 	w := p.writer(node)
 	items, ok := w.q.Lock()
 	if !ok {
-		p.counts.dropped.Add(1)
+		p.drop(m, done, "the node's link is closing")
 		return
 	}
 	n := len(items)
 	items = appendRecord(items, m, groups)
 	if n > 0 && len(items) > p.opts.MaxPending {
-		items = items[:n]
-		p.counts.dropped.Add(1)
-		p.counts.droppedBytes.Add(uint64(len(m.Payload)))
+		w.q.Unlock(items[:n])
+		p.drop(m, done, "its queue is full")
+		return
+	}
+	w.queued += uint64(len(items) - n)
+	if done != nil {
+		// Under the queue's lock, so acks are listed in queue order.
+		w.amu.Lock()
+		w.acks = append(w.acks, pendingAck{end: w.queued, done: done})
+		w.amu.Unlock()
 	}
 	w.q.Unlock(items)
+}
+
+func (p *Backplane) drop(m *broker.Message, done func(error), why string) {
+	p.counts.dropped.Add(1)
+	if done != nil {
+		done(fmt.Errorf("%w: %s", broker.ErrForward, why))
+	}
+}
+
+// answer calls the acks of the records up to w.written, with err.
+func (w *writer) answer(err error) {
+	w.amu.Lock()
+	i := 0
+	for i < len(w.acks) && w.acks[i].end <= w.written {
+		i++
+	}
+	due := w.acks[:i:i]
+	w.acks = w.acks[i:]
+	if len(w.acks) == 0 {
+		w.acks = nil // let the array go
+	}
+	w.amu.Unlock()
+	for _, a := range due {
+		a.done(err)
+	}
 }
 
 // write publishes the queued records in batches of at most maxBatch
@@ -321,13 +376,16 @@ func (w *writer) write(q []byte) (int, error) {
 		msgs += recs
 	}
 	batches := pipe.Len()
-	if _, err := pipe.Exec(ctx); err != nil {
+	_, err := pipe.Exec(ctx)
+	w.written += uint64(len(q))
+	if err != nil {
 		p.counts.dropped.Add(uint64(msgs))
-		p.counts.droppedBytes.Add(uint64(len(q)))
+		w.answer(fmt.Errorf("%w: redis: %w", broker.ErrForward, err))
 		return len(q), nil
 	}
 	p.counts.msgsOut.Add(uint64(msgs))
 	p.counts.bytesOut.Add(uint64(len(q)))
 	p.counts.batchesOut.Add(uint64(batches))
+	w.answer(nil)
 	return len(q), nil
 }

@@ -118,9 +118,18 @@ func openClusterStore(cfg Config) (*redis.Client, broker.RetainedStore, error) {
 	return rdb, cluster.NewStore(rdb, c.Prefix, cfg.Retained.MaxMessages, int(cfg.Retained.MaxBytes), c.NodeTimeout), nil
 }
 
+// redisLog puts go-redis's own messages (dial retries) in the broker's log
+// at debug level: the backplane's events already say what matters.
+type redisLog struct{ log zerolog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug().Msgf(format, v...)
+}
+
 // startCluster runs the backplane for b until stop.
 func startCluster(cfg Config, rdb *redis.Client, b *broker.Broker, log zerolog.Logger) (*clusterLink, error) {
 	c := cfg.Cluster
+	redis.SetLogger(redisLog{log.With().Str("component", "go-redis").Logger()})
 	name := c.Name
 	if name == "" {
 		name = b.ID()

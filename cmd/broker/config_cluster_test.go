@@ -1,0 +1,44 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestClusterConfig(t *testing.T) {
+	cfg, _, err := loadConfig([]string{"--cluster", "rediss://u:secret@db.example:6380/2"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.URL != "rediss://u:secret@db.example:6380/2" || cfg.Cluster.NodeTimeout != 5*time.Second {
+		t.Fatalf("cluster %+v", cfg.Cluster)
+	}
+	opt, err := redisOptions(cfg.Cluster.URL)
+	if err != nil || opt.TLSConfig == nil || opt.Username != "u" || opt.Password != "secret" || opt.DB != 2 {
+		t.Fatalf("parsed %+v, %v", opt, err)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"cluster:\n  url: http://x\n", "cluster.url"},
+		{"cluster:\n  url: redis+sentinel://x\n", "Sentinel and Redis Cluster are not supported"},
+		{"cluster:\n  url: redis://u:hunter2@x:notaport\n", "xxxxx"},
+		{"cluster:\n  url: redis://x\n  name: two words\n", "cluster.name"},
+		{"cluster:\n  url: redis://x\n  node_timeout: 10ms\n", "cluster.node_timeout"},
+		{"cluster:\n  url: redis://x\n  max_pending: 10\n", "cluster.max_pending"},
+		{"cluster:\n  url: redis://x\n  prefix: \"\"\n", "cluster.prefix"},
+		{"cluster:\n  url: redis://x\nretained:\n  store: memory\n", "retained.store"},
+	} {
+		_, _, err := loadConfig([]string{"--config", writeConfig(t, tc.body)}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one naming %q", tc.body, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%q: the error shows the password: %v", tc.body, err)
+		}
+	}
+	// Without a URL the other keys are not checked: a single node.
+	if _, _, err := loadConfig([]string{"--config", writeConfig(t, "cluster:\n  node_timeout: 10ms\n")}, io.Discard); err != nil {
+		t.Fatalf("single node: %v", err)
+	}
+}
