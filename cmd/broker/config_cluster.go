@@ -34,11 +34,13 @@ func defaultClusterConfig() ClusterConfig {
 
 // validate checks the cluster keys, and how they sit with the others.
 func (c *ClusterConfig) validate(cfg *Config, bad func(key, format string, a ...any)) {
-	if c.URL == "" {
-		return
-	}
-	if _, err := redisOptions(c.URL); err != nil {
-		bad("cluster.url", "%v", err)
+	if c.URL != "" {
+		if _, err := redisOptions(c.URL); err != nil {
+			bad("cluster.url", "%v", err)
+		}
+		if cfg.Retained.Store == "memory" {
+			bad("retained.store", "memory keeps each node's retained messages apart; with cluster.url they are kept in Redis for all nodes (leave retained.store unset)")
+		}
 	}
 	if c.Name != "" {
 		if err := cluster.ValidateName(c.Name); err != nil {
@@ -54,9 +56,6 @@ func (c *ClusterConfig) validate(cfg *Config, bad func(key, format string, a ...
 	if c.MaxPending < Size(cfg.Limits.MaxPayload) {
 		bad("cluster.max_pending", "%d is below limits.max_payload %d", c.MaxPending, cfg.Limits.MaxPayload)
 	}
-	if cfg.Retained.Store == "memory" {
-		bad("retained.store", "memory keeps each node's retained messages apart; with cluster.url they are kept in Redis for all nodes (leave retained.store unset)")
-	}
 }
 
 // redisOptions parses a cluster URL. Only a single Redis server (or a
@@ -71,9 +70,24 @@ func redisOptions(u string) (*redis.Options, error) {
 	}
 	opt, err := redis.ParseURL(u)
 	if err != nil {
-		return nil, fmt.Errorf("%q: %w", redactURL(u), err)
+		// go-redis's errors quote the URL: never show its password.
+		msg := strings.ReplaceAll(err.Error(), u, redactURL(u))
+		if pw := urlPassword(u); pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+		return nil, fmt.Errorf("%q: %s", redactURL(u), msg)
 	}
 	return opt, nil
+}
+
+func urlPassword(u string) string {
+	_, rest, _ := strings.Cut(u, "://")
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	_, pw, _ := strings.Cut(rest[:at], ":")
+	return pw
 }
 
 // redactURL hides a password before a URL is shown in an error or log.
