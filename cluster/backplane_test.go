@@ -3,11 +3,13 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/broker/brokertest"
 )
 
 // Two nodes in this process over a real Redis: a subscription on one is
@@ -80,4 +82,45 @@ func TestAckAndDropsWhenRedisStalls(t *testing.T) {
 	if a.bp.Stats().Reconnects == 0 {
 		t.Fatal("no reconnect counted")
 	}
+}
+
+// BenchmarkCrossNode publishes on one node to a subscriber on another,
+// both in this process, through a real redis-server: the backplane's own
+// cost (encode, batch, PUBLISH, receive, decode, deliver), and how many
+// messages share one PUBLISH.
+func BenchmarkCrossNode(b *testing.B) {
+	r := startRedis(b)
+	a := startNode(b, r, "a", Options{MaxPending: 64 << 20})
+	c := startNode(b, r, "c", Options{})
+	var got atomic.Int64
+	sub, err := brokertest.NewClient(c.b, "sub", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	sub.Subscribe("bench", func(*brokertest.Msg) { got.Add(1) })
+	for a.bp.peers.interestOf("c") != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	pub, err := brokertest.NewClient(a.b, "pub", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	payload := make([]byte, 16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		pub.Publish("bench", payload)
+	}
+	for got.Load() < int64(b.N) && a.bp.Stats().Dropped == 0 {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	st := a.bp.Stats()
+	if st.Dropped > 0 {
+		b.Fatalf("%d dropped", st.Dropped)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	b.ReportMetric(float64(st.MsgsOut)/float64(max(st.BatchesOut, 1)), "msgs/PUBLISH")
 }

@@ -19,10 +19,10 @@ type redisServer struct {
 	addr string
 	args []string
 	proc *testproc.Proc
-	t    *testing.T
+	t    testing.TB
 }
 
-func startRedis(t *testing.T, args ...string) *redisServer {
+func startRedis(t testing.TB, args ...string) *redisServer {
 	t.Helper()
 	r := &redisServer{addr: testproc.FreePort(t), args: args, t: t}
 	r.start()
@@ -39,7 +39,7 @@ func (r *redisServer) start() {
 
 func (r *redisServer) url() string { return "redis://" + r.addr + "/0" }
 
-func (r *redisServer) client(t *testing.T) *redis.Client {
+func (r *redisServer) client(t testing.TB) *redis.Client {
 	opt, err := redis.ParseURL(r.url())
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ type node struct {
 	bp *Backplane
 }
 
-func startNode(t *testing.T, r *redisServer, name string, opts Options) *node {
+func startNode(t testing.TB, r *redisServer, name string, opts Options) *node {
 	t.Helper()
 	b, err := broker.New(broker.Options{})
 	if err != nil {
@@ -94,7 +94,7 @@ func startNode(t *testing.T, r *redisServer, name string, opts Options) *node {
 	return &node{b: b, bp: bp}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

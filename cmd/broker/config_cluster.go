@@ -194,3 +194,22 @@ func logClusterEvent(log zerolog.Logger, e cluster.Event) {
 		log.Error().Err(e.Err).Msg("cluster: two nodes use one cluster.name; give each its own")
 	}
 }
+
+// Err is the cluster link's health, for /healthz: nil when the broker is a
+// single node or linked to Redis, otherwise why it is serving alone. It may
+// be called on a nil *clusterLink.
+func (l *clusterLink) Err() error {
+	if l == nil {
+		return nil
+	}
+	return l.bp.Err()
+}
+
+// Stats are the backplane's counters, for /varz and metrics; ok is false
+// for a single node. It may be called on a nil *clusterLink.
+func (l *clusterLink) Stats() (st cluster.Stats, ok bool) {
+	if l == nil {
+		return cluster.Stats{}, false
+	}
+	return l.bp.Stats(), true
+}
