@@ -119,6 +119,7 @@ type Backplane struct {
 	peers peers
 
 	link   linkState
+	everUp bool // the link came up once; connect's goroutine only
 	counts counters
 }
 
@@ -275,7 +276,7 @@ func (p *Backplane) writer(node string) *writer {
 		return w.(*writer)
 	}
 	w := &writer{p: p, channel: p.keys.msgs(node)}
-	w.q.Init(batchq.Config[byte]{Write: w.write, KeepCap: 1 << 20, Go: p.goWriter})
+	w.q.Init(batchq.Config[byte]{Write: w.write, KeepCap: maxBatch, Go: p.goWriter})
 	actual, _ := p.writers.LoadOrStore(node, w)
 	return actual.(*writer)
 }

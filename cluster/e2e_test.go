@@ -463,11 +463,18 @@ func TestRedisRestart(t *testing.T) {
 
 	r.proc.Kill()
 	n1.proc.WaitLine(0, 10*time.Second, "lost redis")
-	// Redis is down: n1 serves its own clients.
+	// Redis is down: n1 serves its own clients, new subscriptions included
+	// (they go live without retained messages).
 	c1.Publish("feed.a", []byte("during"))
 	if got := local.wait(t, 2); string(got[1].Data) != "during" {
 		t.Fatalf("local delivery while redis is down: %q", got[1].Data)
 	}
+	fresh := newInbox()
+	if _, err := c1.Subscribe("fresh.>", fresh.cb); err != nil {
+		t.Fatalf("subscribe while redis is down: %v", err)
+	}
+	c1.Publish("fresh.x", []byte("new"))
+	fresh.wait(t, 1)
 
 	// Redis back, empty (no persistence): both nodes reconnect and
 	// announce their interest again, without a restart.

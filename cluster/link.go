@@ -27,15 +27,18 @@ var (
 // time this one out.
 func (p *Backplane) connect(ctx context.Context) {
 	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
 		start := time.Now()
-		err := p.session(ctx)
+		wasUp, err := p.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		p.link.set(fmt.Errorf("cluster: redis: %w", err))
-		p.event(Event{Kind: LinkDown, Err: err})
-		if time.Since(start) > 10*time.Second {
+		if wasUp || attempt == 0 {
+			// Once per outage, not once per retry.
+			p.event(Event{Kind: LinkDown, Err: err})
+		}
+		if wasUp && time.Since(start) > 10*time.Second {
 			backoff = 50 * time.Millisecond // it was up a while: retry soon
 		}
 		select {
@@ -44,12 +47,17 @@ func (p *Backplane) connect(ctx context.Context) {
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
-		p.counts.reconnects.Add(1)
 	}
 }
 
-// session is one connection's life: it returns why it ended.
-func (p *Backplane) session(ctx context.Context) error {
+// session is one connection's life: it returns whether the link came up,
+// and why it ended.
+func (p *Backplane) session(ctx context.Context) (up bool, err error) {
+	err = p.sessionUp(ctx, &up)
+	return up, err
+}
+
+func (p *Backplane) sessionUp(ctx context.Context, up *bool) error {
 	ps := p.rdb.Subscribe(ctx)
 	defer ps.Close()
 	// go-redis does not end a blocked receive when ctx ends: closing does.
@@ -73,6 +81,10 @@ func (p *Backplane) session(ctx context.Context) error {
 	if err := p.resyncAll(ctx); err != nil {
 		return err
 	}
+	if p.everUp {
+		p.counts.reconnects.Add(1)
+	}
+	p.everUp, *up = true, true
 	p.link.set(nil)
 	p.event(Event{Kind: LinkUp})
 	var (
@@ -379,6 +391,11 @@ func (s *peers) drop(p *Backplane, node string, epoch uint64, why error) {
 	}
 	delete(s.nodes, node)
 	p.b.DropNode(node)
+	// Its writer goes too (after sending what it holds): names are often
+	// per start, and a writer keeps a buffer.
+	if w, ok := p.writers.LoadAndDelete(node); ok {
+		w.(*writer).q.Close(nil)
+	}
 	p.event(Event{Kind: NodeDown, Node: node, Err: why})
 }
 

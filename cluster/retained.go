@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,6 +33,7 @@ type Store struct {
 	hash, bytes, exp      string
 	maxMessages, maxBytes int
 	timeout               time.Duration
+	skipped               atomic.Uint64 // replays skipped with Redis unreachable
 }
 
 // ErrUnavailable wraps a failure to reach Redis.
@@ -178,7 +180,23 @@ func (s *Store) Set(m broker.RetainedMessage, done func(error)) error {
 // Match implements broker.RetainedStore. A filter without wildcards is one
 // HGET; one with wildcards scans the hash in Redis with a glob that
 // matches a superset of the filter, and checks each topic here.
+//
+// With Redis unreachable it replays nothing and returns nil, counting the
+// skip (ReplaysSkipped): the subscription goes live without the retained
+// messages rather than being refused, so that a node cut off from Redis
+// still serves its clients.
 func (s *Store) Match(filter string, fn func(broker.RetainedMessage) bool) error {
+	if err := s.match(filter, fn); err != nil {
+		s.skipped.Add(1)
+	}
+	return nil
+}
+
+// ReplaysSkipped counts the subscriptions that got no retained messages
+// because Redis could not be reached.
+func (s *Store) ReplaysSkipped() uint64 { return s.skipped.Load() }
+
+func (s *Store) match(filter string, fn func(broker.RetainedMessage) bool) error {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	now := time.Now()

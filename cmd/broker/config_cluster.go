@@ -108,6 +108,7 @@ func redactURL(u string) string {
 type clusterLink struct {
 	rdb    *redis.Client
 	bp     *cluster.Backplane
+	store  *cluster.Store // the retained store in Redis
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -160,7 +161,8 @@ func startCluster(cfg Config, rdb *redis.Client, b *broker.Broker, log zerolog.L
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &clusterLink{rdb: rdb, bp: bp, cancel: cancel}
+	store, _ := b.Options().Retained.(*cluster.Store)
+	l := &clusterLink{rdb: rdb, bp: bp, store: store, cancel: cancel}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -205,11 +207,15 @@ func (l *clusterLink) Err() error {
 	return l.bp.Err()
 }
 
-// Stats are the backplane's counters, for /varz and metrics; ok is false
-// for a single node. It may be called on a nil *clusterLink.
-func (l *clusterLink) Stats() (st cluster.Stats, ok bool) {
+// Stats are the backplane's counters, for /varz and metrics, and how
+// many subscriptions got no retained replay because Redis was unreachable;
+// ok is false for a single node. It may be called on a nil *clusterLink.
+func (l *clusterLink) Stats() (st cluster.Stats, replaysSkipped uint64, ok bool) {
 	if l == nil {
-		return cluster.Stats{}, false
+		return cluster.Stats{}, 0, false
 	}
-	return l.bp.Stats(), true
+	if l.store != nil {
+		replaysSkipped = l.store.ReplaysSkipped()
+	}
+	return l.bp.Stats(), replaysSkipped, true
 }
