@@ -67,6 +67,11 @@ type node struct {
 
 func startNode(t testing.TB, r *redisServer, name string, opts Options) *node {
 	t.Helper()
+	return startNodeOn(t, r.client(t), name, opts)
+}
+
+func startNodeOn(t testing.TB, rdb *redis.Client, name string, opts Options) *node {
+	t.Helper()
 	b, err := broker.New(broker.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +80,7 @@ func startNode(t testing.TB, r *redisServer, name string, opts Options) *node {
 	if opts.NodeTimeout == 0 {
 		opts.NodeTimeout = time.Second
 	}
-	bp, err := New(b, r.client(t), opts)
+	bp, err := New(b, rdb, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
