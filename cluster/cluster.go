@@ -24,6 +24,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -315,14 +316,19 @@ func (p *Backplane) forward(node string, m *broker.Message, groups []broker.Queu
 		p.drop(m, done, "the node's link is closing")
 		return
 	}
-	n := len(items)
+	start := len(items)
+	if start == 0 {
+		// The queue starts with the batch header, so that the writer can
+		// publish the queue as it is, without copying it behind one.
+		items = appendBatchHeader(items, p.opts.Name, time.Now())
+	}
 	items = appendRecord(items, m, groups)
-	if n > 0 && len(items) > p.opts.MaxPending {
-		w.q.Unlock(items[:n])
+	if start > 0 && len(items) > p.opts.MaxPending {
+		w.q.Unlock(items[:start])
 		p.drop(m, done, "its queue is full")
 		return
 	}
-	w.queued += uint64(len(items) - n)
+	w.queued += uint64(len(items) - start)
 	if done != nil {
 		// Under the queue's lock, so acks are listed in queue order.
 		w.amu.Lock()
@@ -366,13 +372,15 @@ func (w *writer) write(q []byte) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.NodeTimeout)
 	defer cancel()
 	pipe := p.rdb.Pipeline()
-	now := time.Now()
-	msgs := 0
-	for off := 0; off < len(q); {
+	// q is a batch header, then records. The first batch is q itself up to
+	// maxBatch; only a longer queue is cut, the rest copied behind a copy
+	// of the header.
+	hdr := q[:batchHeaderLen(q)]
+	n, msgs := splitRecords(q[len(hdr):], maxBatch)
+	pipe.Publish(ctx, w.channel, q[:len(hdr)+n])
+	for off := len(hdr) + n; off < len(q); {
 		n, recs := splitRecords(q[off:], maxBatch)
-		payload := appendBatchHeader(make([]byte, 0, n+len(p.opts.Name)+16), p.opts.Name, now)
-		payload = append(payload, q[off:off+n]...)
-		pipe.Publish(ctx, w.channel, payload)
+		pipe.Publish(ctx, w.channel, append(slices.Clip(hdr), q[off:off+n]...))
 		off += n
 		msgs += recs
 	}

@@ -20,9 +20,10 @@ import (
 //	flags (1 byte: bit 0 retain) | ttl (uvarint ms) | topic | reply |
 //	header | payload | group count (uvarint) | (filter | name) per group
 //
-// Forward appends records to the destination's queue; the writer cuts the
-// queue into batches at record boundaries (the length prefix finds them
-// without decoding) and puts the batch header in front.
+// Forward appends records to the destination's queue, after a batch
+// header when the queue was empty; the writer publishes the queue as it
+// is, or cuts a long one into batches at record boundaries (the length
+// prefix finds them without decoding), each behind the header.
 
 const batchVersion = 1
 
@@ -82,6 +83,16 @@ func appendBatchHeader(b []byte, origin string, sent time.Time) []byte {
 	b = append(b, batchVersion)
 	b = appendString(b, origin)
 	return binary.AppendUvarint(b, uint64(sent.UnixMicro()))
+}
+
+// batchHeaderLen is the length of the batch header that b, which we
+// wrote, starts with.
+func batchHeaderLen(b []byte) int {
+	r := reader{b: b}
+	r.byte()
+	r.bytes()
+	r.uvarint()
+	return len(b) - len(r.b)
 }
 
 // reader takes fields off a frame.

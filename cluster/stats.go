@@ -21,9 +21,9 @@ type Stats struct {
 	Dropped    uint64
 	BadFrames  uint64 // undecodable batches or control messages received
 	Reconnects uint64 // times the link to Redis was set up again after a loss
-	// Lag is how old the last batch received was: the time from its
-	// PUBLISH on the origin node to its arrival here, by the two nodes'
-	// clocks (so only as true as they are in sync).
+	// Lag is how old the last batch received was: the time from when its
+	// first message was queued on the origin node to its arrival here, by
+	// the two nodes' clocks (so only as true as they are in sync).
 	Lag time.Duration
 }
 
