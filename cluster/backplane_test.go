@@ -124,3 +124,44 @@ func BenchmarkCrossNode(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(st.MsgsOut)/float64(max(st.BatchesOut, 1)), "msgs/PUBLISH")
 }
+
+// A node that stops says goodbye: the others drop it at once, not after
+// the node timeout.
+func TestLeaveIsSeenAtOnce(t *testing.T) {
+	r := startRedis(t)
+	opts := Options{NodeTimeout: time.Minute}
+	a := startNode(t, r, "a", opts)
+	b := startNode(t, r, "b", opts)
+	client(t, b.b, "sub").Subscribe("x", func(*brokertest.Msg) {})
+	waitFor(t, "a to learn b's interest", func() bool { return a.bp.peers.interestOf("b") == 1 })
+	b.stop()
+	waitFor(t, "a to drop b", func() bool { return a.bp.peers.interestOf("b") == -1 })
+	if n, _ := r.client(t).Exists(t.Context(), "msgtrans:interest:b").Result(); n != 0 {
+		t.Fatal("b's interest is still in redis after it left")
+	}
+}
+
+// Two nodes under one name: the one whose announcement was overwritten
+// reports the clash.
+func TestNameClashIsReported(t *testing.T) {
+	r := startRedis(t)
+	clash := make(chan Event, 16)
+	opts := Options{NodeTimeout: 400 * time.Millisecond, OnEvent: func(e Event) {
+		if e.Kind == NameClash {
+			select {
+			case clash <- e:
+			default:
+			}
+		}
+	}}
+	startNode(t, r, "same", opts)
+	startNode(t, r, "same", opts)
+	select {
+	case e := <-clash:
+		if !errors.Is(e.Err, errNameClash) {
+			t.Fatalf("clash event %+v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no name clash reported")
+	}
+}

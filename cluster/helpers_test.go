@@ -61,8 +61,9 @@ func splitHostPort(a string) (string, string, error) {
 
 // node is a broker with a backplane, in this process.
 type node struct {
-	b  *broker.Broker
-	bp *Backplane
+	b    *broker.Broker
+	bp   *Backplane
+	stop func() // ends Run and waits for it
 }
 
 func startNode(t testing.TB, r *redisServer, name string, opts Options) *node {
@@ -90,13 +91,16 @@ func startNodeOn(t testing.TB, rdb *redis.Client, name string, opts Options) *no
 		bp.Run(ctx)
 		close(done)
 	}()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		<-done
+	})
+	t.Cleanup(func() {
+		stop()
 		b.Close()
 	})
 	waitFor(t, "the node to link", func() bool { return bp.Err() == nil })
-	return &node{b: b, bp: bp}
+	return &node{b: b, bp: bp, stop: stop}
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {
