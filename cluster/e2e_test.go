@@ -422,9 +422,11 @@ func TestThreeNodes(t *testing.T) {
 			})
 		}
 		waitRoute(t, c1, c3, "tasks")
+		from := len(n1.proc.Lines())
 		n3.proc.Kill()
-		// Bounded: the node timeout, and a heartbeat period for the check.
-		time.Sleep(testNodeTimeout + testNodeTimeout/2)
+		// Bounded: the node timeout and a heartbeat period for the check
+		// (a second more for a loaded machine; three in all).
+		n1.proc.WaitLine(from, 3*testNodeTimeout, "node left", `"node":"n3"`)
 		for i := range 100 {
 			c1.Publish("tasks", fmt.Appendf(nil, "%d", i))
 		}

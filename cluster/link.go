@@ -145,7 +145,9 @@ func (p *Backplane) receive(payload string, m *broker.Message, groups *[]broker.
 	n := 0
 	for bt.next(m, groups) {
 		n++
-		p.b.DeliverRemote(bt.origin, m, *groups)
+		if _, err := p.b.DeliverRemote(bt.origin, m, *groups); err != nil {
+			p.counts.badFrames.Add(1) // a topic this node refuses
+		}
 	}
 	if bt.err() != nil {
 		p.counts.badFrames.Add(1)

@@ -19,7 +19,7 @@ type Stats struct {
 	// its queue was over Options.MaxPending, or Redis refused or did not
 	// answer the batch in time.
 	Dropped    uint64
-	BadFrames  uint64 // undecodable batches or control messages received
+	BadFrames  uint64 // undecodable batches, records or control messages received
 	Reconnects uint64 // times the link to Redis was set up again after a loss
 	// Lag is how old the last batch received was: the time from when its
 	// first message was queued on the origin node to its arrival here, by
