@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +16,7 @@ import (
 // ClusterConfig links this broker to others over Redis (docs/cluster.md).
 // An empty URL is a single node, and no Redis is needed.
 type ClusterConfig struct {
-	URL         string        `yaml:"url"`          // redis://, rediss:// or unix://; user and password in it
+	URL         string        `yaml:"url"`          // redis://, rediss://, unix://, or Sentinel (master_name=); see cluster.ParseURL
 	Name        string        `yaml:"name"`         // this node's name; empty: the server id
 	Prefix      string        `yaml:"prefix"`       // namespace of the keys and channels in Redis
 	NodeTimeout time.Duration `yaml:"node_timeout"` // a node unheard this long is dropped
@@ -35,7 +34,7 @@ func defaultClusterConfig() ClusterConfig {
 // validate checks the cluster keys, and how they sit with the others.
 func (c *ClusterConfig) validate(cfg *Config, bad func(key, format string, a ...any)) {
 	if c.URL != "" {
-		if _, err := redisOptions(c.URL); err != nil {
+		if _, err := cluster.ParseURL(c.URL); err != nil {
 			bad("cluster.url", "%v", err)
 		}
 		if cfg.Retained.Store == "memory" {
@@ -58,52 +57,6 @@ func (c *ClusterConfig) validate(cfg *Config, bad func(key, format string, a ...
 	}
 }
 
-// redisOptions parses a cluster URL. Only a single Redis server (or a
-// managed endpoint that looks like one) is supported: Sentinel and Redis
-// Cluster URLs are refused rather than half-supported.
-func redisOptions(u string) (*redis.Options, error) {
-	scheme, _, _ := strings.Cut(u, "://")
-	switch scheme {
-	case "redis", "rediss", "unix":
-	default:
-		return nil, fmt.Errorf("%q: the scheme must be redis://, rediss:// (TLS) or unix:// (Sentinel and Redis Cluster are not supported)", redactURL(u))
-	}
-	opt, err := redis.ParseURL(u)
-	if err != nil {
-		// go-redis's errors quote the URL: never show its password.
-		msg := strings.ReplaceAll(err.Error(), u, redactURL(u))
-		if pw := urlPassword(u); pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-		return nil, fmt.Errorf("%q: %s", redactURL(u), msg)
-	}
-	return opt, nil
-}
-
-func urlPassword(u string) string {
-	_, rest, _ := strings.Cut(u, "://")
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return ""
-	}
-	_, pw, _ := strings.Cut(rest[:at], ":")
-	return pw
-}
-
-// redactURL hides a password before a URL is shown in an error or log.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return u
-	}
-	user, _, _ := strings.Cut(rest[:at], ":")
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
-}
-
 // clusterLink is the running backplane of a clustered service.
 type clusterLink struct {
 	rdb    *redis.Client
@@ -121,15 +74,11 @@ func openClusterStore(cfg Config) (*redis.Client, broker.RetainedStore, error) {
 	if c.URL == "" {
 		return nil, nil, nil
 	}
-	opt, err := redisOptions(c.URL)
+	newClient, err := cluster.ParseURL(c.URL)
 	if err != nil {
 		return nil, nil, err
 	}
-	// No retries inside go-redis: a PUBLISH retried after a lost reply
-	// could deliver a batch twice. The backplane counts a failed batch as
-	// dropped and reconnects on its own.
-	opt.MaxRetries = -1
-	rdb := redis.NewClient(opt)
+	rdb := newClient()
 	return rdb, cluster.NewStore(rdb, c.Prefix, cfg.Retained.MaxMessages, int(cfg.Retained.MaxBytes), c.NodeTimeout), nil
 }
 
@@ -168,7 +117,7 @@ func startCluster(cfg Config, rdb *redis.Client, b *broker.Broker, log zerolog.L
 		defer l.wg.Done()
 		bp.Run(ctx)
 	}()
-	log.Info().Str("redis", redactURL(c.URL)).Dur("node_timeout", c.NodeTimeout).Msg("clustering over redis")
+	log.Info().Str("redis", cluster.RedactURL(c.URL)).Dur("node_timeout", c.NodeTimeout).Msg("clustering over redis")
 	return l, nil
 }
 

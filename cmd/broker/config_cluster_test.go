@@ -15,13 +15,11 @@ func TestClusterConfig(t *testing.T) {
 	if cfg.Cluster.URL != "rediss://u:secret@db.example:6380/2" || cfg.Cluster.NodeTimeout != 5*time.Second {
 		t.Fatalf("cluster %+v", cfg.Cluster)
 	}
-	opt, err := redisOptions(cfg.Cluster.URL)
-	if err != nil || opt.TLSConfig == nil || opt.Username != "u" || opt.Password != "secret" || opt.DB != 2 {
-		t.Fatalf("parsed %+v, %v", opt, err)
-	}
 	for _, tc := range []struct{ body, want string }{
 		{"cluster:\n  url: http://x\n", "cluster.url"},
-		{"cluster:\n  url: redis+sentinel://x\n", "Sentinel and Redis Cluster are not supported"},
+		{"cluster:\n  url: redis+cluster://x\n", "Redis Cluster is not supported"},
+		{"cluster:\n  url: redis://x?max_retries=3\n", "never retries"},
+		{"cluster:\n  url: redis://s:26379?master_name=m&password=hunter2&bogus=1\n", "unexpected option"},
 		{"cluster:\n  url: redis://u:hunter2@x:notaport\n", "xxxxx"},
 		{"cluster:\n  url: redis://x\n  name: two words\n", "cluster.name"},
 		{"cluster:\n  url: redis://x\n  node_timeout: 10ms\n", "cluster.node_timeout"},
