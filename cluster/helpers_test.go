@@ -18,13 +18,14 @@ import (
 type redisServer struct {
 	addr string
 	args []string
+	dir  string // kept across restarts, for persistence
 	proc *testproc.Proc
 	t    testing.TB
 }
 
 func startRedis(t testing.TB, args ...string) *redisServer {
 	t.Helper()
-	r := &redisServer{addr: testproc.FreePort(t), args: args, t: t}
+	r := &redisServer{addr: testproc.FreePort(t), args: args, t: t, dir: t.TempDir()}
 	r.start()
 	return r
 }
@@ -32,7 +33,7 @@ func startRedis(t testing.TB, args ...string) *redisServer {
 func (r *redisServer) start() {
 	r.t.Helper()
 	_, port, _ := splitHostPort(r.addr)
-	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.t.TempDir()}, r.args...)
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.dir}, r.args...)
 	r.proc = testproc.Start(r.t, testproc.Need(r.t, "redis-server"), args...)
 	r.proc.WaitTCP(r.addr, 10*time.Second)
 }

@@ -113,3 +113,19 @@ func TestStoreLimitsAndExpiry(t *testing.T) {
 		t.Fatalf("Match with redis gone: %v, %d skipped", err, s.ReplaysSkipped())
 	}
 }
+
+// With AOF and appendfsync always, an acknowledged retained message
+// survives Redis being killed, as docs/cluster.md says.
+func TestStoreSurvivesRedisKillWithAOF(t *testing.T) {
+	r := startRedis(t, "--appendonly", "yes", "--appendfsync", "always")
+	s := NewStore(r.client(t), "", 0, 0, time.Second)
+	if err := set(t, s, "cfg.a", "kept", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r.proc.Kill()
+	r.start()
+	waitFor(t, "redis to load its AOF", func() bool { return s.Len() == 1 })
+	if got := matchTopics(t, s, "cfg.*"); len(got) != 1 || got[0] != "cfg.a=kept" {
+		t.Fatalf("after the kill: %v", got)
+	}
+}
