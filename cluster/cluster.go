@@ -1,7 +1,8 @@
 // Package cluster links msgtrans brokers into one over Redis: a Backplane
-// implements the broker's cluster seam (broker.Forwarder, an
-// InterestListener, SetRemoteInterest, DropNode, DeliverRemote) with
-// go-redis, and Store keeps retained messages in Redis for every node.
+// implements the broker's cluster seam (broker.Forwarder and
+// AckForwarder, an InterestListener, SetRemoteInterest, DropNode,
+// DeliverRemote) with go-redis, and Store keeps retained messages in Redis
+// for every node. docs/cluster.md says what users get.
 //
 // Layout in Redis, under a prefix (default "msgtrans"):
 //
