@@ -165,3 +165,25 @@ func TestNameClashIsReported(t *testing.T) {
 		t.Fatal("no name clash reported")
 	}
 }
+
+// A node with more interest than one HSCAN page is read whole by a node
+// that joins after it.
+func TestLargeInterestIsReadWhole(t *testing.T) {
+	r := startRedis(t)
+	a := startNode(t, r, "a", Options{})
+	c := client(t, a.b, "subs")
+	const n = 3000
+	for i := range n {
+		if _, err := c.Subscribe(fmt.Sprintf("t.%d", i), func(*brokertest.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "a's interest in redis", func() bool {
+		l, _ := r.client(t).HLen(t.Context(), "msgtrans:interest:a").Result()
+		return l == n+2
+	})
+	b := startNode(t, r, "b", Options{})
+	if got := b.bp.peers.interestOf("a"); got != n {
+		t.Fatalf("b knows %d of a's %d filters", got, n)
+	}
+}

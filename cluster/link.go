@@ -225,23 +225,41 @@ func (p *Backplane) resyncAll(ctx context.Context) error {
 }
 
 // resync reads node's whole interest hash and makes the broker's record
-// of node's interest equal to it.
+// of node's interest equal to it. It reads #epoch and #seq first, then
+// the fields with HSCAN, which does not hold Redis up for a large hash the
+// way HGETALL would. A change made during the scan may or may not be in
+// it, but its number is above #seq, so it arrives on ctl after this and is
+// applied again; an announcement made during the scan has a new epoch,
+// which makes this node read the hash again.
 func (p *Backplane) resync(ctx context.Context, node string) error {
-	h, err := p.rdb.HGetAll(ctx, p.keys.interest(node)).Result()
+	key := p.keys.interest(node)
+	head, err := p.rdb.HMGet(ctx, key, "#epoch", "#seq").Result()
 	if err != nil {
 		return err
 	}
-	epoch, err1 := strconv.ParseUint(h["#epoch"], 10, 64)
-	seq, err2 := strconv.ParseUint(h["#seq"], 10, 64)
+	es, _ := head[0].(string)
+	ss, _ := head[1].(string)
+	epoch, err1 := strconv.ParseUint(es, 10, 64)
+	seq, err2 := strconv.ParseUint(ss, 10, 64)
 	if err1 != nil || err2 != nil {
 		// Gone (expired or left), or not written by us.
 		p.peers.drop(p, node, 0, errors.New("its interest is gone from redis"))
 		return nil
 	}
-	set := make(map[iKey]struct{}, len(h))
-	for f := range h {
-		if k, ok := parseField(f); ok {
-			set[k] = struct{}{}
+	set := make(map[iKey]struct{})
+	var cursor uint64
+	for {
+		kv, next, err := p.rdb.HScan(ctx, key, cursor, "", 1024).Result()
+		if err != nil {
+			return err
+		}
+		for i := 0; i < len(kv); i += 2 {
+			if k, ok := parseField(kv[i]); ok {
+				set[k] = struct{}{}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
 		}
 	}
 	p.peers.replace(p, node, epoch, seq, set)
