@@ -32,7 +32,11 @@ func Example() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	go bp.Run(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bp.Run(ctx) // returns once it has flushed and left the cluster
+	}()
 	// ... adapters serve clients of b; bp.Err() is the link's health.
-	<-ctx.Done()
+	<-done
 }
