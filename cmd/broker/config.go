@@ -208,7 +208,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
 		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
 		version   = fs.Bool("version", false, "print the version and exit")
-		clusterU  = fs.String("cluster", "", "Redis `URL` linking this broker to others (redis://, rediss://); see docs/cluster.md")
+		clusterU  = fs.String("cluster", "", "Redis `URL` linking this broker to others (redis://, rediss://, unix://, Sentinel); see docs/cluster.md")
 	)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, false, err

@@ -103,7 +103,7 @@ type server struct {
 	wg     sync.WaitGroup
 	failed chan error
 	// cluster links the broker to others over Redis (nil: a single node);
-	// cluster.bp.Err is its health.
+	// cluster.Err is its health, cluster.Stats its counters.
 	cluster *clusterLink
 	rdb     *redis.Client
 }
@@ -148,14 +148,14 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		return nil, err
 	}
 	s := &server{log: log, b: b, lock: lock, failed: make(chan error, 1), rdb: rdb}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
 	if rdb != nil {
 		if s.cluster, err = startCluster(cfg, rdb, b, log); err != nil {
 			s.abort()
 			return nil, err
 		}
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
 	log.Info().Str("version", version).Str("server_id", b.ID()).Str("data_dir", cfg.DataDir).Msg("msgtrans broker starting")
 
 	engine, err := adapters.NewEngine(b, adapters.Options{
