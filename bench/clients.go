@@ -51,6 +51,9 @@ type system struct {
 	name      string // msgtrans or nats-server
 	transport string
 	dial      func() (client, error)
+	// settle is how long to wait after subscribing, before publishing: for
+	// a cluster, the time for interest to reach the other nodes.
+	settle time.Duration
 }
 
 // msgtrans

@@ -9,6 +9,12 @@
 //	cd bench && go run .                       # tcp, ws, quic and plugin, 3 runs each
 //	cd bench && go run . --transports tcp,ws --msgs 200000 --runs 1
 //	cd bench && go run . --transports tcp,plugin --msgs 100000 --runs 1
+//	cd bench && go run . --transports tcp,cluster --msgs 200000 --runs 3
+//
+// The cluster transport (cluster.go) also needs redis-server: it compares
+// three msgtrans nodes linked through Redis with three nats-servers linked
+// by routes, clients spread over the nodes, and msgtrans's cluster rows
+// with one msgtrans node over TCP (issue 15: at least 50%).
 //
 // It builds ../cmd/broker, starts it (TCP, WebSocket and QUIC listeners,
 // the QUIC one with a self-signed certificate made here and trusted by the
@@ -60,7 +66,7 @@ func main() {
 	flag.IntVar(&o.largeMB, "large-mb", 256, "megabytes per large-message row (1 -> 1 at 16 KiB, 256 KiB and 1 MiB, in MB/s); 0 leaves those rows out")
 	flag.IntVar(&o.runs, "runs", 3, "runs per scenario, server and transport; the median is reported")
 	flag.StringVar(&o.transports, "transports", "tcp,ws,quic,plugin",
-		"comma-separated transports to measure: tcp, ws, quic, plugin (msgtrans through cmd/example-plugin, driven by msgtrans bench); the ratio to TCP needs tcp")
+		"comma-separated transports to measure: tcp, ws, quic, plugin (msgtrans through cmd/example-plugin, driven by msgtrans bench), cluster (3 nodes over Redis vs 3 routed nats-servers); the ratio to TCP needs tcp")
 	flag.StringVar(&o.natsBin, "nats-server", "nats-server", "nats-server binary")
 	flag.BoolVar(&o.asJSON, "json", false, "print results as JSON")
 	flag.Parse()

@@ -118,6 +118,7 @@ func fanout(s system, subs, n int, payload []byte) (float64, error) {
 			return 0, err
 		}
 	}
+	time.Sleep(s.settle)
 	pub, err := s.dial()
 	if err != nil {
 		return 0, err
@@ -183,6 +184,7 @@ func requestReply(s system, n int, payload []byte, pcts ...float64) ([]float64, 
 	if err := resp.Flush(); err != nil {
 		return nil, err
 	}
+	time.Sleep(s.settle)
 	req, err := s.dial()
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,6 +31,9 @@ type servers struct {
 	// plugin's text-protocol listener, and cmd/msgtrans, whose bench
 	// command is the client that speaks it
 	pluginText, msgtransBin string
+
+	// three msgtrans nodes over Redis and three routed nats-servers
+	cluster *clusterServers
 
 	procs []*exec.Cmd
 }
@@ -113,6 +117,11 @@ func startServers(dir string, want map[string]bool, natsBin string, size int) (_
 		return nil, err
 	}
 
+	if want["cluster"] {
+		if s.cluster, err = startCluster(s, natsBin); err != nil {
+			return nil, err
+		}
+	}
 	if !want["tcp"] && !want["ws"] {
 		return s, nil // nats-server speaks none of the wanted transports
 	}
@@ -153,7 +162,8 @@ func (s *servers) start(c *exec.Cmd) error {
 }
 
 func (s *servers) stop() {
-	for _, c := range s.procs {
+	// Last started first: the brokers go before the Redis they use.
+	for _, c := range slices.Backward(s.procs) {
 		c.Process.Kill()
 		c.Wait()
 	}

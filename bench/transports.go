@@ -37,7 +37,7 @@ type values [2]*float64
 type medians map[string]values
 
 // transportNames are the transports --transports accepts, in table order.
-var transportNames = []string{"tcp", "ws", "quic", "plugin"}
+var transportNames = []string{"tcp", "ws", "quic", "plugin", "cluster"}
 
 // parseTransports reads a comma-separated --transports list.
 func parseTransports(list string) (map[string]bool, error) {
@@ -67,9 +67,9 @@ func parseTransports(list string) (map[string]bool, error) {
 // nats.go.
 func builtinTransport(name string, srv *servers, scs []scenario, runs int, progress io.Writer) transport {
 	mt := func(url string, opts ...sdk.Option) system {
-		return system{"msgtrans", name, dialMsgtrans(url, opts...)}
+		return system{name: "msgtrans", transport: name, dial: dialMsgtrans(url, opts...)}
 	}
-	nt := func(url string) system { return system{"nats-server", name, dialNATS(url)} }
+	nt := func(url string) system { return system{name: "nats-server", transport: name, dial: dialNATS(url)} }
 	var (
 		systems []system
 		target  float64
@@ -83,6 +83,9 @@ func builtinTransport(name string, srv *servers, scs []scenario, runs int, progr
 	case "quic":
 		systems = []system{mt("quic://"+srv.mtQUIC, sdk.RootCAFile(srv.caFile))}
 		target = 0.50
+	case "cluster":
+		systems = clusterSystems(srv.cluster)
+		target = 0.50 // issue 15: cross-node at least half of one node
 	default:
 		panic("no built-in transport " + name)
 	}

@@ -190,44 +190,72 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		if m.TTL > 0 {
 			rm.Expires = time.Now().Add(m.TTL)
 		}
-		conn, info := from.conn, from.info
+		info := from.info
+		// The ack waits for the store and, clustered, for the forwards.
+		join := b.ackJoin(from, ackID, 2)
 		done := func(err error) {
-			if err == nil {
-				if ackID != 0 {
-					conn.Ack(ackID, nil)
+			if err != nil {
+				if !errors.Is(err, ErrStore) {
+					err = fmt.Errorf("%w: %w", ErrStore, err)
 				}
-				return
+				err = fmt.Errorf("retained %q not stored: %w", rm.Topic, err)
+				// Counted and reported even without an ack id: a disk
+				// that fills up must not drop retained messages in silence.
+				b.storeErrors.Add(1)
+				b.emit(Event{Kind: StoreFailed, Session: info, Reason: err})
+				if join == nil {
+					from.conn.Ack(0, err) // a non-fatal error to the client
+					return
+				}
 			}
-			if !errors.Is(err, ErrStore) {
-				err = fmt.Errorf("%w: %w", ErrStore, err)
+			if join != nil {
+				join.done(err)
 			}
-			err = fmt.Errorf("retained %q not stored: %w", rm.Topic, err)
-			// Counted and reported even without an ack id: a disk that
-			// fills up must not drop retained messages in silence.
-			b.storeErrors.Add(1)
-			b.emit(Event{Kind: StoreFailed, Session: info, Reason: err})
-			conn.Ack(ackID, err)
 		}
 		if err := b.opts.Retained.Set(rm, done); err != nil {
 			return err
 		}
 		if len(m.Payload) > 0 {
 			// An empty retained publish only deletes the retained message.
-			b.interest.route(from, m, nil)
+			b.interest.route(from, m, nil, join)
+		}
+		if join != nil {
+			join.done(nil) // routed
 		}
 		return nil
 	}
-	n, err := b.interest.route(from, m, nil)
+	var join *ackJoin
+	if fw := b.interest.fwd.Load(); fw != nil && fw.af != nil {
+		// Clustered: the ack waits for the forwards (a single node acks
+		// at once, without allocating).
+		join = b.ackJoin(from, ackID, 1)
+	}
+	n, err := b.interest.route(from, m, nil, join)
 	if err != nil {
+		// Refused before anything was forwarded: no ack, the error answers.
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
 	if n == 0 && len(m.Reply) > 0 {
 		b.interest.noResponders(from, m.Reply)
 	}
-	if ackID != 0 {
+	switch {
+	case join != nil:
+		join.done(nil) // routed; forwards may still be on their way
+	case ackID != 0:
 		from.conn.Ack(ackID, nil)
 	}
 	return nil
+}
+
+// ackJoin returns the join that acks publish ackID of from once parts have
+// answered and every forward to another node has been accepted, or nil
+// when there is no ack to give.
+func (b *Broker) ackJoin(from *Session, ackID uint64, parts int32) *ackJoin {
+	if ackID == 0 {
+		return nil
+	}
+	conn := from.conn
+	return newAckJoin(parts, func(err error) { conn.Ack(ackID, err) })
 }
 
 // WatchInterest tells l of every (filter, queue group) that has subscribers

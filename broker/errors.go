@@ -35,4 +35,8 @@ var (
 	ErrPermission = errors.New("broker: permission denied")
 	// ErrStore wraps a retained store failure (I/O, disk full).
 	ErrStore = errors.New("broker: retained store error")
+	// ErrForward is what an AckForwarder reports for a message it could not
+	// hand to the cluster (its queue for a node was full, or the backplane
+	// refused it): the publisher's ack carries it.
+	ErrForward = errors.New("broker: not forwarded to the cluster")
 )

@@ -142,7 +142,10 @@ func (in *interest) localInterest() []Interest {
 // A message from another node (DeliverRemote) is delivered here only, to
 // plain subscribers and to the queue groups in chosen: its origin made
 // every other choice, and nothing is forwarded again, so nothing loops.
-func (in *interest) route(from *Session, m *Message, chosen []QueueGroup) (int, error) {
+//
+// ack, if not nil, is the publisher's pending ack: forwards to an
+// AckForwarder join it.
+func (in *interest) route(from *Session, m *Message, chosen []QueueGroup, ack *ackJoin) (int, error) {
 	var hint uint32 // spreads publishers over the trie's read locks
 	if from != nil {
 		hint = uint32(from.info.ID)
@@ -197,7 +200,7 @@ func (in *interest) route(from *Session, m *Message, chosen []QueueGroup) (int, 
 		}
 	}
 	if fw.len() > 0 {
-		n += in.forward(m, &fw)
+		n += in.forward(m, &fw, ack)
 	}
 	return n, nil
 }

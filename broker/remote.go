@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/msgtrans/msgtrans/topics"
 )
@@ -28,6 +29,18 @@ type Forwarder interface {
 	Forward(node string, m *Message, groups []QueueGroup)
 }
 
+// AckForwarder is a Forwarder that can tell when a message has left this
+// node for good: for a backplane, when the system that carries it to the
+// other nodes has accepted it. A message whose publisher asked for an ack
+// goes to ForwardAck instead of Forward, and the publisher is acked once
+// every node's done has been called: with the first error, if any, and
+// otherwise nil. done must be called exactly once, possibly before
+// ForwardAck returns, and must not block.
+type AckForwarder interface {
+	Forwarder
+	ForwardAck(node string, m *Message, groups []QueueGroup, done func(error))
+}
+
 // QueueGroup names a queue group: its filter and its name.
 type QueueGroup struct {
 	Filter, Name string
@@ -37,14 +50,18 @@ type QueueGroup struct {
 // no backplane is attached.
 var ErrNoBackplane = errors.New("broker: no backplane attached")
 
-type forwarder struct{ f Forwarder }
+type forwarder struct {
+	f  Forwarder
+	af AckForwarder // f, if it is one
+}
 
 type remoteKey struct{ node, filter, queue string }
 
 // AttachBackplane makes f carry this broker's messages to other nodes. The
 // returned function detaches it and forgets every other node's interest.
 func (b *Broker) AttachBackplane(f Forwarder) (detach func()) {
-	b.interest.fwd.Store(&forwarder{f})
+	af, _ := f.(AckForwarder)
+	b.interest.fwd.Store(&forwarder{f, af})
 	return func() {
 		b.interest.fwd.Store(nil)
 		b.interest.dropNodes(func(string) bool { return true })
@@ -112,7 +129,7 @@ func (b *Broker) DeliverRemote(origin string, m *Message, groups []QueueGroup) (
 		return 0, fmt.Errorf("%w: %w", ErrBadTopic, err)
 	}
 	m.Origin, m.AckID, m.Retained, m.NoResponders = origin, 0, false, false
-	return b.interest.route(nil, m, groups)
+	return b.interest.route(nil, m, groups, nil)
 }
 
 // localCount is the number of local subscriptions: the trie's entries
@@ -168,14 +185,48 @@ func (f *forwards) add(node string, group *QueueGroup) {
 }
 
 // forward hands m to each collected node and returns how many there were.
-func (in *interest) forward(m *Message, f *forwards) int {
+// With ack, the publisher's ack waits for an AckForwarder's word on each.
+func (in *interest) forward(m *Message, f *forwards, ack *ackJoin) int {
 	fw := in.fwd.Load()
 	if fw == nil {
 		return 0 // detached meanwhile
 	}
 	for i := range f.n {
 		e := f.at(i)
-		fw.f.Forward(e.node, m, e.groups)
+		if ack != nil && fw.af != nil {
+			ack.pending.Add(1)
+			fw.af.ForwardAck(e.node, m, e.groups, ack.done)
+		} else {
+			fw.f.Forward(e.node, m, e.groups)
+		}
 	}
 	return f.n
+}
+
+// ackJoin acks a publish once every part of it has answered: the broker's
+// own routing, the retained store, each node an AckForwarder carried it to.
+type ackJoin struct {
+	pending atomic.Int32
+	err     atomic.Pointer[error] // the first error
+	ack     func(error)
+}
+
+// newAckJoin returns a join waiting for parts answers.
+func newAckJoin(parts int32, ack func(error)) *ackJoin {
+	j := &ackJoin{ack: ack}
+	j.pending.Store(parts)
+	return j
+}
+
+func (j *ackJoin) done(err error) {
+	if err != nil {
+		j.err.CompareAndSwap(nil, &err)
+	}
+	if j.pending.Add(-1) == 0 {
+		if e := j.err.Load(); e != nil {
+			j.ack(*e)
+			return
+		}
+		j.ack(nil)
+	}
 }

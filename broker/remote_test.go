@@ -3,8 +3,10 @@ package broker_test
 import (
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/broker/brokertest"
@@ -178,5 +180,85 @@ func TestClusterSeamNeedsABackplane(t *testing.T) {
 	pub.Publish("a", nil)
 	if fw.n.Load() != 1 {
 		t.Fatal("a detached backplane's interest is still routed to")
+	}
+}
+
+// holdForwards is an AckForwarder that answers when the test says so.
+type holdForwards struct {
+	mu   sync.Mutex
+	done []func(error)
+}
+
+func (h *holdForwards) Forward(string, *broker.Message, []broker.QueueGroup) {}
+
+func (h *holdForwards) ForwardAck(_ string, _ *broker.Message, _ []broker.QueueGroup, done func(error)) {
+	h.mu.Lock()
+	h.done = append(h.done, done)
+	h.mu.Unlock()
+}
+
+func (h *holdForwards) answer(err error) int {
+	h.mu.Lock()
+	d := h.done
+	h.done = nil
+	h.mu.Unlock()
+	for _, fn := range d {
+		fn(err)
+	}
+	return len(d)
+}
+
+// In a cluster an acked publish is acked once every forward is accepted,
+// with the forward's error if one failed; locally it is acked at once.
+func TestClusterSeamAckWaitsForForwards(t *testing.T) {
+	b := newBroker(t, broker.Options{})
+	h := &holdForwards{}
+	b.AttachBackplane(h)
+	for _, node := range []string{"x", "y"} {
+		if err := b.SetRemoteInterest(node, "a.*", "", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub := newClient(t, b, "pub")
+	acks := make(chan error, 4)
+	ack := func(err error) { acks <- err }
+	noAck := func() {
+		t.Helper()
+		select {
+		case err := <-acks:
+			t.Fatalf("acked (%v) before the forwards were accepted", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	pub.PublishMsg(&broker.Message{Topic: []byte("a.b")}, ack)
+	noAck()
+	if n := h.answer(nil); n != 2 {
+		t.Fatalf("%d forwards to answer, want 2", n)
+	}
+	if err := <-acks; err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+	// A failed forward fails the ack.
+	pub.PublishMsg(&broker.Message{Topic: []byte("a.b")}, ack)
+	h.answer(broker.ErrForward)
+	if err := <-acks; !errors.Is(err, broker.ErrForward) {
+		t.Fatalf("ack after a failed forward: %v", err)
+	}
+	// A retained publish waits for the store and the forwards.
+	pub.PublishMsg(&broker.Message{Topic: []byte("a.r"), Payload: []byte("v"), Retain: true}, ack)
+	noAck()
+	h.answer(nil)
+	if err := <-acks; err != nil {
+		t.Fatalf("retained ack: %v", err)
+	}
+	// Nobody elsewhere wants it: acked at once.
+	pub.PublishMsg(&broker.Message{Topic: []byte("other")}, ack)
+	select {
+	case err := <-acks:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ack for a publish with no forward")
 	}
 }

@@ -21,12 +21,14 @@ type Conn interface {
 	Deliver(sid uint32, m *Message) (pending int, ok bool)
 	// Ack reports the outcome of an accepted publish that carried an ack id:
 	// err is nil once the message is routed (for a retained message: once it
-	// is durable), or says why the retained store could not keep it. It may
-	// be called from the retained store's goroutine. With id 0 it reports
-	// (err not nil) that a retained publish without an ack id was accepted
-	// but the store could not keep it: the adapter tells the client if its
-	// protocol can (the native one: a non-fatal ERR), since nothing else
-	// would.
+	// is durable; in a cluster: once its backplane has accepted every
+	// forward to another node), or says why the retained store could not
+	// keep it or a forward failed. It may be called from the retained
+	// store's or the backplane's goroutine, and acks may come out of order.
+	// With id 0 it reports (err not nil) that a retained publish without
+	// an ack id was accepted but the store could not keep it: the adapter
+	// tells the client if its protocol can (the native one: a non-fatal
+	// ERR), since nothing else would.
 	Ack(id uint64, err error)
 	// Close asks the adapter to end the session: write what is queued (for a
 	// slow consumer: drop it), tell the client the reason if the protocol

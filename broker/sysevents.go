@@ -52,7 +52,7 @@ func (b *Broker) sysEvent(topic string, info SessionInfo, user string, reason er
 	if err != nil {
 		return // cannot happen: every field encodes
 	}
-	b.interest.route(nil, &Message{Topic: []byte(topic), Payload: payload}, nil)
+	b.interest.route(nil, &Message{Topic: []byte(topic), Payload: payload}, nil, nil)
 }
 
 // sessionEnded publishes the events of a session that has ended.
@@ -100,5 +100,5 @@ func (b *Broker) pluginEvent(topic string, e PluginEvent) {
 	if err != nil {
 		return // cannot happen: every field encodes
 	}
-	b.interest.route(nil, &Message{Topic: []byte(topic), Payload: payload}, nil)
+	b.interest.route(nil, &Message{Topic: []byte(topic), Payload: payload}, nil, nil)
 }

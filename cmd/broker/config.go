@@ -41,6 +41,7 @@ type Config struct {
 	Auth     AuthConfig     `yaml:"auth"`
 	Retained RetainedConfig `yaml:"retained"`
 	Shutdown ShutdownConfig `yaml:"shutdown"`
+	Cluster  ClusterConfig  `yaml:"cluster"`
 }
 
 type LogConfig struct {
@@ -159,6 +160,7 @@ func defaultConfig() Config {
 		// limit): a million messages or 1 GiB, whichever comes first.
 		Retained: RetainedConfig{Store: "bolt", MaxMessages: 1_000_000, MaxBytes: 1 << 30},
 		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
+		Cluster:  defaultClusterConfig(),
 	}
 }
 
@@ -211,6 +213,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
 		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
 		version   = fs.Bool("version", false, "print the version and exit")
+		clusterU  = fs.String("cluster", "", "Redis `URL` linking this broker to others (redis://, rediss://, unix://, Sentinel); see docs/cluster.md")
 	)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, false, err
@@ -255,6 +258,8 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 			cfg.Log.Level = *logLevel
 		case "log-format":
 			cfg.Log.Format = *logFormat
+		case "cluster":
+			cfg.Cluster.URL = *clusterU
 		}
 	})
 	return cfg, false, cfg.validate()
@@ -462,5 +467,6 @@ func (c *Config) validate() error {
 	if c.Shutdown.DrainTimeout <= 0 {
 		bad("shutdown.drain_timeout", "must be a positive duration")
 	}
+	c.Cluster.validate(c, bad)
 	return errors.Join(errs...)
 }

@@ -79,6 +79,7 @@ func (t *tracked) addr() string {
 // checks and plugins, gathered while the listeners are built.
 type monitored struct {
 	health    monitor.Health
+	metrics   []monitor.Collector // besides the broker's own: the cluster's, when clustered
 	plugins   []monitor.Plugin
 	listeners []*tracked
 	server    atomic.Pointer[monitor.Server] // set once built, for observe
@@ -164,7 +165,7 @@ func newMonitor(cfg Config, b *broker.Broker, m *monitored, acks *monitor.AckTim
 	srv, err := monitor.New(b, monitor.Options{
 		Addr: cfg.HTTP.Listen, TLS: t, User: cfg.HTTP.User, Password: cfg.HTTP.Password, Pprof: cfg.HTTP.Pprof, Reload: reload,
 		Version: version, Config: configSummary(cfg, m), Plugins: m.plugins, Health: &m.health,
-		Metrics: []monitor.Collector{acks},
+		Metrics: append([]monitor.Collector{acks}, m.metrics...),
 		Logger:  log.With().Str("adapter", "http").Logger(),
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/msgtrans/msgtrans/adapters"
@@ -123,6 +124,10 @@ type server struct {
 	wg     sync.WaitGroup
 	failed chan error
 	reload reloader
+	// cluster links the broker to others over Redis (nil: a single node);
+	// cluster.Err is its health, cluster.Stats its counters.
+	cluster *clusterLink
+	rdb     *redis.Client
 }
 
 func start(cfg Config, log zerolog.Logger) (*server, error) {
@@ -138,7 +143,14 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 	warnPlainText(log, cfg)
 	live := auth.NewLive(authz)
 	sec := newSecLog(log)
-	store, err := openRetained(cfg, log)
+	rdb, store, err := openClusterStore(cfg)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	if store == nil {
+		store, err = openRetained(cfg, log)
+	}
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -167,10 +179,18 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		lock.Close()
 		return nil, err
 	}
-	s := &server{log: log, b: b, lock: lock, failed: make(chan error, 1)}
+	s := &server{log: log, b: b, lock: lock, failed: make(chan error, 1), rdb: rdb}
 	s.reload.auth, s.reload.tls = live, newTLSSet()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	if rdb != nil {
+		if s.cluster, err = startCluster(cfg, rdb, b, log); err != nil {
+			s.abort()
+			return nil, err
+		}
+		mon.health.Add("cluster", s.cluster.Err)
+		mon.metrics = append(mon.metrics, clusterCollector{s.cluster})
+	}
 	log.Info().Str("version", version).Str("server_id", b.ID()).Str("data_dir", cfg.DataDir).Msg("msgtrans broker starting")
 
 	engine, err := adapters.NewEngine(b, adapters.Options{
@@ -236,17 +256,27 @@ func (s *server) stop(timeout time.Duration) {
 	if err := s.b.Shutdown(ctx); err != nil {
 		s.log.Warn().Err(err).Int("sessions_left", s.b.Stats().Connections).Msg("drain deadline reached; closing the rest")
 	}
+	s.cluster.stop()
 	s.cancel()
 	s.wg.Wait()
 	s.b.Close()
+	s.closeRedis()
 	s.lock.Close()
 }
 
 func (s *server) abort() {
+	s.cluster.stop()
 	s.cancel()
 	s.wg.Wait()
 	s.b.Close()
+	s.closeRedis()
 	s.lock.Close()
+}
+
+func (s *server) closeRedis() {
+	if s.rdb != nil {
+		s.rdb.Close()
+	}
 }
 
 func logEvent(log, sampled zerolog.Logger, e broker.Event) {
