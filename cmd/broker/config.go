@@ -36,6 +36,7 @@ type Config struct {
 	WS       WSConfig       `yaml:"ws"`
 	QUIC     QUICConfig     `yaml:"quic"`
 	Plugins  []PluginConfig `yaml:"plugins"`
+	MQTT     MQTTConfig     `yaml:"mqtt"`
 	Auth     AuthConfig     `yaml:"auth"`
 	Retained RetainedConfig `yaml:"retained"`
 	Shutdown ShutdownConfig `yaml:"shutdown"`
@@ -154,6 +155,7 @@ func defaultConfig() Config {
 			MaxIdleTimeout:  quic.DefaultMaxIdle,
 		},
 		Retained: RetainedConfig{Store: "bolt"},
+		MQTT:     defaultMQTT(),
 		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
 	}
 }
@@ -202,6 +204,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 		wsAddr    = fs.String("ws", "", "WebSocket listen `address` (empty disables; default "+def.WS.Listen+")")
 		wsPath    = fs.String("ws-path", "", "WebSocket URL `path` (default "+def.WS.Path+")")
 		quicAddr  = fs.String("quic", "", "QUIC (UDP) listen `address` (empty disables; default "+def.QUIC.Listen+")")
+		mqttAddr  = fs.String("mqtt", "", "MQTT listen `address` (empty disables; default "+def.MQTT.Listen+")")
 		dataDir   = fs.String("data-dir", "", "data `directory` (default "+def.DataDir+")")
 		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
 		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
@@ -242,6 +245,8 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 			cfg.WS.Path = *wsPath
 		case "quic":
 			cfg.QUIC.Listen = *quicAddr
+		case "mqtt":
+			cfg.MQTT.Listen = *mqttAddr
 		case "data-dir":
 			cfg.DataDir = *dataDir
 		case "log-level":
@@ -448,6 +453,7 @@ func (c *Config) validate() error {
 			bad(fmt.Sprintf("auth.users[%d]", i), "user and password must both be set")
 		}
 	}
+	c.validateMQTT(bad)
 	if c.Shutdown.DrainTimeout <= 0 {
 		bad("shutdown.drain_timeout", "must be a positive duration")
 	}

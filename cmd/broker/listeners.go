@@ -73,6 +73,13 @@ func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]adapt
 			Logger:          qlog,
 		}))
 	}
+	if cfg.MQTT.enabled() {
+		l, err := mqttListener(cfg, e, plugins.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
 	for _, pc := range cfg.Plugins {
 		// validate() checked that a builtin protocol exists.
 		r, err := plugins.New(plugins.Config{

@@ -56,7 +56,7 @@ type proc struct {
 
 func startBroker(t *testing.T, args ...string) *proc {
 	t.Helper()
-	base := []string{"--log-format", "json", "--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--quic", "127.0.0.1:0"}
+	base := []string{"--log-format", "json", "--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"}
 	cmd := exec.Command(brokerBin, append(base, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
