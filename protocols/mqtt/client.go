@@ -281,6 +281,7 @@ func (cl *client) publish(p *packet.Publish) (packet.ReasonCode, string) {
 		}
 		return code, why
 	}
+	s := cl.s
 	m := &cl.msg
 	*m = sdk.Msg{Topic: native, Data: p.Payload, Retain: p.Retain}
 	if cl.v == packet.V5 && !p.Props.Empty() {
@@ -305,11 +306,13 @@ func (cl *client) publish(p *packet.Publish) (packet.ReasonCode, string) {
 				return 0, ""
 			}
 			m.Reply = reply
+			if p.Props.Has(packet.PropCorrelationData) {
+				m.Reply = s.replyTopic(reply, p.Props.CorrelationData)
+			}
 		}
 	} else if p.QoS > 0 {
 		m.Header = cl.srv.qosHeader[p.QoS]
 	}
-	s := cl.s
 	switch p.QoS {
 	case 0:
 		if err := s.conn.PublishMsg(m); err != nil {

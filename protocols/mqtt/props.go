@@ -113,7 +113,14 @@ func outProps(m *sdk.Msg, subID uint32) *packet.Properties {
 			}
 		}
 	}
-	if m.Reply != "" {
+	if topic, corr, ok := parseReply(m.Reply); ok {
+		if t, err := FromNative(nil, topic); err == nil {
+			p.ResponseTopic = t
+			p.Set(packet.PropResponseTopic)
+			p.CorrelationData = corr
+			p.Set(packet.PropCorrelationData)
+		}
+	} else if m.Reply != "" {
 		if t, err := FromNative(nil, m.Reply); err == nil {
 			p.ResponseTopic = t
 			p.Set(packet.PropResponseTopic)

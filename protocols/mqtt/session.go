@@ -37,6 +37,7 @@ type session struct {
 	will     *sdk.Msg        // a will the session publishes itself; nil: none
 	willAt   *time.Timer     // its delay
 	expire   *time.Timer     // ends an offline session
+	replyTok string          // the token of its reply topics (reply.go); "" until the first request
 }
 
 // outMsg is a QoS 1 or 2 message for the client.
