@@ -88,8 +88,9 @@ func (c *Config) validateMQTT(bad func(key, format string, a ...any)) {
 
 // mqttSettings are the linked-in protocol's settings (the same names a
 // cmd/mqtt-plugin entry takes under plugins[].settings).
-func (m *MQTTConfig) settings() map[string]string {
+func (m *MQTTConfig) settings(dataDir string) map[string]string {
 	return map[string]string{
+		"data_dir":            dataDir,
 		"listen":              m.Listen,
 		"tls_listen":          m.TLS.Listen,
 		"tls_cert_file":       m.TLS.CertFile,
@@ -106,5 +107,5 @@ func (m *MQTTConfig) settings() map[string]string {
 
 // mqttListener is the linked-in MQTT protocol, supervised like a plugin.
 func mqttListener(cfg Config, e *adapters.Engine, opts plugins.Options) (adapters.Listener, error) {
-	return plugins.New(plugins.Config{Name: "mqtt", Settings: cfg.MQTT.settings(), Protocol: mqtt.Protocol{}}, e, opts)
+	return plugins.New(plugins.Config{Name: "mqtt", Settings: cfg.MQTT.settings(cfg.DataDir), Protocol: mqtt.Protocol{}}, e, opts)
 }

@@ -366,6 +366,7 @@ func (cl *client) publish(p *packet.Publish) (packet.ReasonCode, string) {
 			delete(s.in2, id)
 		} else {
 			s.in2[id] = true
+			s.changed()
 		}
 		cur := s.cl
 		s.mu.Unlock()
@@ -480,6 +481,7 @@ func (cl *client) release(id uint16) {
 	done, seen := s.in2[id]
 	if seen && done {
 		delete(s.in2, id)
+		s.changed()
 	}
 	s.mu.Unlock()
 	code := packet.Success

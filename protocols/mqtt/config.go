@@ -25,12 +25,14 @@ type config struct {
 	maxQueued      int           // QoS 1/2 messages queued for one session beyond its in-flight window
 	maxExpiry      uint32        // seconds a session is kept after its client left
 	connectTimeout time.Duration // from accept to CONNECT
+	dataDir        string        // persistent sessions are kept here; "": in memory only
 }
 
 func readConfig(h *plugin.Host) (config, error) {
 	c := config{
 		listen:    h.Setting("listen", "127.0.0.1:1883"),
 		tlsListen: h.Setting("tls_listen", ""),
+		dataDir:   h.Setting("data_dir", ""),
 		tlsCert:   h.Setting("tls_cert_file", ""),
 		tlsKey:    h.Setting("tls_key_file", ""),
 	}

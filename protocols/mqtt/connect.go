@@ -197,40 +197,26 @@ func (srv *server) open(cl *client, ci *connectInfo, willOpt sdk.Option) (s *ses
 	srv.mu.Unlock()
 	resume := old != nil && !ci.cleanStart && old.expiry > 0 && old.user == ci.user
 
-	var h *sdk.Conn
-	opts := []sdk.Option{sdk.Name("mqtt " + ci.clientID)}
+	var creds []sdk.Option
 	switch {
 	case ci.hasUser:
-		opts = append(opts, sdk.UserInfo(ci.user, ci.pass))
+		creds = append(creds, sdk.UserInfo(ci.user, ci.pass))
 	case ci.hasPass:
-		opts = append(opts, sdk.Token(ci.pass))
+		creds = append(creds, sdk.Token(ci.pass))
 	}
 	brokerWill := !resume && ci.expiry == 0 && willOpt != nil
 	if brokerWill {
-		opts = append(opts, willOpt)
+		creds = append(creds, willOpt)
 	}
 	ns := &session{srv: srv, id: ci.clientID, user: ci.user, expiry: ci.expiry, brokerWill: brokerWill,
 		subs: map[string]*subscription{}, in2: map[uint16]bool{}}
-	opts = append(opts, sdk.DisconnectHandler(func(_ *sdk.Conn, err error) {
-		srv.log.Info("broker ended the session", "client", ci.clientID, "err", err)
-		code := packet.ServerShuttingDown
-		if errors.Is(err, sdk.ErrSlowConsumer) {
-			code = packet.QuotaExceeded
-		}
-		s := ns
-		if resume {
-			s = old
-		}
-		s.mu.Lock()
-		c := s.cl
-		s.mu.Unlock()
-		if c != nil {
-			c.kick(code)
-		}
-		s.finish(endBroker, nil)
-	}))
 	ctx, cancel := context.WithTimeout(srv.ctx, 10*time.Second)
-	h, err := srv.h.Connect(ctx, remoteAddr(cl.nc), opts...)
+	h, err := srv.brokerSession(ctx, remoteAddr(cl.nc), ci.clientID, creds, func() *session {
+		if resume {
+			return old
+		}
+		return ns
+	})
 	cancel()
 	if err != nil {
 		return nil, false, connectErrCode(err), err.Error()
@@ -268,12 +254,23 @@ func (srv *server) open(cl *client, ci *connectInfo, willOpt sdk.Option) (s *ses
 		}
 	}
 	if resume {
-		// The new connection authenticated; the session's broker
-		// session goes on.
-		h.Close()
 		old.mu.Lock()
+		dormant := old.conn == nil
 		old.expiry = ci.expiry
 		old.mu.Unlock()
+		if ci.expiry == 0 && srv.store != nil {
+			srv.store.forget(old.id) // it ends with this connection now
+		}
+		if dormant {
+			// Restored, waiting for its client's credentials: the new
+			// broker session becomes the session's.
+			old.wake(h)
+		} else {
+			// The new connection authenticated; the session's broker
+			// session goes on.
+			h.Close()
+		}
+		old.changed()
 		return old, true, 0, ""
 	}
 	ns.conn = h

@@ -33,6 +33,7 @@ type env struct {
 	addr   string // the MQTT listener
 	runner *plugins.Runner
 	logs   *syncBuf
+	stop   func() // stops the protocol and the broker; more calls do nothing
 }
 
 type syncBuf struct {
@@ -85,17 +86,23 @@ func start(t *testing.T, settings map[string]string, bo broker.Options) *env {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); r.Serve(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			b.Close()
+		})
+	}
 	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		b.Close()
+		stop()
 		if t.Failed() {
 			t.Logf("logs:\n%s", logs.String())
 		}
 	})
 	addr, _ := strings.CutPrefix(r.Status(), "listening on ")
 	addr, _, _ = strings.Cut(addr, " ")
-	return &env{b: b, native: "tcp://" + ta.Addr().String(), addr: addr, runner: r, logs: logs}
+	return &env{b: b, native: "tcp://" + ta.Addr().String(), addr: addr, runner: r, logs: logs, stop: stop}
 }
 
 // nativeConn is a native SDK client of the broker.

@@ -35,6 +35,7 @@ type server struct {
 	mu         sync.Mutex
 	sessions   map[string]*session
 	connecting map[string]chan struct{} // client identifiers being connected (lockID)
+	store      *store                   // nil: sessions are kept in memory only
 
 	// qosHeader[q] is the header of a 3.1.1 publish at QoS q: shared, read
 	// only, so that the publish path builds none.
@@ -55,6 +56,15 @@ func (p Protocol) Serve(ctx context.Context, h *plugin.Host) error {
 	s := &server{h: h, cfg: cfg, log: h.Logger(), ctx: ctx, sessions: map[string]*session{}, connecting: map[string]chan struct{}{}}
 	s.qosHeader[1] = sdk.Header{HeaderQoS: {"1"}}
 	s.qosHeader[2] = sdk.Header{HeaderQoS: {"2"}}
+	if cfg.dataDir != "" {
+		if s.store, err = openStore(cfg.dataDir); err != nil {
+			return err
+		}
+		defer s.store.close()
+		if err := s.restore(); err != nil {
+			return err
+		}
+	}
 	lns, err := s.listen(ctx)
 	if err != nil {
 		return err

@@ -26,8 +26,9 @@ type session struct {
 	brokerWill bool
 
 	mu       sync.Mutex
-	cl       *client // the connected client; nil while offline
-	ended    bool
+	cl       *client                  // the connected client; nil while offline
+	ended    bool                     // finished: out of the registry, its broker session closed
+	kept     bool                     // ended, but kept in the store for the next start
 	subs     map[string]*subscription // by MQTT filter
 	inflight []*outMsg                // sent, not acknowledged, in send order
 	queue    []*outMsg                // waiting for room in the window or for the client
@@ -101,6 +102,7 @@ func (s *session) deliver(ns *nativeSub, m *sdk.Msg) {
 		s.srv.dropped.Add(uint64(over))
 	}
 	s.pumpLocked()
+	s.changed()
 }
 
 // pumpLocked moves queued messages into the in-flight window and sends
@@ -171,6 +173,7 @@ func (s *session) acked(id uint16, t packet.Type) bool {
 	}
 	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
 	s.pumpLocked()
+	s.changed()
 	return true
 }
 
@@ -184,6 +187,7 @@ func (s *session) received(id uint16) bool {
 		return false
 	}
 	s.inflight[i].released = true
+	s.changed()
 	if s.cl != nil {
 		s.cl.sendAck(packet.TypePubrel, id, packet.Success)
 	}
@@ -217,6 +221,7 @@ func (s *session) attachLocked(cl *client) {
 	clear(s.inflight[len(kept):])
 	s.inflight = kept
 	s.pumpLocked()
+	s.changed()
 }
 
 // detach is called when cl's connection has ended for reason, with the
@@ -240,6 +245,7 @@ func (s *session) detach(cl *client, reason endReason, will *sdk.Msg, willDelay 
 		s.willAt = time.AfterFunc(delay, func() { s.publishWill() })
 	}
 	s.expire = time.AfterFunc(time.Duration(s.expiry)*time.Second, func() { s.expired() })
+	s.changed()
 	s.mu.Unlock()
 }
 
@@ -248,11 +254,12 @@ func (s *session) publishWill() {
 	s.mu.Lock()
 	w := s.will
 	s.will, s.willAt = nil, nil
+	conn := s.conn
 	s.mu.Unlock()
-	if w != nil {
+	if w != nil && conn != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := s.conn.PublishAck(ctx, w); err != nil {
+		if err := conn.PublishAck(ctx, w); err != nil {
 			s.srv.log.Warn("will not published", "client", s.id, "err", err)
 		}
 	}
@@ -284,6 +291,8 @@ func (s *session) finish(reason endReason, will *sdk.Msg) {
 		return
 	}
 	s.ended = true
+	keep := reason == endShutdown || reason == endBroker
+	s.kept = keep
 	if s.expire != nil {
 		s.expire.Stop()
 	}
@@ -293,9 +302,15 @@ func (s *session) finish(reason endReason, will *sdk.Msg) {
 			will = s.will // a takeover that ends a session whose will waits
 		}
 	}
-	s.queue, s.inflight = nil, nil
+	if !keep {
+		s.queue, s.inflight = nil, nil
+	}
+	conn := s.conn
 	s.mu.Unlock()
-	s.srv.forget(s)
+	s.srv.forget(s, keep)
+	if conn == nil {
+		return // restored, and never woken: no broker session
+	}
 	switch {
 	case reason == endShutdown || reason == endBroker || reason == endNormal && will == nil:
 		s.conn.Close()
@@ -327,11 +342,23 @@ func (s *session) end(reason endReason) {
 	s.finish(reason, nil)
 }
 
-// forget removes s from the registry if it is still there.
-func (srv *server) forget(s *session) {
+// forget removes s from the registry if it is still there, and from the
+// store unless keep: the protocol is stopping, or the broker ended the
+// broker session, and the session is to be there at the next start.
+func (srv *server) forget(s *session, keep bool) {
 	srv.mu.Lock()
 	if srv.sessions[s.id] == s {
 		delete(srv.sessions, s.id)
+		if srv.store != nil && !keep {
+			srv.store.forget(s.id)
+		}
 	}
 	srv.mu.Unlock()
+}
+
+// changed has the store write the session, if it persists.
+func (s *session) changed() {
+	if s.srv.store != nil && s.expiry > 0 {
+		s.srv.store.mark(s)
+	}
 }

@@ -88,25 +88,8 @@ func (cl *client) subscribe(p *packet.Subscribe) {
 			f.Queue != "": // shared subscriptions get no retained messages (5.0 §4.8.2)
 			rh = sdk.RetainNever
 		}
-		opts := []sdk.SubOption{sdk.SubRetain(rh)}
-		if f.Queue != "" {
-			opts = append(opts, sdk.SubQueue(f.Queue))
-		}
-		if ps.NoLocal {
-			opts = append(opts, sdk.SubNoLocal())
-		}
-		var err2 error
-		for _, nf := range f.Native {
-			n := &nativeSub{s: s, sub: sub}
-			n.ns, err2 = s.conn.SubscribeWith(nf, func(m *sdk.Msg) { s.deliver(n, m) }, opts...)
-			if err2 != nil {
-				break
-			}
-			sub.native = append(sub.native, n)
-		}
-		if err2 != nil {
-			sub.unsubscribe()
-			codes[i] = cl.subErrCode(err2)
+		if err := s.subscribeNative(sub, f, rh); err != nil {
+			codes[i] = cl.subErrCode(err)
 			continue
 		}
 		codes[i] = packet.ReasonCode(ps.QoS) // granted QoS: all three are served
@@ -139,8 +122,30 @@ func (cl *client) subscribe(p *packet.Subscribe) {
 				old.unsubscribe() // replaced ([MQTT-3.8.4-3])
 			}
 		}
+		s.changed()
 	}
 	cl.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+}
+
+// subscribeNative makes the native subscriptions of sub, mapped to f.
+func (s *session) subscribeNative(sub *subscription, f Filter, rh sdk.RetainHandling) error {
+	opts := []sdk.SubOption{sdk.SubRetain(rh)}
+	if f.Queue != "" {
+		opts = append(opts, sdk.SubQueue(f.Queue))
+	}
+	if sub.noLocal {
+		opts = append(opts, sdk.SubNoLocal())
+	}
+	for _, nf := range f.Native {
+		n := &nativeSub{s: s, sub: sub}
+		var err error
+		if n.ns, err = s.conn.SubscribeWith(nf, func(m *sdk.Msg) { s.deliver(n, m) }, opts...); err != nil {
+			sub.unsubscribe()
+			return err
+		}
+		sub.native = append(sub.native, n)
+	}
+	return nil
 }
 
 // subErrCode is the SUBACK code for the broker's refusal err.
@@ -186,5 +191,6 @@ func (cl *client) unsubscribe(p *packet.Unsubscribe) {
 		}
 		sub.unsubscribe()
 	}
+	s.changed()
 	cl.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
 }
