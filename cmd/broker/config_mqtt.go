@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/msgtrans/msgtrans/adapters"
+	"github.com/msgtrans/msgtrans/adapters/ws"
 	"github.com/msgtrans/msgtrans/plugins"
 	"github.com/msgtrans/msgtrans/protocols/mqtt"
 	"github.com/msgtrans/msgtrans/protocols/mqtt/packet"
@@ -16,6 +20,7 @@ import (
 type MQTTConfig struct {
 	Listen            string        `yaml:"listen"` // empty disables the plain TCP listener
 	TLS               MQTTTLSConfig `yaml:"tls"`
+	WSPath            string        `yaml:"ws_path"` // MQTT over WebSocket on the ws listener; empty: none
 	MaxPacketSize     Size          `yaml:"max_packet_size"`
 	ReceiveMaximum    int           `yaml:"receive_maximum"`
 	TopicAliasMaximum int           `yaml:"topic_alias_maximum"`
@@ -35,6 +40,7 @@ type MQTTTLSConfig struct {
 func defaultMQTT() MQTTConfig {
 	return MQTTConfig{
 		Listen:            "127.0.0.1:1883",
+		WSPath:            "/mqtt",
 		MaxPacketSize:     packet.DefaultMaxPacketSize,
 		ReceiveMaximum:    1024,
 		TopicAliasMaximum: 64,
@@ -44,8 +50,13 @@ func defaultMQTT() MQTTConfig {
 	}
 }
 
-// enabled reports whether any MQTT listener is configured.
-func (m *MQTTConfig) enabled() bool { return m.Listen != "" || m.TLS.Listen != "" }
+// enabled reports whether MQTT is served: on a listener of its own, or
+// over WebSocket on the ws listener.
+func (c *Config) mqttEnabled() bool {
+	return c.MQTT.Listen != "" || c.MQTT.TLS.Listen != "" || c.mqttOverWS()
+}
+
+func (c *Config) mqttOverWS() bool { return c.MQTT.WSPath != "" && c.WS.Listen != "" }
 
 // validateMQTT checks the mqtt section, reporting through bad.
 func (c *Config) validateMQTT(bad func(key, format string, a ...any)) {
@@ -77,7 +88,10 @@ func (c *Config) validateMQTT(bad func(key, format string, a ...any)) {
 	if m.TLS.Listen == "" && (m.TLS.CertFile != "" || m.TLS.KeyFile != "") {
 		bad("mqtt.tls.listen", "must be set with cert_file and key_file")
 	}
-	if m.enabled() {
+	if m.WSPath != "" && (!strings.HasPrefix(m.WSPath, "/") || m.WSPath == c.WS.Path) {
+		bad("mqtt.ws_path", "%q must start with / and differ from ws.path", m.WSPath)
+	}
+	if c.mqttEnabled() {
 		for i, p := range c.Plugins {
 			if p.Name == "mqtt" {
 				bad(fmt.Sprintf("plugins[%d].name", i), `"mqtt" is the linked-in MQTT protocol's name while mqtt.listen or mqtt.tls.listen is set`)
@@ -105,7 +119,26 @@ func (m *MQTTConfig) settings(dataDir string) map[string]string {
 	}
 }
 
-// mqttListener is the linked-in MQTT protocol, supervised like a plugin.
-func mqttListener(cfg Config, e *adapters.Engine, opts plugins.Options) (adapters.Listener, error) {
-	return plugins.New(plugins.Config{Name: "mqtt", Settings: cfg.MQTT.settings(cfg.DataDir), Protocol: mqtt.Protocol{}}, e, opts)
+// mqttListener is the linked-in MQTT protocol, supervised like a plugin;
+// wsConns brings it the connections of the ws listener's MQTT path.
+func mqttListener(cfg Config, e *adapters.Engine, wsConns <-chan net.Conn, opts plugins.Options) (adapters.Listener, error) {
+	return plugins.New(plugins.Config{Name: "mqtt", Settings: cfg.MQTT.settings(cfg.DataDir), Protocol: mqtt.Protocol{Conns: wsConns}}, e, opts)
+}
+
+// mqttRoutes are the ws listener's MQTT path, handing its connections to
+// the MQTT protocol (which may be restarting: a connection it does not
+// take in time is closed, and the client reconnects).
+func mqttRoutes(cfg Config, conns chan<- net.Conn) []ws.Route {
+	if !cfg.mqttOverWS() {
+		return nil
+	}
+	return []ws.Route{{Path: cfg.MQTT.WSPath, Subprotocol: "mqtt", Serve: func(ctx context.Context, c net.Conn) {
+		select {
+		case conns <- c:
+		case <-ctx.Done():
+			c.Close()
+		case <-time.After(5 * time.Second):
+			c.Close()
+		}
+	}}}
 }

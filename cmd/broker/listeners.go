@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log"
+	"net"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -19,6 +20,7 @@ import (
 // buildListeners creates an adapter for each enabled transport.
 func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]adapters.Listener, error) {
 	var ls []adapters.Listener
+	mqttWS := make(chan net.Conn)
 	if cfg.TCP.Listen != "" {
 		t, err := loadTLS(cfg.TCP.TLS, "tcp.tls")
 		if err != nil {
@@ -44,6 +46,7 @@ func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]adapt
 			TLS:            t,
 			KeepAlive:      cfg.WS.KeepAlive,
 			Logger:         log.With().Str("adapter", "ws").Logger(),
+			Routes:         mqttRoutes(cfg, mqttWS),
 		}))
 	}
 	if cfg.QUIC.Listen != "" {
@@ -73,8 +76,8 @@ func buildListeners(cfg Config, e *adapters.Engine, log zerolog.Logger) ([]adapt
 			Logger:          qlog,
 		}))
 	}
-	if cfg.MQTT.enabled() {
-		l, err := mqttListener(cfg, e, plugins.Options{Logger: log})
+	if cfg.mqttEnabled() {
+		l, err := mqttListener(cfg, e, mqttWS, plugins.Options{Logger: log})
 		if err != nil {
 			return nil, err
 		}
