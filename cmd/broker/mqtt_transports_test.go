@@ -74,7 +74,7 @@ func TestMQTTOverWebSocketAndTLS(t *testing.T) {
 	defer native.Close()
 
 	got := make(chan paho3.Message, 10)
-	o := paho3.NewClientOptions().AddBroker("ws://"+wsAddr+"/mqtt").SetClientID("wsclient").SetAutoReconnect(false).
+	o := paho3.NewClientOptions().AddBroker("ws://" + wsAddr + "/mqtt").SetClientID("wsclient").SetAutoReconnect(false).
 		SetDefaultPublishHandler(func(_ paho3.Client, m paho3.Message) { got <- m })
 	c := paho3.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {

@@ -366,13 +366,23 @@ func (cl *client) publish(p *packet.Publish) (packet.ReasonCode, string) {
 			delete(s.in2, id)
 		} else {
 			s.in2[id] = true
-			s.changed()
 		}
-		cur := s.cl
 		s.mu.Unlock()
-		if cur != nil {
-			cur.pubDone(packet.TypePubrec, id, err)
+		answer := func() {
+			s.mu.Lock()
+			cur := s.cl
+			s.mu.Unlock()
+			if cur != nil {
+				cur.pubDone(packet.TypePubrec, id, err)
+			}
 		}
+		if err != nil {
+			answer()
+			return
+		}
+		// PUBREC once the identifier is on disk: after a crash, a PUBLISH
+		// sent again is then known, and not published twice.
+		s.stored(answer)
 	}
 	if err := s.conn.PublishAckAsync(m, done); err != nil {
 		done(err)

@@ -356,6 +356,16 @@ func (srv *server) forget(s *session, keep bool) {
 	srv.mu.Unlock()
 }
 
+// stored calls fn once the session is written, or at once if it does not
+// persist.
+func (s *session) stored(fn func()) {
+	if s.srv.store != nil && s.expiry > 0 {
+		s.srv.store.markThen(s, fn)
+		return
+	}
+	fn()
+}
+
 // changed has the store write the session, if it persists.
 func (s *session) changed() {
 	if s.srv.store != nil && s.expiry > 0 {

@@ -30,6 +30,7 @@ type store struct {
 	mu      sync.Mutex
 	dirty   map[string]*session // to write
 	deleted map[string]bool     // to delete (before the writes)
+	after   []func()            // called once the next commit has ended
 	wake    chan struct{}
 	done    chan struct{}
 	stop    chan struct{}
@@ -57,6 +58,20 @@ func openStore(dir string) (*store, error) {
 func (st *store) mark(s *session) {
 	st.mu.Lock()
 	st.dirty[s.id] = s
+	st.mu.Unlock()
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+}
+
+// markThen is mark, and calls fn once s is written (or the write failed:
+// the session goes on in memory either way). What the client is told
+// only once it is on disk waits for fn.
+func (st *store) markThen(s *session, fn func()) {
+	st.mu.Lock()
+	st.dirty[s.id] = s
+	st.after = append(st.after, fn)
 	st.mu.Unlock()
 	select {
 	case st.wake <- struct{}{}:
@@ -92,9 +107,14 @@ func (st *store) run() {
 // commit writes what changed since the last commit.
 func (st *store) commit() {
 	st.mu.Lock()
-	dirty, deleted := st.dirty, st.deleted
-	st.dirty, st.deleted = map[string]*session{}, map[string]bool{}
+	dirty, deleted, after := st.dirty, st.deleted, st.after
+	st.dirty, st.deleted, st.after = map[string]*session{}, map[string]bool{}, nil
 	st.mu.Unlock()
+	defer func() {
+		for _, fn := range after {
+			fn()
+		}
+	}()
 	if len(dirty) == 0 && len(deleted) == 0 {
 		return
 	}

@@ -122,9 +122,11 @@ func (cl *client) subscribe(p *packet.Subscribe) {
 				old.unsubscribe() // replaced ([MQTT-3.8.4-3])
 			}
 		}
-		s.changed()
 	}
-	cl.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	// A persistent session's subscriptions are on disk before the client
+	// is told they exist.
+	ack := &packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}
+	s.stored(func() { cl.send(ack) })
 }
 
 // subscribeNative makes the native subscriptions of sub, mapped to f.
@@ -191,6 +193,6 @@ func (cl *client) unsubscribe(p *packet.Unsubscribe) {
 		}
 		sub.unsubscribe()
 	}
-	s.changed()
-	cl.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
+	ack := &packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}
+	s.stored(func() { cl.send(ack) })
 }
