@@ -9,6 +9,7 @@
 //	cd bench && go run .                       # tcp, ws, quic and plugin, 3 runs each
 //	cd bench && go run . --transports tcp,ws --msgs 200000 --runs 1
 //	cd bench && go run . --transports tcp,plugin --msgs 100000 --runs 1
+//	cd bench && go run . --mqtt --msgs 200000 --runs 3   # MQTT rows (mosquitto installed)
 //
 // It builds ../cmd/broker, starts it (TCP, WebSocket and QUIC listeners,
 // the QUIC one with a self-signed certificate made here and trusted by the
@@ -49,6 +50,8 @@ type options struct {
 	transports             string
 	natsBin                string
 	asJSON                 bool
+	mqtt                   bool
+	mosquittoBin           string
 }
 
 func main() {
@@ -61,6 +64,8 @@ func main() {
 		"comma-separated transports to measure: tcp, ws, quic, plugin (msgtrans through cmd/example-plugin, driven by msgtrans bench); the ratio to TCP needs tcp")
 	flag.StringVar(&o.natsBin, "nats-server", "nats-server", "nats-server binary")
 	flag.BoolVar(&o.asJSON, "json", false, "print results as JSON")
+	flag.BoolVar(&o.mqtt, "mqtt", false, "measure the MQTT rows instead: msgtrans (MQTT linked in, and cmd/mqtt-plugin), mosquitto, mochi-mqtt")
+	flag.StringVar(&o.mosquittoBin, "mosquitto", "/usr/sbin/mosquitto", "mosquitto binary, for --mqtt")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -82,6 +87,18 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if o.mqtt {
+		srv, systems, err := startMQTTServers(dir, o.mosquittoBin)
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		if err := runMQTT(os.Stdout, os.Stderr, systems, o.msgs, o.size, o.runs); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%d runs each, %d msgs, %d-byte payloads; took %s\n", o.runs, o.msgs, o.size, time.Since(start).Round(time.Second))
+		return nil
+	}
 	srv, err := startServers(dir, want, o.natsBin, o.size)
 	if err != nil {
 		return err

@@ -41,8 +41,8 @@ func TestMQTTPluginProcess(t *testing.T) {
 
 	got := make(chan string, 100)
 	reconnected := make(chan struct{}, 10)
-	o := paho3.NewClientOptions().AddBroker("tcp://"+addr).SetClientID("plugged").SetCleanSession(false).
-		SetAutoReconnect(true).SetMaxReconnectInterval(200*time.Millisecond).
+	o := paho3.NewClientOptions().AddBroker("tcp://" + addr).SetClientID("plugged").SetCleanSession(false).
+		SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond).
 		SetOnConnectHandler(func(paho3.Client) { reconnected <- struct{}{} }).
 		SetDefaultPublishHandler(func(_ paho3.Client, m paho3.Message) { got <- string(m.Payload()) })
 	c := paho3.NewClient(o)

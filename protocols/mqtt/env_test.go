@@ -53,7 +53,7 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func start(t *testing.T, settings map[string]string, bo broker.Options) *env {
+func start(t testing.TB, settings map[string]string, bo broker.Options) *env {
 	t.Helper()
 	b, err := broker.New(bo)
 	if err != nil {
@@ -265,13 +265,13 @@ func done(t *testing.T, tok paho3.Token) {
 // raw is an MQTT client written with the packet package, for what the
 // libraries do not let a test do (misbehave, watch single packets).
 type raw struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	r  *packet.Reader
 	v  packet.Version
 }
 
-func (e *env) raw(t *testing.T, v packet.Version) *raw {
+func (e *env) raw(t testing.TB, v packet.Version) *raw {
 	t.Helper()
 	nc, err := net.Dial("tcp", e.addr)
 	if err != nil {
