@@ -39,6 +39,8 @@ type session struct {
 	willAt   *time.Timer     // its delay
 	expire   *time.Timer     // ends an offline session
 	replyTok string          // the token of its reply topics (reply.go); "" until the first request
+	dropped  uint64          // messages dropped from its full queue, in all
+	dropping bool            // dropping now: logged once
 }
 
 // outMsg is a QoS 1 or 2 message for the client.
@@ -100,6 +102,15 @@ func (s *session) deliver(ns *nativeSub, m *sdk.Msg) {
 		clear(s.queue[:over])
 		s.queue = s.queue[over:]
 		s.srv.dropped.Add(uint64(over))
+		s.dropped += uint64(over)
+		if !s.dropping {
+			// Once per episode: until the client is back, or the queue has room.
+			s.dropping = true
+			s.srv.log.Warn("session queue full: oldest QoS 1/2 messages dropped (mqtt max_queued)",
+				"client", s.id, "max_queued", s.srv.cfg.maxQueued, "dropped_total", s.dropped)
+		}
+	} else {
+		s.dropping = false
 	}
 	s.pumpLocked()
 	s.changed()

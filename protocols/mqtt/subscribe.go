@@ -42,6 +42,7 @@ func (n *nativeSub) mqttTopic(native string) ([]byte, bool) {
 	t, err := FromNative(n.lastMQTT[:0], native)
 	if err != nil {
 		n.s.srv.unmappable.Add(1)
+		n.s.srv.log.Debug("message not delivered: its topic has no MQTT form", "client", n.s.id, "topic", native)
 		return nil, false
 	}
 	n.lastNative, n.lastMQTT = native, t
