@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -51,6 +52,8 @@ type options struct {
 	natsBin                string
 	asJSON                 bool
 	mqtt                   bool
+	mqttIdle               int
+	mqttOnly               string
 	mosquittoBin           string
 }
 
@@ -65,6 +68,8 @@ func main() {
 	flag.StringVar(&o.natsBin, "nats-server", "nats-server", "nats-server binary")
 	flag.BoolVar(&o.asJSON, "json", false, "print results as JSON")
 	flag.BoolVar(&o.mqtt, "mqtt", false, "measure the MQTT rows instead: msgtrans (MQTT linked in, and cmd/mqtt-plugin), mosquitto, mochi-mqtt")
+	flag.IntVar(&o.mqttIdle, "mqtt-idle", 0, "with --mqtt: measure broker memory per idle MQTT connection at this many connections instead")
+	flag.StringVar(&o.mqttOnly, "mqtt-systems", "", "with --mqtt: comma-separated systems to measure (default all); measure idle memory one system per run, each in fresh processes")
 	flag.StringVar(&o.mosquittoBin, "mosquitto", "/usr/sbin/mosquitto", "mosquitto binary, for --mqtt")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -88,11 +93,26 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(dir)
 	if o.mqtt {
-		srv, systems, err := startMQTTServers(dir, o.mosquittoBin)
+		srv, systems, pids, err := startMQTTServers(dir, o.mosquittoBin)
 		if err != nil {
 			return err
 		}
 		defer srv.stop()
+		if o.mqttOnly != "" {
+			var keep []mqttSystem
+			for _, s := range systems {
+				if strings.Contains(","+o.mqttOnly+",", ","+s.name+",") {
+					keep = append(keep, s)
+				}
+			}
+			if len(keep) == 0 {
+				return fmt.Errorf("--mqtt-systems %q names none of msgtrans, msgtrans plugin, mosquitto, mochi-mqtt", o.mqttOnly)
+			}
+			systems = keep
+		}
+		if o.mqttIdle > 0 {
+			return mqttIdle(os.Stdout, os.Stderr, systems, pids, o.mqttIdle)
+		}
 		if err := runMQTT(os.Stdout, os.Stderr, systems, o.msgs, o.size, o.runs); err != nil {
 			return err
 		}

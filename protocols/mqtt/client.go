@@ -132,8 +132,10 @@ func (cl *client) tooLarge(p packet.Packet) bool {
 func (cl *client) sendQoS0(n *nativeSub, topic []byte, m *sdk.Msg, retain bool) {
 	p := &n.pkt
 	*p = packet.Publish{Retain: retain, Topic: topic, Payload: m.Data}
-	if pr := outProps(m, n.sub.id); pr != nil {
-		p.Props = *pr
+	if cl.v == packet.V5 { // 3.1.1 has no properties: build none
+		if pr := outProps(m, n.sub.id); pr != nil {
+			p.Props = *pr
+		}
 	}
 	if cl.tooLarge(p) {
 		return
