@@ -20,7 +20,7 @@ func BenchmarkPublishDeliver(b *testing.B) {
 			sub.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: []byte("bench/t"), QoS: qos}}})
 			sub.expect(packet.TypeSuback)
 			pub := e.raw(b, packet.V5)
-			pub.connect(&packet.Connect{ClientID: []byte("bpub"), CleanStart: true})
+			pub.connect(&packet.Connect{ClientID: []byte("bpub"), CleanStart: true, KeepAlive: 60})
 
 			const batch = 100
 			payload := make([]byte, 16)

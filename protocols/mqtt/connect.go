@@ -195,7 +195,7 @@ func (srv *server) open(cl *client, ci *connectInfo, willOpt sdk.Option) (s *ses
 	srv.mu.Lock()
 	old := srv.sessions[ci.clientID]
 	srv.mu.Unlock()
-	resume := old != nil && !ci.cleanStart && old.expiry > 0 && old.user == ci.user
+	resume := old != nil && !ci.cleanStart && old.expiry.Load() > 0 && old.user == ci.user
 
 	var creds []sdk.Option
 	switch {
@@ -208,8 +208,9 @@ func (srv *server) open(cl *client, ci *connectInfo, willOpt sdk.Option) (s *ses
 	if brokerWill {
 		creds = append(creds, willOpt)
 	}
-	ns := &session{srv: srv, id: ci.clientID, user: ci.user, expiry: ci.expiry, brokerWill: brokerWill,
+	ns := &session{srv: srv, id: ci.clientID, user: ci.user, brokerWill: brokerWill,
 		subs: map[string]*subscription{}, in2: map[uint16]bool{}}
+	ns.expiry.Store(ci.expiry)
 	ctx, cancel := context.WithTimeout(srv.ctx, 10*time.Second)
 	h, err := srv.brokerSession(ctx, remoteAddr(cl.nc), ci.clientID, creds, func() *session {
 		if resume {
@@ -256,7 +257,7 @@ func (srv *server) open(cl *client, ci *connectInfo, willOpt sdk.Option) (s *ses
 	if resume {
 		old.mu.Lock()
 		dormant := old.conn == nil
-		old.expiry = ci.expiry
+		old.expiry.Store(ci.expiry)
 		old.mu.Unlock()
 		if ci.expiry == 0 && srv.store != nil {
 			srv.store.forget(old.id) // it ends with this connection now

@@ -7,6 +7,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/protocols/mqtt/packet"
 	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/wire"
 )
 
 // restore brings back the sessions the store kept. Each is offline, with
@@ -21,8 +22,9 @@ func (srv *server) restore() error {
 		return err
 	}
 	for _, sv := range all {
-		s := &session{srv: srv, id: sv.ID, user: sv.User, expiry: sv.Expiry, replyTok: sv.ReplyTok, nextID: sv.NextID,
+		s := &session{srv: srv, id: sv.ID, user: sv.User, replyTok: sv.ReplyTok, nextID: sv.NextID,
 			subs: map[string]*subscription{}, in2: map[uint16]bool{}}
+		s.expiry.Store(sv.Expiry)
 		for _, ss := range sv.Subs {
 			s.subs[ss.Filter] = &subscription{filter: ss.Filter, qos: packet.QoS(ss.QoS), noLocal: ss.NoLocal, rap: ss.RAP, id: ss.ID}
 		}
@@ -43,7 +45,7 @@ func (srv *server) restore() error {
 		for _, id := range sv.In2 {
 			s.in2[id] = true
 		}
-		s.expire = time.AfterFunc(time.Duration(s.expiry)*time.Second, s.expired)
+		s.expire = time.AfterFunc(time.Duration(s.expiry.Load())*time.Second, s.expired)
 		srv.sessions[s.id] = s
 	}
 	for _, s := range srv.sessions {
@@ -95,9 +97,13 @@ func (srv *server) brokerSession(ctx context.Context, remote, clientID string, c
 	opts := append([]sdk.Option{sdk.Name("mqtt " + clientID)}, creds...)
 	opts = append(opts, sdk.DisconnectHandler(func(_ *sdk.Conn, err error) {
 		srv.log.Info("broker ended the session", "client", clientID, "err", err)
-		code := packet.ServerShuttingDown
-		if errors.Is(err, sdk.ErrSlowConsumer) {
+		code, reason := packet.ServerShuttingDown, endBroker
+		var se *sdk.ServerError
+		switch {
+		case errors.Is(err, sdk.ErrSlowConsumer):
 			code = packet.QuotaExceeded
+		case errors.As(err, &se) && se.Code == wire.CodeShutdown:
+			reason = endShutdown // the broker stops: a persistent session stays on disk
 		}
 		s := target()
 		s.mu.Lock()
@@ -106,7 +112,7 @@ func (srv *server) brokerSession(ctx context.Context, remote, clientID string, c
 		if c != nil {
 			c.kick(code)
 		}
-		s.finish(endBroker, nil)
+		s.finish(reason, nil)
 	}))
 	return srv.h.Connect(ctx, remote, opts...)
 }

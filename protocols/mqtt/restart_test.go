@@ -66,3 +66,30 @@ func TestSessionsSurviveRestart(t *testing.T) {
 	}
 	_ = sdk.Msg{}
 }
+
+// A broker shutdown (drain) keeps persistent sessions for the next start,
+// though the broker ends their broker sessions first.
+func TestSessionsSurviveBrokerShutdown(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, map[string]string{"data_dir": dir}, broker.Options{})
+	r := e.raw(t, packet.V5)
+	r.connect(persistentConnect("drained", true, 300))
+	r.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: []byte("d"), QoS: 1}}})
+	r.expect(packet.TypeSuback)
+	must(t, e.b.Shutdown(ctxT(t)))
+	if d := r.closed(); d == nil || d.ReasonCode != packet.ServerShuttingDown {
+		t.Fatalf("DISCONNECT %+v", d)
+	}
+	e.stop()
+
+	e2 := start(t, map[string]string{"data_dir": dir}, broker.Options{})
+	r = e2.raw(t, packet.V5)
+	if ack := r.connect(persistentConnect("drained", false, 300)); !ack.SessionPresent {
+		t.Fatal("session lost in a broker shutdown")
+	}
+	native := e2.nativeConn(t)
+	must(t, native.PublishMsg(qos1("d", "after")))
+	if p := r.expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "after" {
+		t.Fatalf("%q", p.Payload)
+	}
+}

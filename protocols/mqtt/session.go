@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/msgtrans/msgtrans/protocols/mqtt/packet"
@@ -18,7 +19,7 @@ type session struct {
 	id     string // the client identifier
 	user   string // the user name it was opened with; another user cannot resume it
 	conn   *sdk.Conn
-	expiry uint32 // seconds kept after the connection ends; 0: ends with it
+	expiry atomic.Uint32 // seconds kept after the connection ends; 0: ends with it (read without the lock by changed)
 	// brokerWill: conn was opened with the connection's will, which the
 	// broker publishes if conn ends without a goodbye (Abort). Otherwise
 	// the session publishes the will itself (a session that outlives its
@@ -64,7 +65,7 @@ const (
 	endLost                      // the connection was lost or refused: the will is due
 	endTakeover                  // another connection took the client identifier
 	endShutdown                  // the protocol is stopping
-	endBroker                    // the broker ended the broker session
+	endBroker                    // the broker ended the broker session (not by stopping)
 )
 
 // deliver hands a message of one of the session's subscriptions to the
@@ -245,17 +246,17 @@ func (s *session) detach(cl *client, reason endReason, will *sdk.Msg, willDelay 
 		return
 	}
 	s.cl = nil
-	if s.expiry == 0 || reason == endBroker || reason == endShutdown {
+	if s.expiry.Load() == 0 || reason == endBroker || reason == endShutdown {
 		s.mu.Unlock()
 		s.finish(reason, will)
 		return
 	}
 	if will != nil {
-		delay := min(willDelay, time.Duration(s.expiry)*time.Second)
+		delay := min(willDelay, time.Duration(s.expiry.Load())*time.Second)
 		s.will = will
 		s.willAt = time.AfterFunc(delay, func() { s.publishWill() })
 	}
-	s.expire = time.AfterFunc(time.Duration(s.expiry)*time.Second, func() { s.expired() })
+	s.expire = time.AfterFunc(time.Duration(s.expiry.Load())*time.Second, func() { s.expired() })
 	s.changed()
 	s.mu.Unlock()
 }
@@ -302,7 +303,10 @@ func (s *session) finish(reason endReason, will *sdk.Msg) {
 		return
 	}
 	s.ended = true
-	keep := reason == endShutdown || reason == endBroker
+	// Stopping, the session stays on disk for the next start; ended by the
+	// broker otherwise (a slow consumer), its broker session and
+	// subscriptions are gone, and so is it.
+	keep := reason == endShutdown
 	s.kept = keep
 	if s.expire != nil {
 		s.expire.Stop()
@@ -370,7 +374,7 @@ func (srv *server) forget(s *session, keep bool) {
 // stored calls fn once the session is written, or at once if it does not
 // persist.
 func (s *session) stored(fn func()) {
-	if s.srv.store != nil && s.expiry > 0 {
+	if s.srv.store != nil && s.expiry.Load() > 0 {
 		s.srv.store.markThen(s, fn)
 		return
 	}
@@ -379,7 +383,7 @@ func (s *session) stored(fn func()) {
 
 // changed has the store write the session, if it persists.
 func (s *session) changed() {
-	if s.srv.store != nil && s.expiry > 0 {
+	if s.srv.store != nil && s.expiry.Load() > 0 {
 		s.srv.store.mark(s)
 	}
 }

@@ -191,10 +191,10 @@ type savedMsg struct {
 func (s *session) snapshot() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended && !s.kept || s.expiry == 0 {
+	if s.ended && !s.kept || s.expiry.Load() == 0 {
 		return nil
 	}
-	sv := saved{ID: s.id, User: s.user, Expiry: s.expiry, ReplyTok: s.replyTok, NextID: s.nextID}
+	sv := saved{ID: s.id, User: s.user, Expiry: s.expiry.Load(), ReplyTok: s.replyTok, NextID: s.nextID}
 	for _, sub := range s.subs {
 		sv.Subs = append(sv.Subs, savedSub{Filter: sub.filter, QoS: byte(sub.qos), NoLocal: sub.noLocal, RAP: sub.rap, ID: sub.id})
 	}
