@@ -76,19 +76,49 @@ func (cl *client) send(p packet.Packet) {
 	cl.outSize.Store(int64(cl.out.Unlock(b)))
 }
 
-// sendAck queues PUBACK, PUBREC, PUBREL or PUBCOMP.
+// sendAck queues PUBACK, PUBREC, PUBREL or PUBCOMP. The concrete types'
+// Append is called directly, not through the Packet interface, so the
+// packet stays on the stack: acknowledgements allocate nothing.
 func (cl *client) sendAck(t packet.Type, id uint16, code packet.ReasonCode) {
 	a := packet.Ack{PacketID: id, ReasonCode: code}
+	b, ok := cl.out.Lock()
+	if !ok {
+		return
+	}
 	switch t {
 	case packet.TypePuback:
-		cl.send((*packet.Puback)(&a))
+		b, _ = (*packet.Puback)(&a).Append(b, cl.v)
 	case packet.TypePubrec:
-		cl.send((*packet.Pubrec)(&a))
+		b, _ = (*packet.Pubrec)(&a).Append(b, cl.v)
 	case packet.TypePubrel:
-		cl.send((*packet.Pubrel)(&a))
+		b, _ = (*packet.Pubrel)(&a).Append(b, cl.v)
 	case packet.TypePubcomp:
-		cl.send((*packet.Pubcomp)(&a))
+		b, _ = (*packet.Pubcomp)(&a).Append(b, cl.v)
 	}
+	cl.outSize.Store(int64(cl.out.Unlock(b)))
+}
+
+// sendPublish queues a PUBLISH, without the Packet interface (see
+// sendAck). A packet larger than the client's Maximum Packet Size is not
+// sent ([MQTT-3.1.2-24]): it is taken back out of the queue, counted, and
+// sendPublish reports false.
+func (cl *client) sendPublish(p *packet.Publish) bool {
+	b, ok := cl.out.Lock()
+	if !ok {
+		return true // the connection is gone; the session resends what needs it
+	}
+	start := len(b)
+	b, err := p.Append(b, cl.v)
+	if err != nil {
+		cl.srv.log.Error("PUBLISH not encoded", "err", err)
+	}
+	sent := cl.maxOut == 0 || len(b)-start <= cl.maxOut
+	if !sent {
+		b = b[:start]
+		cl.srv.tooLarge.Add(1)
+	}
+	cl.outSize.Store(int64(cl.out.Unlock(b)))
+	return sent
 }
 
 // sendOut sends a QoS 1 or 2 message (again, with DUP, if it was sent
@@ -105,25 +135,10 @@ func (cl *client) sendOut(om *outMsg, now time.Time) bool {
 		}
 		p.Props = *om.props
 	}
-	if cl.tooLarge(&p) {
+	if !cl.sendPublish(&p) {
 		return false
 	}
 	om.sent = true
-	cl.send(&p)
-	return true
-}
-
-// tooLarge reports (and counts) a packet over the client's Maximum Packet
-// Size, which a server must not send ([MQTT-3.1.2-24]).
-func (cl *client) tooLarge(p packet.Packet) bool {
-	if cl.maxOut == 0 {
-		return false
-	}
-	n, err := packet.Size(p, cl.v)
-	if err == nil && n <= cl.maxOut {
-		return false
-	}
-	cl.srv.tooLarge.Add(1)
 	return true
 }
 
@@ -137,13 +152,10 @@ func (cl *client) sendQoS0(n *nativeSub, topic []byte, m *sdk.Msg, retain bool) 
 			p.Props = *pr
 		}
 	}
-	if cl.tooLarge(p) {
-		return
-	}
 	if cl.outSize.Load() > outMax {
 		cl.out.AppendWait(outMax, func(b []byte) []byte { return b })
 	}
-	cl.send(p)
+	cl.sendPublish(p)
 }
 
 // kick ends the connection from the server's side: a 5.0 client is told

@@ -99,7 +99,10 @@ func (cl *client) handshake() (*session, bool) {
 			return nil, false
 		}
 		cl.will, cl.willDelay = m, delay
-		willOpt = sdk.Will(m, delay)
+		// Used only for a session that ends with its connection, whose will
+		// is due at once: "the Will Delay Interval has passed or the Session
+		// ends, whichever happens first" (5.0 §3.1.3.2.2).
+		willOpt = sdk.Will(m, 0)
 	}
 
 	s, present, code, why := srv.open(cl, &ci, willOpt)

@@ -189,5 +189,17 @@ func TestWillDelay(t *testing.T) {
 	if m := next(t, wills); string(m.Data) != "session ended" {
 		t.Fatalf("will %q", m.Data)
 	}
+	// A session that ends with its connection (expiry 0) ends at once, and
+	// so does the will delay: the will is not held for its 60 seconds.
+	c = &packet.Connect{ClientID: []byte("wd0"), CleanStart: true}
+	w := will("no session to wait for")
+	w.Props.WillDelay = 60
+	c.Will = w
+	r = e.raw(t, packet.V5)
+	r.connect(c)
+	r.nc.Close()
+	if m := next(t, wills); string(m.Data) != "no session to wait for" {
+		t.Fatalf("will %q", m.Data)
+	}
 	_ = paho.Connect{}
 }

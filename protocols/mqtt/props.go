@@ -86,8 +86,8 @@ func inHeader(qos packet.QoS, p *packet.Properties) (sdk.Header, error) {
 // the reply topic, the remaining expiry, the subscription identifier.
 // nil when there are none (a 3.1.1 client never sees them anyway).
 func outProps(m *sdk.Msg, subID uint32) *packet.Properties {
-	if len(m.Header) == 0 && m.Reply == "" && m.TTL <= 0 && subID == 0 {
-		return nil
+	if m.Reply == "" && m.TTL <= 0 && subID == 0 && (len(m.Header) == 0 || len(m.Header) == 1 && m.Header[HeaderQoS] != nil) {
+		return nil // nothing but the QoS, which is not a property
 	}
 	p := &packet.Properties{}
 	for _, k := range slices.Sorted(maps.Keys(m.Header)) {

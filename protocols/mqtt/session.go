@@ -88,7 +88,7 @@ func (s *session) deliver(ns *nativeSub, m *sdk.Msg) {
 		}
 		return
 	}
-	om := &outMsg{qos: qos, retain: retain, topic: append([]byte(nil), topic...), payload: m.Data}
+	om := &outMsg{qos: qos, retain: retain, topic: topic, payload: m.Data} // topic: read only (mqttTopic)
 	om.props = outProps(m, sub.id)
 	if m.TTL > 0 {
 		om.expires = time.Now().Add(m.TTL)

@@ -39,7 +39,9 @@ func (n *nativeSub) mqttTopic(native string) ([]byte, bool) {
 	if native == n.lastNative && n.lastMQTT != nil {
 		return n.lastMQTT, true
 	}
-	t, err := FromNative(n.lastMQTT[:0], native)
+	// A new slice, not lastMQTT's array: queued messages keep the topic
+	// they were given.
+	t, err := FromNative(nil, native)
 	if err != nil {
 		n.s.srv.unmappable.Add(1)
 		n.s.srv.log.Debug("message not delivered: its topic has no MQTT form", "client", n.s.id, "topic", native)
