@@ -35,6 +35,20 @@ func TestRequestResponseAcrossProtocols(t *testing.T) {
 		}
 	}
 
+	// No responder: the broker's "no responders" status has no MQTT form
+	// and is not relayed (sdk.Msg.NoResponders); the requester hears nothing.
+	req.pub(t, &paho.Publish{Topic: "svc/nobody", QoS: 1, Payload: []byte("anyone?"),
+		Properties: &paho.PublishProperties{ResponseTopic: "replies/req", CorrelationData: []byte("x")}})
+	must(t, native.Publish("replies.req", []byte("marker")))
+	if m := req.next(t); string(m.Payload) != "marker" {
+		t.Fatalf("got %q (%+v) before the marker", m.Payload, m.Properties)
+	}
+	select {
+	case m := <-req.msgs:
+		t.Fatalf("a response to a request nobody heard: %q %+v", m.Payload, m.Properties)
+	case <-time.After(200 * time.Millisecond):
+	}
+
 	// native request -> MQTT responder
 	resp := e.v5(t, &paho.Connect{ClientID: "resp", CleanStart: true})
 	resp.sub(t, "svc/mqtt", 0)
