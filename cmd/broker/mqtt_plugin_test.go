@@ -83,15 +83,23 @@ func TestMQTTPluginProcess(t *testing.T) {
 		t.Fatal("MQTT client did not reconnect to the restarted plugin")
 	}
 	qos1("after")
-	select {
-	case m := <-got:
-		if m != "after" {
-			t.Fatalf("got %q", m)
+	for {
+		select {
+		case m := <-got:
+			if m == "before" {
+				// At least once: the plugin died before its store had the
+				// client's PUBACK, so the message comes again.
+				continue
+			}
+			if m != "after" {
+				t.Fatalf("got %q", m)
+			}
+			return
+		case <-ctx.Done():
+			for len(p.logs) > 0 {
+				p.seen = append(p.seen, <-p.logs)
+			}
+			t.Fatalf("the restored session got nothing:\n%s", strings.Join(p.seen, "\n"))
 		}
-	case <-ctx.Done():
-		for len(p.logs) > 0 {
-			p.seen = append(p.seen, <-p.logs)
-		}
-		t.Fatalf("the restored session got nothing:\n%s", strings.Join(p.seen, "\n"))
 	}
 }
