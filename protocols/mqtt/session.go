@@ -95,8 +95,8 @@ func (s *session) deliver(ns *nativeSub, m *sdk.Msg) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
-		return
+	if s.ended && !s.kept {
+		return // a session kept for the next start still takes what was routed to it
 	}
 	s.queue = append(s.queue, om)
 	if over := len(s.queue) - s.srv.cfg.maxQueued; over > 0 && (s.cl == nil || len(s.inflight) >= s.cl.sendQuota) {
@@ -298,6 +298,16 @@ func (s *session) expired() {
 // published, and its broker session closes.
 func (s *session) finish(reason endReason, will *sdk.Msg) {
 	s.mu.Lock()
+	conn, ended := s.conn, s.ended
+	s.mu.Unlock()
+	if reason == endShutdown && !ended && conn != nil && s.expiry.Load() > 0 {
+		// Stopping: what the broker already routed to the session is handed
+		// to it (queued) before it is saved for the next start.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn.Drain(ctx)
+		cancel()
+	}
+	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
 		return
@@ -320,8 +330,10 @@ func (s *session) finish(reason endReason, will *sdk.Msg) {
 	if !keep {
 		s.queue, s.inflight = nil, nil
 	}
-	conn := s.conn
 	s.mu.Unlock()
+	if keep {
+		s.changed() // its last state, for the store's final commit
+	}
 	s.srv.forget(s, keep)
 	if conn == nil {
 		return // restored, and never woken: no broker session
