@@ -55,7 +55,10 @@ func (cl *client) handshake() (*session, bool) {
 		clientID: string(c.ClientID), cleanStart: c.CleanStart,
 		user: string(c.Username), hasUser: c.HasUsername, pass: string(c.Password), hasPass: c.HasPassword,
 	}
-	cl.sendQuota = 65535
+	// The window toward the client: its Receive Maximum, and never more than
+	// ours, so that a client that does not acknowledge holds a bounded
+	// number of messages (3.1.1 clients announce none).
+	cl.sendQuota = srv.cfg.receiveMaximum
 	cl.problemInfo = true
 	if cl.v == packet.V5 {
 		pr := &c.Props
@@ -64,7 +67,7 @@ func (cl *client) handshake() (*session, bool) {
 			return nil, false
 		}
 		if pr.Has(packet.PropReceiveMaximum) {
-			cl.sendQuota = int(pr.ReceiveMaximum)
+			cl.sendQuota = min(cl.sendQuota, int(pr.ReceiveMaximum))
 		}
 		if pr.Has(packet.PropMaximumPacketSize) {
 			cl.maxOut = int(pr.MaximumPacketSize)
