@@ -45,6 +45,12 @@ func (srv *server) restore() error {
 		for _, id := range sv.In2 {
 			s.in2[id] = true
 		}
+		if w := sv.Will; w != nil {
+			// Published once the session has its broker session again
+			// (wake), at its due time, unless the client is back first.
+			s.will = &sdk.Msg{Topic: w.Topic, Reply: w.Reply, Data: w.Data, Header: w.Header, Retain: w.Retain, TTL: w.TTL}
+			s.willDue = w.Due
+		}
 		s.expire = time.AfterFunc(time.Duration(s.expiry.Load())*time.Second, s.expired)
 		srv.sessions[s.id] = s
 	}
@@ -73,7 +79,21 @@ func (s *session) wake(conn *sdk.Conn) {
 		subs = append(subs, sub)
 	}
 	tok := s.replyTok
+	overdue := false
+	if s.will != nil && s.willAt == nil && s.cl == nil {
+		// A will restored from the store: due at its time, or now if that
+		// passed while the broker was down (before a client connecting
+		// now is attached: it came too late to cancel it).
+		if d := time.Until(s.willDue); d > 0 {
+			s.willAt = time.AfterFunc(d, s.publishWill)
+		} else {
+			overdue = true
+		}
+	}
 	s.mu.Unlock()
+	if overdue {
+		s.publishWill()
+	}
 	for _, sub := range subs {
 		f, err := FilterToNative(sub.filter)
 		if err == nil {

@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
 	"github.com/msgtrans/msgtrans/protocols/mqtt/packet"
@@ -91,5 +92,29 @@ func TestSessionsSurviveBrokerShutdown(t *testing.T) {
 	must(t, native.PublishMsg(qos1("d", "after")))
 	if p := r.expect(packet.TypePublish).(*packet.Publish); string(p.Payload) != "after" {
 		t.Fatalf("%q", p.Payload)
+	}
+}
+
+// A will waiting for its delay when the broker stops is kept with the
+// session, and published at its time after the restart.
+func TestPendingWillSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, map[string]string{"data_dir": dir}, broker.Options{})
+	c := persistentConnect("wr", true, 300)
+	c.Will = &packet.Will{Topic: []byte("wr/gone"), Payload: []byte("late will")}
+	c.Will.Props.WillDelay = 2
+	c.Will.Props.Set(packet.PropWillDelay)
+	r := e.raw(t, packet.V5)
+	r.connect(c)
+	r.nc.Close() // lost: the will waits 2s
+	time.Sleep(100 * time.Millisecond)
+	e.stop()
+
+	e2 := start(t, map[string]string{"data_dir": dir}, broker.Options{})
+	native := e2.nativeConn(t)
+	wills, err := native.SubscribeSync("wr.>")
+	must(t, err)
+	if m := next(t, wills); string(m.Data) != "late will" {
+		t.Fatalf("will %q", m.Data)
 	}
 }

@@ -38,6 +38,7 @@ type session struct {
 	inQoS1   int             // QoS 1 publishes waiting for the broker's ack
 	will     *sdk.Msg        // a will the session publishes itself; nil: none
 	willAt   *time.Timer     // its delay
+	willDue  time.Time       // when it is due (kept in the store)
 	expire   *time.Timer     // ends an offline session
 	replyTok string          // the token of its reply topics (reply.go); "" until the first request
 	dropped  uint64          // messages dropped from its full queue, in all
@@ -253,7 +254,7 @@ func (s *session) detach(cl *client, reason endReason, will *sdk.Msg, willDelay 
 	}
 	if will != nil {
 		delay := min(willDelay, time.Duration(s.expiry.Load())*time.Second)
-		s.will = will
+		s.will, s.willDue = will, time.Now().Add(delay)
 		s.willAt = time.AfterFunc(delay, func() { s.publishWill() })
 	}
 	s.expire = time.AfterFunc(time.Duration(s.expiry.Load())*time.Second, func() { s.expired() })

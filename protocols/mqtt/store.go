@@ -171,6 +171,17 @@ type saved struct {
 	Inflight []savedMsg
 	Queue    []savedMsg
 	In2      []uint16 // QoS 2 publishes the broker has (PUBREC sent)
+	Will     *savedWill
+}
+
+// savedWill is the will of a connection that ended, waiting for its delay.
+type savedWill struct {
+	Topic, Reply string
+	Data         []byte
+	Header       map[string][]string
+	Retain       bool
+	TTL          time.Duration
+	Due          time.Time
 }
 
 type savedSub struct {
@@ -214,6 +225,9 @@ func (s *session) snapshot() []byte {
 	}
 	for _, om := range s.queue {
 		sv.Queue = append(sv.Queue, enc(om))
+	}
+	if w := s.will; w != nil {
+		sv.Will = &savedWill{Topic: w.Topic, Reply: w.Reply, Data: w.Data, Header: w.Header, Retain: w.Retain, TTL: w.TTL, Due: s.willDue}
 	}
 	for id, done := range s.in2 {
 		if done {
