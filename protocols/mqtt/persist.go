@@ -114,7 +114,16 @@ func (s *session) wake(conn *sdk.Conn) {
 // the client's (nil for a restored session), target finds the session
 // when the broker ends it.
 func (srv *server) brokerSession(ctx context.Context, remote, clientID string, creds []sdk.Option, target func() *session) (*sdk.Conn, error) {
-	opts := append([]sdk.Option{sdk.Name("mqtt " + clientID)}, creds...)
+	opts := append([]sdk.Option{sdk.Name("mqtt " + clientID),
+		// QoS 0 deliveries to a client that reads slowly wait in the SDK's
+		// subscription queue (QoS 1/2 ones in the session's), within the
+		// SDK's bounds (sdk.SubPendingLimits); say when it drops some.
+		sdk.ErrorHandler(func(_ *sdk.Conn, sub *sdk.Subscription, err error) {
+			if sub != nil && errors.Is(err, sdk.ErrSlowConsumer) {
+				srv.log.Warn("client reads too slowly: QoS 0 messages dropped", "client", clientID, "filter", sub.Topic)
+			}
+		}),
+	}, creds...)
 	opts = append(opts, sdk.DisconnectHandler(func(_ *sdk.Conn, err error) {
 		srv.log.Info("broker ended the session", "client", clientID, "err", err)
 		code, reason := packet.ServerShuttingDown, endBroker
