@@ -184,7 +184,14 @@ func (s *session) acked(id uint16, t packet.Type) bool {
 	if t == packet.TypePuback && om.qos != 1 || t == packet.TypePubcomp && !om.released {
 		return false
 	}
-	s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	if i == 0 {
+		// Acknowledgements mostly come in order: drop the head rather
+		// than move the whole window down.
+		s.inflight[0] = nil
+		s.inflight = s.inflight[1:]
+	} else {
+		s.inflight = append(s.inflight[:i], s.inflight[i+1:]...)
+	}
 	s.pumpLocked()
 	s.changed()
 	return true
