@@ -294,6 +294,9 @@ func (cl *client) fail(code packet.ReasonCode, why string) {
 // that nothing the client was told is received can be lost. It returns a
 // reason code to disconnect with, or 0.
 func (cl *client) publish(p *packet.Publish) (packet.ReasonCode, string) {
+	if p.Props.Has(packet.PropSubscriptionID) {
+		return packet.ProtocolError, "subscription identifier in a client's PUBLISH" // [MQTT-3.3.4-6]
+	}
 	native, code, why := cl.nativeTopic(p)
 	if code != 0 {
 		if p.QoS > 0 && cl.v == packet.V5 && code == packet.TopicNameInvalid {

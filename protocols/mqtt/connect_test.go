@@ -100,6 +100,7 @@ func TestMalformedClosesOnlyThatClient(t *testing.T) {
 		{"second CONNECT", []byte{0x10, 13, 0, 4, 'M', 'Q', 'T', 'T', 5, 2, 0, 30, 0, 0, 0}, packet.ProtocolError},
 		{"too large", append([]byte{0x30, 0xff, 0xff, 0x7f}, make([]byte, 10)...), packet.PacketTooLarge},
 		{"bad UTF-8 topic", []byte{0x30, 6, 0, 2, 0xc3, 0x28, 0, 'x'}, packet.MalformedPacket},
+		{"subscription identifier in a PUBLISH", []byte{0x30, 6, 0, 1, 'x', 2, 0x0b, 1}, packet.ProtocolError},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := e.raw(t, packet.V5)
