@@ -53,7 +53,7 @@ func startCluster(s *servers, natsBin string) (*clusterServers, error) {
 	for i := range 3 {
 		addr := freeTCPPort()
 		name := fmt.Sprintf("n%d", i+1)
-		cfg := fmt.Sprintf("retained:\n  store: bolt\nlimits:\n  max_pending: 1GiB\ntcp:\n  listen: %q\nws:\n  listen: \"\"\nquic:\n  listen: \"\"\n"+
+		cfg := fmt.Sprintf("retained:\n  store: bolt\nlimits:\n  max_pending: 1GiB\ntcp:\n  listen: %q\nws:\n  listen: \"\"\nquic:\n  listen: \"\"\nhttp:\n  listen: \"\"\nmqtt:\n  listen: \"\"\n"+
 			"cluster:\n  url: redis://%s\n  name: %s\n  max_pending: 256MiB\n", addr, redisAddr, name)
 		dir := filepath.Join(s.dir, "cluster-"+name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -10,6 +10,7 @@
 //	cd bench && go run . --transports tcp,ws --msgs 200000 --runs 1
 //	cd bench && go run . --transports tcp,plugin --msgs 100000 --runs 1
 //	cd bench && go run . --transports tcp,cluster --msgs 200000 --runs 3
+//	cd bench && go run . --mqtt --msgs 200000 --runs 3   # MQTT rows (mosquitto installed)
 //
 // The cluster transport (cluster.go) also needs redis-server: it compares
 // three msgtrans nodes linked through Redis with three nats-servers linked
@@ -47,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -56,6 +58,10 @@ type options struct {
 	transports             string
 	natsBin                string
 	asJSON                 bool
+	mqtt                   bool
+	mqttIdle               int
+	mqttOnly               string
+	mosquittoBin           string
 }
 
 func main() {
@@ -69,6 +75,10 @@ func main() {
 		"comma-separated transports to measure: tcp, ws, quic, plugin (msgtrans through cmd/example-plugin, driven by msgtrans bench), cluster (3 nodes over Redis vs 3 routed nats-servers); the ratio to TCP needs tcp")
 	flag.StringVar(&o.natsBin, "nats-server", "nats-server", "nats-server binary")
 	flag.BoolVar(&o.asJSON, "json", false, "print results as JSON")
+	flag.BoolVar(&o.mqtt, "mqtt", false, "measure the MQTT rows instead: msgtrans (MQTT linked in, and cmd/mqtt-plugin), mosquitto, mochi-mqtt")
+	flag.IntVar(&o.mqttIdle, "mqtt-idle", 0, "with --mqtt: measure broker memory per idle MQTT connection at this many connections instead")
+	flag.StringVar(&o.mqttOnly, "mqtt-systems", "", "with --mqtt: comma-separated systems to measure (default all); measure idle memory one system per run, each in fresh processes")
+	flag.StringVar(&o.mosquittoBin, "mosquitto", "/usr/sbin/mosquitto", "mosquitto binary, for --mqtt")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -90,6 +100,33 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	if o.mqtt {
+		srv, systems, pids, err := startMQTTServers(dir, o.mosquittoBin)
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		if o.mqttOnly != "" {
+			var keep []mqttSystem
+			for _, s := range systems {
+				if strings.Contains(","+o.mqttOnly+",", ","+s.name+",") {
+					keep = append(keep, s)
+				}
+			}
+			if len(keep) == 0 {
+				return fmt.Errorf("--mqtt-systems %q names none of msgtrans, msgtrans plugin, mosquitto, mochi-mqtt", o.mqttOnly)
+			}
+			systems = keep
+		}
+		if o.mqttIdle > 0 {
+			return mqttIdle(os.Stdout, os.Stderr, systems, pids, o.mqttIdle)
+		}
+		if err := runMQTT(os.Stdout, os.Stderr, systems, o.msgs, o.size, o.runs); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "%d runs each, %d msgs, %d-byte payloads; took %s\n", o.runs, o.msgs, o.size, time.Since(start).Round(time.Second))
+		return nil
+	}
 	srv, err := startServers(dir, want, o.natsBin, max(o.size, largest(o.largeMB)))
 	if err != nil {
 		return err

@@ -69,6 +69,8 @@ func startServers(dir string, want map[string]bool, natsBin string, size int) (_
 	brokerBin := filepath.Join(dir, "broker")
 	var cfg strings.Builder
 	cfg.WriteString("retained:\n  store: memory\nlimits:\n  max_pending: 1GiB\n")
+	// MQTT is measured by --mqtt; here it would only hold port 1883.
+	cfg.WriteString("mqtt:\n  listen: \"\"\n  ws_path: \"\"\nhttp:\n  listen: \"\"\n")
 	listen := func(section, addr string) { fmt.Fprintf(&cfg, "%s:\n  listen: %q\n", section, addr) }
 	if want["tcp"] {
 		s.mtTCP = freeTCPPort()

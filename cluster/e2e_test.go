@@ -78,7 +78,7 @@ func startBroker(t *testing.T, r *redisServer, name string) *brokerNode {
 	}
 	tcp, ws := testproc.FreePort(t), testproc.FreePort(t)
 	n := &brokerNode{t: t, name: name, tcpURL: "tcp://" + tcp, wsURL: "ws://" + ws + "/ws"}
-	n.proc = testproc.Start(t, bin, "--config", cfgPath, "--tcp", tcp, "--ws", ws, "--quic", "",
+	n.proc = testproc.Start(t, bin, "--config", cfgPath, "--tcp", tcp, "--ws", ws, "--quic", "", "--http", "", "--mqtt", "",
 		"--data-dir", filepath.Join(dir, "data"), "--log-format", "json")
 	n.proc.WaitTCP(tcp, 20*time.Second)
 	n.proc.WaitLine(0, 10*time.Second, "linked to redis")

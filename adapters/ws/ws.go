@@ -41,6 +41,9 @@ type Options struct {
 	KeepAlive time.Duration
 	// Logger receives the adapter's lines. The zero value logs nothing.
 	Logger zerolog.Logger
+	// Routes are other paths the listener serves (see Route); Path must
+	// not be one of them.
+	Routes []Route
 }
 
 // Adapter accepts WebSocket connections and runs each through the engine.
@@ -94,30 +97,48 @@ func (a *Adapter) Serve(ctx context.Context) error {
 		defer stop()
 		// The upgrade and the HELLO share the engine's handshake timeout.
 		c.SetDeadline(time.Now().Add(a.e.Options().HandshakeTimeout))
-		if _, err := a.upgrader().Upgrade(c); err != nil {
+		var route *Route
+		if _, err := a.upgrader(&route).Upgrade(c); err != nil {
 			a.opts.Logger.Debug().Err(err).Str("remote", c.RemoteAddr().String()).Msg("websocket upgrade refused")
 			c.Close()
 			return
 		}
 		c.SetDeadline(time.Time{})
+		if route != nil {
+			route.Serve(ctx, newStream(c, int64(a.e.Options().MaxFrame)))
+			return
+		}
 		// The upgrade read through TLS, so its handshake is done.
 		a.e.Serve(ctx, newConn(c, a.e.Options().MaxFrame), adapters.Peer(scheme, c))
 	})
 	return nil
 }
 
-func (a *Adapter) upgrader() gws.Upgrader {
+// upgrader upgrades one connection; the request's path chooses the native
+// protocol or one of the Routes, which it sets in *route.
+func (a *Adapter) upgrader(route **Route) gws.Upgrader {
 	// Host and Origin may come in either order: the decision waits for
 	// the end of the headers.
 	var origin, host string
 	return gws.Upgrader{
-		Protocol: func(p []byte) bool { return string(p) == Subprotocol },
+		Protocol: func(p []byte) bool {
+			if *route != nil {
+				return string(p) == (*route).Subprotocol
+			}
+			return string(p) == Subprotocol
+		},
 		OnRequest: func(uri []byte) error {
 			u, err := url.ParseRequestURI(string(uri))
-			if err != nil || u.Path != a.opts.Path {
-				return gws.RejectConnectionError(gws.RejectionStatus(404), gws.RejectionReason("not found"))
+			if err == nil && u.Path == a.opts.Path {
+				return nil
 			}
-			return nil
+			for i := range a.opts.Routes {
+				if err == nil && u.Path == a.opts.Routes[i].Path {
+					*route = &a.opts.Routes[i]
+					return nil
+				}
+			}
+			return gws.RejectConnectionError(gws.RejectionStatus(404), gws.RejectionReason("not found"))
 		},
 		OnHost: func(h []byte) error {
 			host = string(h)

@@ -38,6 +38,7 @@ type Config struct {
 	QUIC     QUICConfig     `yaml:"quic"`
 	HTTP     HTTPConfig     `yaml:"http"`
 	Plugins  []PluginConfig `yaml:"plugins"`
+	MQTT     MQTTConfig     `yaml:"mqtt"`
 	Auth     AuthConfig     `yaml:"auth"`
 	Retained RetainedConfig `yaml:"retained"`
 	Shutdown ShutdownConfig `yaml:"shutdown"`
@@ -159,6 +160,7 @@ func defaultConfig() Config {
 		// Bounded by default (issue 14: 200 MB written in 1.8 s with no
 		// limit): a million messages or 1 GiB, whichever comes first.
 		Retained: RetainedConfig{Store: "bolt", MaxMessages: 1_000_000, MaxBytes: 1 << 30},
+		MQTT:     defaultMQTT(),
 		Shutdown: ShutdownConfig{DrainTimeout: 10 * time.Second},
 		Cluster:  defaultClusterConfig(),
 	}
@@ -209,6 +211,7 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 		wsPath    = fs.String("ws-path", "", "WebSocket URL `path` (default "+def.WS.Path+")")
 		quicAddr  = fs.String("quic", "", "QUIC (UDP) listen `address` (empty disables; default "+def.QUIC.Listen+")")
 		httpAddr  = fs.String("http", "", "monitoring HTTP listen `address` (empty disables; default "+def.HTTP.Listen+")")
+		mqttAddr  = fs.String("mqtt", "", "MQTT listen `address` (empty disables; default "+def.MQTT.Listen+")")
 		dataDir   = fs.String("data-dir", "", "data `directory` (default "+def.DataDir+")")
 		logLevel  = fs.String("log-level", "", "log `level`: trace, debug, info, warn, error")
 		logFormat = fs.String("log-format", "", "log `format`: console or json (default: console on a terminal)")
@@ -252,6 +255,8 @@ func loadConfig(args []string, stderr io.Writer) (Config, bool, error) {
 			cfg.QUIC.Listen = *quicAddr
 		case "http":
 			cfg.HTTP.Listen = *httpAddr
+		case "mqtt":
+			cfg.MQTT.Listen = *mqttAddr
 		case "data-dir":
 			cfg.DataDir = *dataDir
 		case "log-level":
@@ -464,6 +469,7 @@ func (c *Config) validate() error {
 	}
 	c.HTTP.validate(bad)
 	errs = append(errs, c.validateSecurity()...)
+	c.validateMQTT(bad)
 	if c.Shutdown.DrainTimeout <= 0 {
 		bad("shutdown.drain_timeout", "must be a positive duration")
 	}

@@ -115,7 +115,7 @@ func TestDashboardInChromium(t *testing.T) {
 		if err := page.Eval(ctx, readDashboard, &st); err != nil && !strings.Contains(err.Error(), "Cannot read") {
 			t.Fatal(err)
 		}
-		if st.Points >= 4 && st.InPixels > 0 && contains(st.TopNames, "dashboard-probe") && len(st.PluginRows) == 1 && len(st.SlowRows) == 1 {
+		if st.Points >= 4 && st.InPixels > 0 && contains(st.TopNames, "dashboard-probe") && len(st.PluginRows) == 2 && len(st.SlowRows) == 1 {
 			break
 		}
 		select {
@@ -136,7 +136,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if !contains(st.Protocols, "tcp") || !contains(st.Protocols, "ws") {
 		t.Fatalf("protocol bars %v", st.Protocols)
 	}
-	if !strings.HasPrefix(st.PluginRows[0], "text running") {
+	if !strings.HasPrefix(st.PluginRows[1], "text running") || !strings.HasPrefix(st.PluginRows[0], "mqtt running") {
 		t.Fatalf("plugins table %v", st.PluginRows)
 	}
 	if out := os.Getenv("MSGTRANS_SCREENSHOT"); out != "" {

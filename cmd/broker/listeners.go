@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log"
+	"net"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -20,6 +21,7 @@ import (
 // buildListeners creates an adapter for each enabled transport.
 func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolog.Logger, ts *tlsSet) ([]adapters.Listener, error) {
 	var ls []adapters.Listener
+	mqttWS := make(chan net.Conn)
 	if cfg.TCP.Listen != "" {
 		t, err := ts.serverTLS(cfg.TCP.TLS, "tcp.tls", nil)
 		if err != nil {
@@ -45,6 +47,7 @@ func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolo
 			TLS:            t,
 			KeepAlive:      cfg.WS.KeepAlive,
 			Logger:         log.With().Str("adapter", "ws").Logger(),
+			Routes:         mqttRoutes(cfg, mqttWS),
 		}))
 	}
 	if cfg.QUIC.Listen != "" {
@@ -74,6 +77,13 @@ func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolo
 			MaxIdleTimeout:  cfg.QUIC.MaxIdleTimeout,
 			Logger:          qlog,
 		}))
+	}
+	if cfg.mqttEnabled() {
+		l, err := mqttListener(cfg, e, mqttWS, plugins.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
 	}
 	for _, pc := range cfg.Plugins {
 		// validate() checked that a builtin protocol exists.

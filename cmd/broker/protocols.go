@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/msgtrans/msgtrans/protocols/mqtt"
 	"github.com/msgtrans/msgtrans/protocols/text"
 	"github.com/msgtrans/msgtrans/sdk/plugin"
 )
@@ -11,5 +12,6 @@ import (
 func builtinProtocols() map[string]plugin.Plugin {
 	return map[string]plugin.Plugin{
 		"text": text.Protocol{},
+		"mqtt": mqtt.Protocol{}, // also mqtt.listen, which adds MQTT over WebSocket
 	}
 }

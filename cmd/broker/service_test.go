@@ -63,7 +63,8 @@ func startBroker(t *testing.T, args ...string) *proc {
 // prlimit with its options), or directly when wrap is empty.
 func startBrokerUnder(t *testing.T, wrap []string, args ...string) *proc {
 	t.Helper()
-	base := []string{"--log-format", "json", "--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--quic", "127.0.0.1:0", "--http", "127.0.0.1:0"}
+	base := []string{"--log-format", "json", "--tcp", "127.0.0.1:0", "--ws", "127.0.0.1:0", "--quic", "127.0.0.1:0",
+		"--http", "127.0.0.1:0", "--mqtt", "127.0.0.1:0"}
 	argv := append(append(append([]string(nil), wrap...), brokerBin), append(base, args...)...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr, err := cmd.StderrPipe()
