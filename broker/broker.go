@@ -157,11 +157,11 @@ func (b *Broker) unregister(s *Session, reason error) {
 // it takes no broker lock (the broker's lock is taken before sessions' when
 // walking them).
 func (b *Broker) slowConsumer(s *Session) {
-	if s.closing.Load() {
-		return
+	// Counted once, by whoever closes it: the delivery path and the
+	// writer's report may both find it over the limit.
+	if s.requestClose(fmt.Errorf("%w: more than %d bytes pending", ErrSlowConsumer, b.opts.MaxPending)) {
+		b.slow.Add(1)
 	}
-	b.slow.Add(1)
-	s.requestClose(fmt.Errorf("%w: more than %d bytes pending", ErrSlowConsumer, b.opts.MaxPending))
 }
 
 // publish routes m, which it may change: subscribers get m itself (no copy

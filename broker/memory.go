@@ -134,10 +134,8 @@ func (b *Broker) reclaim() {
 
 // cutForMemory closes s as a slow consumer for the memory budget.
 func (b *Broker) cutForMemory(s *Session, held int64) {
-	if s.closing.Load() {
-		return
+	if s.requestClose(fmt.Errorf("%w: the broker's memory budget (%d bytes) is used up, and this connection holds %d bytes of it, among the most",
+		ErrSlowConsumer, b.opts.MaxMemory, held)) {
+		b.slow.Add(1)
 	}
-	b.slow.Add(1)
-	s.requestClose(fmt.Errorf("%w: the broker's memory budget (%d bytes) is used up, and this connection holds %d bytes of it, among the most",
-		ErrSlowConsumer, b.opts.MaxMemory, held))
 }

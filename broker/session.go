@@ -471,11 +471,13 @@ func (s *Session) holdLocked(sub *subscription, m *Message) bool {
 }
 
 // requestClose asks the adapter to end the session with reason, once.
-func (s *Session) requestClose(reason error) {
+func (s *Session) requestClose(reason error) bool {
 	if s.closing.CompareAndSwap(false, true) {
 		s.setReason(reason)
 		s.conn.Close(reason)
+		return true
 	}
+	return false
 }
 
 // setReason records why the session ends, keeping the first reason, and
