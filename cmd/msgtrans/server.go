@@ -162,75 +162,75 @@ func (o *serverOptions) client(base *url.URL) (*monitorClient, error) {
 	return &monitorClient{base: base, user: o.user, pass: o.password, hc: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
 }
 
-// get fetches path (with query) into v. A 503 from /healthz is an answer,
-// not a failure: ok503 lets it through.
-func (m *monitorClient) get(ctx context.Context, path string, q url.Values, v any, ok503 bool) error {
+// send makes a request of the monitoring endpoint and returns the
+// response's status and body (bounded); a 401 is an error naming the flags
+// to give.
+func (m *monitorClient) send(ctx context.Context, method, path string, q url.Values) (int, []byte, error) {
 	u := *m.base
 	u.Path += path
 	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, "GET", u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	if m.user != "" {
 		req.SetBasicAuth(m.user, m.pass)
 	}
 	resp, err := m.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the monitoring endpoint %s (is the broker's http.listen set?): %w", m.base, unwrapURLErr(err))
+		return 0, nil, fmt.Errorf("cannot reach the monitoring endpoint %s (is the broker's http.listen set?): %w", m.base, unwrapURLErr(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s: %w", u.Path, err)
+		return 0, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return 0, nil, fmt.Errorf("%s: the monitoring endpoint wants credentials (--user, --password)", m.base)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// get fetches path (with query) into v. A 503 from /healthz is an answer,
+// not a failure: ok503 lets it through.
+func (m *monitorClient) get(ctx context.Context, path string, q url.Values, v any, ok503 bool) error {
+	code, body, err := m.send(ctx, "GET", path, q)
+	if err != nil {
+		return err
 	}
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return fmt.Errorf("%s: the monitoring endpoint wants credentials (--user, --password)", m.base)
-	case resp.StatusCode == http.StatusBadRequest:
+	case code == http.StatusBadRequest:
 		var e struct{ Error string }
 		json.Unmarshal(body, &e)
-		return fmt.Errorf("%s refused the request: %s", u.Path, e.Error)
-	case resp.StatusCode != http.StatusOK && !(ok503 && resp.StatusCode == http.StatusServiceUnavailable):
-		return fmt.Errorf("%s: HTTP %s", u.Path, resp.Status)
+		return fmt.Errorf("%s refused the request: %s", path, e.Error)
+	case code != http.StatusOK && !(ok503 && code == http.StatusServiceUnavailable):
+		return fmt.Errorf("%s: HTTP %d %s", path, code, http.StatusText(code))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s: not a msgtrans monitoring answer: %w", u.Path, err)
+		return fmt.Errorf("%s: not a msgtrans monitoring answer: %w", path, err)
 	}
 	return nil
 }
 
 // reload asks the broker to read its configuration again (POST /reload).
 func (m *monitorClient) reload(ctx context.Context, w io.Writer) error {
-	u := *m.base
-	u.Path += "/reload"
-	req, err := http.NewRequestWithContext(ctx, "POST", u.String(), nil)
+	code, body, err := m.send(ctx, "POST", "/reload", nil)
 	if err != nil {
 		return err
 	}
-	if m.user != "" {
-		req.SetBasicAuth(m.user, m.pass)
-	}
-	resp, err := m.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the monitoring endpoint %s (is the broker's http.listen set?): %w", m.base, unwrapURLErr(err))
-	}
-	defer resp.Body.Close()
 	var answer struct {
 		Reloaded bool   `json:"reloaded"`
 		Error    string `json:"error"`
 	}
-	json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&answer)
+	json.Unmarshal(body, &answer)
 	switch {
-	case resp.StatusCode == http.StatusOK && answer.Reloaded:
+	case code == http.StatusOK && answer.Reloaded:
 		fmt.Fprintln(w, "configuration reloaded")
 		return nil
-	case resp.StatusCode == http.StatusUnauthorized:
-		return fmt.Errorf("%s: the monitoring endpoint wants credentials (--user, --password)", m.base)
 	case answer.Error != "":
 		return fmt.Errorf("reload refused: %s", answer.Error)
 	}
-	return fmt.Errorf("/reload: HTTP %s", resp.Status)
+	return fmt.Errorf("/reload: HTTP %d %s", code, http.StatusText(code))
 }
 
 func unwrapURLErr(err error) error {
