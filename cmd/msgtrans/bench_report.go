@@ -58,6 +58,9 @@ func resultTable(r *benchResult) string {
 	if r.Sub != nil && r.Sub.Lost > 0 {
 		fmt.Fprintf(&b, "LOST %d of %d messages\n", r.Sub.Lost, r.Sub.Expected)
 	}
+	if r.Interrupted {
+		b.WriteString("INTERRUPTED: partial results, up to the signal\n")
+	}
 	return b.String()
 }
 
