@@ -110,8 +110,12 @@ func (a *Adapter) upgrader() gws.Upgrader {
 	// Host and Origin may come in either order: the decision waits for
 	// the end of the headers.
 	var origin, host string
+	var offered bool // the client offered Subprotocol
 	return gws.Upgrader{
-		Protocol: func(p []byte) bool { return string(p) == Subprotocol },
+		Protocol: func(p []byte) bool {
+			offered = offered || string(p) == Subprotocol
+			return string(p) == Subprotocol
+		},
 		OnRequest: func(uri []byte) error {
 			u, err := url.ParseRequestURI(string(uri))
 			if err != nil || u.Path != a.opts.Path {
@@ -132,6 +136,13 @@ func (a *Adapter) upgrader() gws.Upgrader {
 		OnBeforeUpgrade: func() (gws.HandshakeHeader, error) {
 			if !originAllowed(a.opts.AllowedOrigins, origin, host) {
 				return nil, gws.RejectConnectionError(gws.RejectionStatus(403), gws.RejectionReason("origin not allowed"))
+			}
+			// Without the subprotocol the upgrade would succeed with none
+			// selected, which a browser that offered others aborts (close
+			// code 1006, no reason given): say what is missing instead.
+			if !offered {
+				return nil, gws.RejectConnectionError(gws.RejectionStatus(400),
+					gws.RejectionReason("the WebSocket subprotocol "+Subprotocol+" is required (Sec-WebSocket-Protocol)"))
 			}
 			return nil, nil
 		},
