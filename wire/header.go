@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // A header block holds message headers: u16 count, then count pairs of
@@ -29,6 +30,9 @@ func checkHeader(b []byte) error {
 			if j == 0 && n == 0 {
 				return fmt.Errorf("%w: pair %d of %d: empty key", ErrHeader, i, count)
 			}
+			if !utf8.Valid(b[2 : 2+n]) {
+				return fmt.Errorf("%w: pair %d of %d: %s is not valid UTF-8", ErrHeader, i, count, [2]string{"key", "value"}[j])
+			}
 			b = b[2+n:]
 		}
 	}
@@ -39,8 +43,11 @@ func checkHeader(b []byte) error {
 }
 
 // CheckHeader reports whether h can be encoded by AppendHeader: keys
-// non-empty, keys and values at most MaxString bytes, at most 65535 pairs
-// (one per value). It returns an error wrapping ErrHeader if not.
+// non-empty, keys and values valid UTF-8 of at most MaxString bytes, at
+// most 65535 pairs (one per value). It returns an error wrapping ErrHeader
+// if not. UTF-8 is required because headers are text to every client and
+// to the plugin contract (protobuf strings), and a receiver must not have
+// to guess an encoding; the decoder refuses the same blocks.
 func CheckHeader(h map[string][]string) error {
 	pairs := 0
 	for k, vs := range h {
@@ -50,9 +57,15 @@ func CheckHeader(h map[string][]string) error {
 		if len(k) > MaxString {
 			return fmt.Errorf("%w: key of %d bytes", ErrHeader, len(k))
 		}
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("%w: key %.64q is not valid UTF-8", ErrHeader, k)
+		}
 		for _, v := range vs {
 			if len(v) > MaxString {
 				return fmt.Errorf("%w: value of %d bytes for key %.64q", ErrHeader, len(v), k)
+			}
+			if !utf8.ValidString(v) {
+				return fmt.Errorf("%w: value for key %.64q is not valid UTF-8", ErrHeader, k)
 			}
 		}
 		pairs += len(vs)

@@ -66,6 +66,9 @@ export class WireError extends Error {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+// Header text must be valid UTF-8 (docs/protocol.md): a block that is not
+// is malformed, as the Go decoder says, rather than silently repaired.
+const strictDec = new TextDecoder('utf-8', { fatal: true });
 
 /** UTF-8 bytes of s. */
 export function utf8(s: string): Uint8Array {
@@ -287,6 +290,19 @@ class Reader {
     this.i += n;
     return s;
   }
+  // s16Strict is s16 refusing text that is not valid UTF-8.
+  s16Strict(what: string): string {
+    const n = this.u16(what);
+    this.need(n, what);
+    let s: string;
+    try {
+      s = strictDec.decode(this.b.subarray(this.i, this.i + n));
+    } catch {
+      throw new WireError('malformed', `${what} is not valid UTF-8`);
+    }
+    this.i += n;
+    return s;
+  }
   rest(): Uint8Array {
     const p = this.b.subarray(this.i, this.end);
     this.i = this.end;
@@ -304,9 +320,9 @@ class Reader {
       const count = r.u16('header count');
       const h: HeaderPairs = [];
       for (let k = 0; k < count; k++) {
-        const key = r.s16('header key');
+        const key = r.s16Strict('header key');
         if (key === '') throw new WireError('header', 'empty header key');
-        h.push([key, r.s16('header value')]);
+        h.push([key, r.s16Strict('header value')]);
       }
       r.done('the last header');
       return h;

@@ -62,7 +62,7 @@ test('vectors decode to the fields docs/protocol.md describes', () => {
 
 test('malformed frames are refused with the kind of error Go gives', () => {
   const cases = testdata('malformed.txt').map((l) => l.split('|').map((s) => s.trim()));
-  assert.ok(cases.length >= 15, `only ${cases.length} malformed frames read`);
+  assert.ok(cases.length >= 16, `only ${cases.length} malformed frames read`);
   for (const [kind, h, why] of cases) {
     assert.throws(() => decode(hex(h), 1 << 20), (e) => e instanceof WireError && e.kind === kind, `${h} (${why}): want ${kind}`);
   }
