@@ -54,7 +54,7 @@ func startCLIProcs(t *testing.T) *cliProcs {
 	dir := t.TempDir()
 	p.dataDir = filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "broker.yaml")
-	os.WriteFile(cfg, []byte("auth:\n  default_permissions:\n    publish: {deny: [\"secret.>\"]}\nlimits:\n  max_payload: 512KiB\nretained:\n  store: memory\n"), 0o600)
+	os.WriteFile(cfg, []byte("auth:\n  default_permissions:\n    publish: {deny: [\"secret.>\"]}\nlimits:\n  max_payload: 512KiB\nretained:\n  store: memory\n  max_messages: 2\n"), 0o600)
 	b := testproc.Start(t, p.broker, "--config", cfg, "--log-format", "json", "--http", p.http,
 		"--tcp", p.tcp, "--ws", p.ws, "--quic", p.quic, "--data-dir", p.dataDir)
 	b.WaitLine(0, 20*time.Second, "listening for quic://")
@@ -121,6 +121,26 @@ func TestCLIProcesses(t *testing.T) {
 		}
 		for range 3 {
 			failsWith(t, p.run(t, nil, "pub", "--server", srv, "--count", "5", "secret.y", "hi {{i}}"), "publish 1 of 5", "PERMISSION_DENIED")
+		}
+	})
+
+	t.Run("a retained publish refused for the store limit fails and is not delivered", func(t *testing.T) {
+		sub := testproc.Start(t, p.cli, "sub", "--server", srv, "--raw", "cfg.>")
+		waitSubscribed(t, p, "cfg.x", 1)
+		for _, topic := range []string{"cfg.a", "cfg.b"} {
+			if r := p.run(t, nil, "pub", "--server", srv, "--retain", topic, "kept "+topic); r.code != 0 {
+				t.Fatalf("%s: %s", topic, r.stderr)
+			}
+		}
+		failsWith(t, p.run(t, nil, "pub", "--server", srv, "--retain", "cfg.c", "refused"), "RETAINED_LIMIT")
+		if r := p.run(t, nil, "pub", "--server", srv, "cfg.marker", "after"); r.code != 0 {
+			t.Fatal(r.stderr)
+		}
+		sub.WaitLine(0, 20*time.Second, "after")
+		for _, l := range sub.Lines() {
+			if l == "refused" {
+				t.Fatal("the refused retained publish was delivered live")
+			}
 		}
 	})
 
