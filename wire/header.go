@@ -18,6 +18,9 @@ func checkHeader(b []byte) error {
 	}
 	count := int(binary.BigEndian.Uint16(b))
 	b = b[2:]
+	// Headers are ASCII in the common case: one pass over the block then
+	// spares the check of each string.
+	ascii := isASCII(b)
 	for i := range count {
 		for j := range 2 {
 			if len(b) < 2 {
@@ -30,7 +33,7 @@ func checkHeader(b []byte) error {
 			if j == 0 && n == 0 {
 				return fmt.Errorf("%w: pair %d of %d: empty key", ErrHeader, i, count)
 			}
-			if !utf8.Valid(b[2 : 2+n]) {
+			if !ascii && !utf8.Valid(b[2:2+n]) {
 				return fmt.Errorf("%w: pair %d of %d: %s is not valid UTF-8", ErrHeader, i, count, [2]string{"key", "value"}[j])
 			}
 			b = b[2+n:]
@@ -40,6 +43,22 @@ func checkHeader(b []byte) error {
 		return fmt.Errorf("%w: %d trailing bytes after %d pairs", ErrHeader, len(b), count)
 	}
 	return nil
+}
+
+// isASCII reports whether every byte of b is below 0x80, eight at a time.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // CheckHeader reports whether h can be encoded by AppendHeader: keys
