@@ -28,6 +28,9 @@ func resultTable(r *benchResult) string {
 		head = append(head, "client RSS/conn", "client heap/conn")
 		row = append(row, humanBytes(st.ClientRSSPerConn), humanBytes(st.ClientHeapPerConn))
 		writeTable(&b, "ll"+strings.Repeat("r", len(head)-2), [][]string{head, row})
+		if r.Interrupted {
+			b.WriteString("INTERRUPTED: partial results, up to the signal\n")
+		}
 		return b.String()
 	}
 	rows := [][]string{{"scenario", "transport", "side", "conns", "msgs", "size", "elapsed", "msgs/s", "MB/s", "lost"}}

@@ -274,6 +274,39 @@ func TestCLIProcesses(t *testing.T) {
 				t.Fatalf("stdout lacks %q:\n%s", w, out.String())
 			}
 		}
+
+		// idle, interrupted while holding its connections, measures them.
+		select { // the watcher is done (--count 1): it no longer counts
+		case <-watch.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatal("the watching sub did not exit after its message")
+		}
+		base := waitConns(t, p, 0)
+		idle := exec.Command(p.cli, "bench", "--server", srv, "--scenario", "idle", "--conns", "20", "--hold", "10m", "--json")
+		out.Reset()
+		errb.Reset()
+		idle.Stdout, idle.Stderr = &out, &errb
+		if err := idle.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer idle.Process.Kill()
+		waitConns(t, p, base+20)
+		syscall.Kill(idle.Process.Pid, syscall.SIGINT)
+		go func() { done <- idle.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("bench idle did not end after SIGINT")
+		}
+		var res struct {
+			Interrupted bool `json:"interrupted"`
+			Idle        struct {
+				Conns int `json:"conns"`
+			} `json:"idle"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil || !res.Interrupted || res.Idle.Conns != 20 {
+			t.Fatalf("idle after SIGINT: %v %+v; stdout %q stderr %q", err, res, out.String(), errb.String())
+		}
 	})
 }
 
@@ -299,6 +332,30 @@ func waitSubscribed(t *testing.T, p *cliProcs, topic string, n int) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d subscribers of %s, want %d (%v)", sz.Test.Deliveries, topic, n, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitConns waits until the broker has at least n connections, read from
+// its monitoring endpoint, and returns how many it has.
+func waitConns(t *testing.T, p *cliProcs, n int) int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var vz struct {
+			Connections int `json:"connections"`
+		}
+		resp, err := http.Get("http://" + p.http + "/varz")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&vz)
+			resp.Body.Close()
+		}
+		if err == nil && vz.Connections >= n {
+			return vz.Connections
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections, want %d (%v)", vz.Connections, n, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
