@@ -107,6 +107,11 @@ func (o *pubOptions) run(ctx context.Context, e *env, _ *flag.FlagSet, cf *connF
 		data = []byte(args[1])
 		templated = strings.Contains(args[1], "{{i}}")
 	case o.file == "" || o.file == "-":
+		if fileIsTerminal(os.Stdin) {
+			// Someone who forgot the data argument would otherwise see a
+			// command that hangs.
+			fmt.Fprintln(e.stderr, "msgtrans: reading the payload from standard input; end it with Ctrl-D")
+		}
 		data, err = readPayload(os.Stdin, "standard input", nc.MaxPayload())
 	default:
 		var f *os.File
