@@ -204,6 +204,7 @@ func TestCLIProcesses(t *testing.T) {
 		}
 		tooBig := make([]byte, p.maxBytes+1)
 		failsWith(t, p.run(t, tooBig, "pub", "--server", srv, "blob.big"), "over the broker's max payload of 524288 bytes")
+		failsWith(t, p.run(t, nil, "pub", "--server", "tcp://"+testproc.FreePort(t), "--file", file+".missing", "blob.x"), "--file: open ", "no such file")
 		r := p.run(t, nil, "pub", "--server", srv, "--file", file, "blob.x", "data")
 		if r.code != exitUsage {
 			t.Fatalf("--file with a data argument: exit %d, %s", r.code, r.stderr)

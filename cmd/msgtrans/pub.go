@@ -94,6 +94,17 @@ func (o *pubOptions) run(ctx context.Context, e *env, _ *flag.FlagSet, cf *connF
 	if err := topics.ValidatePublish(topic); err != nil {
 		return fmt.Errorf("publish to %s: invalid topic: %s", clip(topic), topicReason(err))
 	}
+	var file *os.File
+	if o.file != "" && o.file != "-" {
+		// A missing file is reported before anything is sent; it is read
+		// once the broker said how large a payload may be.
+		f, err := os.Open(o.file)
+		if err != nil {
+			return fmt.Errorf("--file: %w", err)
+		}
+		defer f.Close()
+		file = f
+	}
 	nc, err := cf.connect("msgtrans-pub", sdk.MaxReconnects(0))
 	if err != nil {
 		return err
@@ -114,11 +125,7 @@ func (o *pubOptions) run(ctx context.Context, e *env, _ *flag.FlagSet, cf *connF
 		}
 		data, err = readPayload(os.Stdin, "standard input", nc.MaxPayload())
 	default:
-		var f *os.File
-		if f, err = os.Open(o.file); err == nil {
-			data, err = readPayload(f, o.file, nc.MaxPayload())
-			f.Close()
-		}
+		data, err = readPayload(file, o.file, nc.MaxPayload())
 	}
 	if err != nil {
 		return err
