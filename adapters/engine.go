@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"time"
 
@@ -134,12 +135,7 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 		}
 	}
 	ss.s.Store(s)
-	welcome := wire.AppendWelcome(nil, &wire.Welcome{
-		Version: wire.Version, ServerID: e.b.ID(), ServerVersion: e.ver, SessionID: s.ID(),
-		MaxPayload:  uint32(e.b.Options().MaxPayload),
-		HeartbeatMS: uint32(e.opts.PingInterval / time.Millisecond),
-	})
-	ss.start(welcome)
+	ss.start(wire.AppendWelcome(nil, e.welcome(&hello, s.ID())))
 
 	reason := ss.readLoop(&f)
 	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
@@ -152,6 +148,21 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 	fc.Close()
 	s.Close(reason)
 	return ss.closeReason()
+}
+
+// welcome is the WELCOME for a session opened by hello: with the max frame
+// and the dead-peer timeout when the client asked for them.
+func (e *Engine) welcome(hello *wire.Hello, sid uint64) *wire.Welcome {
+	w := &wire.Welcome{
+		Version: wire.Version, ServerID: e.b.ID(), ServerVersion: e.ver, SessionID: sid,
+		MaxPayload:  uint32(e.b.Options().MaxPayload),
+		HeartbeatMS: uint32(e.opts.PingInterval / time.Millisecond),
+	}
+	if hello.WantLimits {
+		w.MaxFrame = uint32(min(e.opts.MaxFrame, math.MaxUint32-wire.MsgOverhead))
+		w.DeadPeerMS = uint32(max(e.opts.DeadPeerTimeout/time.Millisecond, 1))
+	}
+	return w
 }
 
 // handshake reads the client's HELLO within the handshake timeout.

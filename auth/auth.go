@@ -133,8 +133,12 @@ func (a *Authorizer) authenticate(info broker.SessionInfo, c broker.Credentials)
 		// in stats, and proves nothing.
 		return a.principal(identity{kind: anonymous, user: c.User}), nil
 	}
-	if c.Token != "" && a.token != "" && subtle.ConstantTimeCompare([]byte(a.token), []byte(c.Token)) == 1 {
-		return a.principal(identity{kind: byToken, token: a.token}), nil
+	// Every credential presented must be right: a wrong token next to a
+	// right password (or the reverse) is a mistake or a guess, and a
+	// working credential must not hide it. With both right the session is
+	// the user's, whose permissions are the more specific.
+	if c.Token != "" && (a.token == "" || subtle.ConstantTimeCompare([]byte(a.token), []byte(c.Token)) != 1) {
+		return broker.Principal{}, errInvalid
 	}
 	if c.User != "" {
 		u := a.users[c.User]
@@ -144,7 +148,7 @@ func (a *Authorizer) authenticate(info broker.SessionInfo, c broker.Credentials)
 		return a.principal(identity{kind: byPassword, user: u.name}), nil
 	}
 	if c.Token != "" {
-		return broker.Principal{}, errInvalid
+		return a.principal(identity{kind: byToken, token: a.token}), nil
 	}
 	return broker.Principal{}, errCredentials
 }

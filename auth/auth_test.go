@@ -51,7 +51,8 @@ func TestAuthenticate(t *testing.T) {
 	}{
 		{broker.Credentials{User: "alice", Password: "wonder"}, "alice", "alice.x"},
 		{broker.Credentials{User: "bob", Password: "plain"}, "bob", "public.x"}, // no own permissions: the defaults
-		{broker.Credentials{Token: "tok", User: "claimed"}, "", "public.x"},     // a token proves no name
+		{broker.Credentials{Token: "tok"}, "", "public.x"},
+		{broker.Credentials{Token: "tok", User: "alice", Password: "wonder"}, "alice", "alice.x"}, // both right: the user's
 	}
 	for i, c := range ok {
 		p, err := a.Authenticate(info("tcp", "10.0.0.1:1"), c.cred)
@@ -70,6 +71,10 @@ func TestAuthenticate(t *testing.T) {
 		{User: "certonly", Password: ""},
 		{Token: "bad"},
 		{},
+		// A wrong credential is refused even next to a right one.
+		{Token: "bad", User: "alice", Password: "wonder"},
+		{Token: "tok", User: "alice", Password: "wrong"},
+		{Token: "tok", User: "claimed"}, // a name without its password
 	} {
 		// Distinct addresses: this is not about the throttle.
 		if _, err := a.Authenticate(info("tcp", "10.0.1."+itoa(i)+":1"), c); !errors.Is(err, broker.ErrAuth) {

@@ -102,7 +102,8 @@ type Authenticator interface {
 }
 
 // StaticAuth accepts a client that presents the token, or one of the
-// user/password pairs. With neither configured it accepts everyone. Its
+// user/password pairs, or both; any wrong credential presented refuses it.
+// With neither configured it accepts everyone. Its
 // principals have the user's name (none for the token) and no restriction.
 type StaticAuth struct {
 	Token string
@@ -114,18 +115,21 @@ func (a *StaticAuth) Authenticate(_ SessionInfo, c Credentials) (Principal, erro
 	if a.Token == "" && len(a.Users) == 0 {
 		return Principal{User: c.User}, nil
 	}
-	if a.Token != "" && c.Token != "" && subtle.ConstantTimeCompare([]byte(a.Token), []byte(c.Token)) == 1 {
-		return Principal{User: c.User}, nil
-	}
-	if c.User != "" {
-		if pw, ok := a.Users[c.User]; ok && subtle.ConstantTimeCompare([]byte(pw), []byte(c.Password)) == 1 {
-			return Principal{User: c.User}, nil
-		}
-	}
 	if c.Token == "" && c.User == "" {
 		return Principal{}, fmt.Errorf("%w: credentials required", ErrAuth)
 	}
-	return Principal{}, fmt.Errorf("%w: invalid credentials", ErrAuth)
+	// Every credential presented must be right (docs/protocol.md): a
+	// working one does not hide a wrong one, and a token does not let a
+	// client claim a user name.
+	if c.Token != "" && (a.Token == "" || subtle.ConstantTimeCompare([]byte(a.Token), []byte(c.Token)) != 1) {
+		return Principal{}, fmt.Errorf("%w: invalid credentials", ErrAuth)
+	}
+	if c.User != "" {
+		if pw, ok := a.Users[c.User]; !ok || subtle.ConstantTimeCompare([]byte(pw), []byte(c.Password)) != 1 {
+			return Principal{}, fmt.Errorf("%w: invalid credentials", ErrAuth)
+		}
+	}
+	return Principal{User: c.User}, nil
 }
 
 var errNilConn = errors.New("broker: nil Conn")

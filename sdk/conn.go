@@ -21,9 +21,11 @@ import (
 	"github.com/msgtrans/msgtrans/wire"
 )
 
-// clientMaxFrame bounds the frames the client accepts from a server: large
-// enough for any payload a broker may be configured for, small enough that a
-// broken server cannot make the client allocate without bound.
+// clientMaxFrame bounds the frames the client accepts during the handshake,
+// and afterwards from a server too old to announce its max frame in
+// WELCOME: large enough for any payload a broker may be configured for,
+// small enough that a broken server cannot make the client allocate
+// without bound. A server that announces max_frame sets the limit instead.
 const clientMaxFrame = 64<<20 + 64<<10
 
 type state int
@@ -162,6 +164,7 @@ func (c *Conn) connectOne(u *url.URL) (transport, *wire.Reader, wire.Welcome, er
 	hello := wire.AppendHello(nil, &wire.Hello{
 		Version: wire.Version, NoEcho: c.opts.NoEcho, Name: c.opts.Name,
 		Token: c.opts.Token, User: c.opts.User, Pass: c.opts.Password, Will: c.opts.will,
+		WantLimits: true,
 	})
 	if _, err := tr.Write(hello); err != nil {
 		return fail(err)
@@ -180,6 +183,15 @@ func (c *Conn) connectOne(u *url.URL) (transport, *wire.Reader, wire.Welcome, er
 		return fail(fmt.Errorf("handshake: unexpected %v frame", f.Type))
 	}
 	tr.SetDeadline(time.Time{})
+	if f.Welcome.MaxFrame != 0 {
+		// Every frame the server may send fits this limit, which follows
+		// its configuration rather than a guess.
+		n := wire.ReadLimit(f.Welcome.MaxFrame)
+		r.SetMaxFrame(n)
+		if l, ok := tr.(interface{ setMaxFrame(int) }); ok {
+			l.setMaxFrame(n)
+		}
+	}
 	return tr, r, f.Welcome, nil
 }
 

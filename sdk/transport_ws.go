@@ -62,6 +62,12 @@ func (c *Conn) dialWS(ctx context.Context, u *url.URL) (transport, error) {
 	return t, nil
 }
 
+// setMaxFrame bounds the WebSocket messages read to frames of n body bytes.
+func (t *wsTransport) setMaxFrame(n int) {
+	t.rd.MaxFrameSize = int64(n + wire.HeaderLen)
+	t.rd.MaxMessageSize = int64(n + wire.HeaderLen)
+}
+
 func (t *wsTransport) Read(p []byte) (int, error) {
 	for {
 		if !t.inMsg {

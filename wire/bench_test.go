@@ -167,3 +167,29 @@ func BenchmarkReaderLargeFrames(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodePubHeaders decodes a PUB with a typical header block,
+// whose keys and values are checked for UTF-8 on the way in: all ASCII (one
+// pass over the block), and with one non-ASCII value (each string checked).
+func BenchmarkDecodePubHeaders(b *testing.B) {
+	for _, note := range []string{"delivery confirmed", "réception confirmée ✓"} {
+		name := "ascii"
+		if note[1] >= 0x80 {
+			name = "utf8"
+		}
+		b.Run(name, func(b *testing.B) {
+			hdr := AppendHeader(nil, map[string][]string{
+				"content-type": {"application/json"}, "trace-id": {"4bf92f3577b34da6a3ce929d0e0e4736"},
+				"source": {"orders-service"}, "note": {note},
+			})
+			p := AppendPub(nil, "orders.eu.created", "", hdr, make([]byte, 128), false, 0)
+			var f Frame
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decode(p, &f, DefaultMaxFrame); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -56,6 +56,7 @@ func decodeBody(t Type, fl Flags, body []byte, f *Frame) error {
 		h.Token = string(d.s16())
 		h.User = string(d.s16())
 		h.Pass = string(d.s16())
+		h.WantLimits = fl.Has(FlagWantLimits)
 		if d.ok() && h.Version == 0 {
 			return fmt.Errorf("%w: HELLO version 0", ErrMalformed)
 		}
@@ -72,6 +73,13 @@ func decodeBody(t Type, fl Flags, body []byte, f *Frame) error {
 		w.HeartbeatMS = d.u32()
 		if d.ok() && w.Version == 0 {
 			return fmt.Errorf("%w: WELCOME version 0", ErrMalformed)
+		}
+		if fl.Has(FlagLimits) {
+			w.MaxFrame = d.u32()
+			w.DeadPeerMS = d.u32()
+			if d.ok() && (w.MaxFrame == 0 || w.DeadPeerMS == 0) {
+				return fmt.Errorf("%w: WELCOME limits flag with a zero max_frame or dead_peer_ms", ErrMalformed)
+			}
 		}
 	case TypePub, TypeMsg:
 		return decodeMessage(t, fl, &d, f)

@@ -52,6 +52,9 @@ func AppendHello(dst []byte, h *Hello) []byte {
 	if h.NoEcho {
 		fl = FlagNoEcho
 	}
+	if h.WantLimits {
+		fl |= FlagWantLimits
+	}
 	v := h.Version
 	if v == 0 {
 		v = Version
@@ -97,19 +100,31 @@ func AppendHello(dst []byte, h *Hello) []byte {
 }
 
 // AppendWelcome appends a WELCOME frame. A zero w.Version is sent as Version.
+// FlagLimits and its fields are sent iff w.MaxFrame and w.DeadPeerMS are
+// both non-zero.
 func AppendWelcome(dst []byte, w *Welcome) []byte {
 	v := w.Version
 	if v == 0 {
 		v = Version
 	}
+	var fl Flags
 	n := 1 + 4 + len(w.ServerID) + len(w.ServerVersion) + 8 + 4 + 4
-	dst = appendFrameHeader(dst, TypeWelcome, 0, n)
+	if w.MaxFrame != 0 && w.DeadPeerMS != 0 {
+		fl = FlagLimits
+		n += 8
+	}
+	dst = appendFrameHeader(dst, TypeWelcome, fl, n)
 	dst = append(dst, v)
 	dst = appendS16(dst, w.ServerID)
 	dst = appendS16(dst, w.ServerVersion)
 	dst = binary.BigEndian.AppendUint64(dst, w.SessionID)
 	dst = binary.BigEndian.AppendUint32(dst, w.MaxPayload)
-	return binary.BigEndian.AppendUint32(dst, w.HeartbeatMS)
+	dst = binary.BigEndian.AppendUint32(dst, w.HeartbeatMS)
+	if fl != 0 {
+		dst = binary.BigEndian.AppendUint32(dst, w.MaxFrame)
+		dst = binary.BigEndian.AppendUint32(dst, w.DeadPeerMS)
+	}
+	return dst
 }
 
 // AppendPub appends a PUB frame. FlagReply is set iff reply != "", FlagHeader

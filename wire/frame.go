@@ -18,6 +18,16 @@ const HeaderLen = 6
 // 64 KiB for topics and headers.
 const DefaultMaxFrame = 1<<20 + 64<<10
 
+// MsgOverhead is how much larger than the PUB that carried it a MSG can
+// be: a MSG adds the 4-byte sid and drops only the PUB's optional ack id.
+// A client reads frames of up to ReadLimit(max_frame) so that the delivery
+// of every PUB the server accepted fits.
+const MsgOverhead = 4
+
+// ReadLimit is the frame body limit a client applies to what a server
+// announcing maxFrame sends.
+func ReadLimit(maxFrame uint32) int { return int(maxFrame) + MsgOverhead }
+
 // MaxString is the longest value an s16 field (u16 length + bytes) can hold.
 const MaxString = 1<<16 - 1
 
@@ -76,6 +86,8 @@ type Flags uint8
 const (
 	FlagNoEcho         Flags = 0x01 // HELLO: do not deliver my own publishes to me
 	FlagWill           Flags = 0x02 // HELLO: a will message follows the credentials
+	FlagWantLimits     Flags = 0x04 // HELLO: the client reads WELCOME's FlagLimits fields
+	FlagLimits         Flags = 0x01 // WELCOME: max_frame and dead_peer_ms follow heartbeat_ms
 	FlagRetain         Flags = 0x01 // PUB, will: retain; MSG: delivered from the retained store
 	FlagReply          Flags = 0x02 // PUB, MSG: a reply topic follows the topic
 	FlagHeader         Flags = 0x04 // PUB, MSG, will: a header block precedes the payload
@@ -109,12 +121,13 @@ func (f Flags) Has(f2 Flags) bool { return f&f2 == f2 }
 
 // validFlags holds the flag bits each type defines.
 var validFlags = [...]Flags{
-	TypeHello: FlagNoEcho | FlagWill,
-	TypePub:   FlagRetain | FlagReply | FlagHeader | FlagAck | FlagTTL,
-	TypeSub:   FlagNoLocal | FlagRetainHandling,
-	TypeMsg:   FlagRetain | FlagReply | FlagHeader | FlagRetainFlag | FlagNoResponders | FlagMsgTTL,
-	TypeErr:   FlagFatal,
-	TypeBye:   0,
+	TypeHello:   FlagNoEcho | FlagWill | FlagWantLimits,
+	TypeWelcome: FlagLimits,
+	TypePub:     FlagRetain | FlagReply | FlagHeader | FlagAck | FlagTTL,
+	TypeSub:     FlagNoLocal | FlagRetainHandling,
+	TypeMsg:     FlagRetain | FlagReply | FlagHeader | FlagRetainFlag | FlagNoResponders | FlagMsgTTL,
+	TypeErr:     FlagFatal,
+	TypeBye:     0,
 }
 
 // willFlags are the flag bits a will message may carry.
@@ -169,6 +182,11 @@ type Hello struct {
 	User    string
 	Pass    string
 	Will    *Will // sent as FlagWill and the will fields; nil for none
+	// WantLimits (FlagWantLimits) asks for a WELCOME that announces the
+	// max frame and the dead-peer timeout. It is an opt-in so that a client
+	// written before those fields existed, which refuses unknown WELCOME
+	// flags and trailing bytes, keeps working.
+	WantLimits bool
 }
 
 // Will is the message the broker publishes for a client whose connection
@@ -191,6 +209,10 @@ type Welcome struct {
 	SessionID     uint64
 	MaxPayload    uint32 // largest PUB payload the server accepts
 	HeartbeatMS   uint32 // the server's PING interval in milliseconds
+	// MaxFrame and DeadPeerMS are sent (FlagLimits) when both are non-zero,
+	// which a server does only for a HELLO with FlagWantLimits.
+	MaxFrame   uint32 // largest frame body the server accepts
+	DeadPeerMS uint32 // silence after which the server drops a client
 }
 
 // Frame is a decoded frame. Byte slices alias the buffer they were decoded

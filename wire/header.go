@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // A header block holds message headers: u16 count, then count pairs of
@@ -17,6 +18,9 @@ func checkHeader(b []byte) error {
 	}
 	count := int(binary.BigEndian.Uint16(b))
 	b = b[2:]
+	// Headers are ASCII in the common case: one pass over the block then
+	// spares the check of each string.
+	ascii := isASCII(b)
 	for i := range count {
 		for j := range 2 {
 			if len(b) < 2 {
@@ -29,6 +33,9 @@ func checkHeader(b []byte) error {
 			if j == 0 && n == 0 {
 				return fmt.Errorf("%w: pair %d of %d: empty key", ErrHeader, i, count)
 			}
+			if !ascii && !utf8.Valid(b[2:2+n]) {
+				return fmt.Errorf("%w: pair %d of %d: %s is not valid UTF-8", ErrHeader, i, count, [2]string{"key", "value"}[j])
+			}
 			b = b[2+n:]
 		}
 	}
@@ -38,9 +45,28 @@ func checkHeader(b []byte) error {
 	return nil
 }
 
+// isASCII reports whether every byte of b is below 0x80, eight at a time.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // CheckHeader reports whether h can be encoded by AppendHeader: keys
-// non-empty, keys and values at most MaxString bytes, at most 65535 pairs
-// (one per value). It returns an error wrapping ErrHeader if not.
+// non-empty, keys and values valid UTF-8 of at most MaxString bytes, at
+// most 65535 pairs (one per value). It returns an error wrapping ErrHeader
+// if not. UTF-8 is required because headers are text to every client and
+// to the plugin contract (protobuf strings), and a receiver must not have
+// to guess an encoding; the decoder refuses the same blocks.
 func CheckHeader(h map[string][]string) error {
 	pairs := 0
 	for k, vs := range h {
@@ -50,9 +76,15 @@ func CheckHeader(h map[string][]string) error {
 		if len(k) > MaxString {
 			return fmt.Errorf("%w: key of %d bytes", ErrHeader, len(k))
 		}
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("%w: key %.64q is not valid UTF-8", ErrHeader, k)
+		}
 		for _, v := range vs {
 			if len(v) > MaxString {
 				return fmt.Errorf("%w: value of %d bytes for key %.64q", ErrHeader, len(v), k)
+			}
+			if !utf8.ValidString(v) {
+				return fmt.Errorf("%w: value for key %.64q is not valid UTF-8", ErrHeader, k)
 			}
 		}
 		pairs += len(vs)

@@ -102,3 +102,25 @@ func TestParseHeaderCopies(t *testing.T) {
 		t.Error("ParseHeader result aliases its input")
 	}
 }
+
+// Header keys and values must be valid UTF-8: CheckHeader (which the SDK
+// applies before sending) and the decoder (which the broker applies to
+// what arrives) refuse the same headers.
+func TestHeaderMustBeUTF8(t *testing.T) {
+	for _, h := range []map[string][]string{
+		{"k": {"ok", "\xff"}},
+		{"\xc3": {"v"}},
+	} {
+		if err := CheckHeader(h); !errors.Is(err, ErrHeader) {
+			t.Errorf("CheckHeader(%q) = %v, want ErrHeader", h, err)
+		}
+	}
+	if err := CheckHeader(map[string][]string{"ключ": {"значение ✓"}}); err != nil {
+		t.Errorf("valid UTF-8 refused: %v", err)
+	}
+	// The same block, built by hand, is refused by the decoder.
+	block := []byte{0, 1, 0, 1, 'k', 0, 1, 0xff}
+	if _, err := ParseHeader(block); !errors.Is(err, ErrHeader) {
+		t.Errorf("ParseHeader of invalid UTF-8: %v", err)
+	}
+}

@@ -47,29 +47,32 @@ func TestVectorsFromEncoders(t *testing.T) {
 		"sub-retain-if-new":        AppendSubFlags(nil, SubFlags(false, RetainIfNew), 4, "cfg.*", ""),
 		"msg-retain-flag-ttl":      AppendMsgTTL(nil, FlagRetainFlag, 1, 1500, []byte("cfg.x"), nil, nil, []byte("on")),
 		"bye":                      AppendBye(nil),
-		"welcome":                  AppendWelcome(nil, &Welcome{Version: 1, ServerID: "srv1", ServerVersion: "0.1.0", SessionID: 42, MaxPayload: 1 << 20, HeartbeatMS: 30000}),
-		"pub":                      AppendPub(nil, "a.b", "", nil, []byte("hi"), false, 0),
-		"pub-empty-payload":        AppendPub(nil, "a.b", "", nil, nil, false, 0),
-		"pub-retain":               AppendPub(nil, "cfg.x", "", nil, []byte("on"), true, 0),
-		"pub-retain-delete":        AppendPub(nil, "cfg.x", "", nil, nil, true, 0),
-		"pub-retain-ttl":           AppendPubTTL(nil, "cfg.x", "", nil, []byte("on"), true, 9, 60000),
-		"pub-request":              AppendPub(nil, "svc.time", "_INBOX.k3.1", nil, nil, false, 0),
-		"pub-all":                  AppendPub(nil, "orders.eu", "_INBOX.k3.2", hdrAll, []byte("{}"), true, 7),
-		"sub":                      AppendSub(nil, 1, "orders.>", ""),
-		"sub-queue":                AppendSub(nil, 2, "orders.*.created", "workers"),
-		"unsub":                    AppendUnsub(nil, 1, 0),
-		"unsub-max":                AppendUnsub(nil, 2, 5),
-		"msg":                      AppendMsg(nil, 0, 1, []byte("a.b"), nil, nil, []byte("hi")),
-		"msg-headers-reply":        AppendMsg(nil, 0, 3, []byte("svc.time"), inbox, hdrID, []byte("{}")),
-		"msg-retained":             AppendMsg(nil, FlagRetain, 4, []byte("cfg.x"), nil, nil, []byte("on")),
-		"msg-no-responders":        AppendMsg(nil, FlagNoResponders, 9, inbox, nil, nil, nil),
-		"ack":                      AppendAck(nil, 7, CodeOK, ""),
-		"ack-error":                AppendAck(nil, 8, CodePayloadTooLarge, "payload too large"),
-		"ping":                     AppendPing(nil),
-		"pong":                     AppendPong(nil),
-		"err":                      AppendErr(nil, false, CodeBadTopic, 0, "bad topic"),
-		"err-sub":                  AppendErr(nil, false, CodeTooManySubs, 4, "too many subscriptions"),
-		"err-fatal":                AppendErr(nil, true, CodeAuth, 0, "authentication failed"),
+		"hello-limits":             AppendHello(nil, &Hello{Version: 1, Name: "app", WantLimits: true}),
+		"welcome-limits": AppendWelcome(nil, &Welcome{Version: 1, ServerID: "srv1", ServerVersion: "0.1.0", SessionID: 42,
+			MaxPayload: 1 << 20, HeartbeatMS: 30000, MaxFrame: 1<<20 + 64<<10, DeadPeerMS: 60000}),
+		"welcome":           AppendWelcome(nil, &Welcome{Version: 1, ServerID: "srv1", ServerVersion: "0.1.0", SessionID: 42, MaxPayload: 1 << 20, HeartbeatMS: 30000}),
+		"pub":               AppendPub(nil, "a.b", "", nil, []byte("hi"), false, 0),
+		"pub-empty-payload": AppendPub(nil, "a.b", "", nil, nil, false, 0),
+		"pub-retain":        AppendPub(nil, "cfg.x", "", nil, []byte("on"), true, 0),
+		"pub-retain-delete": AppendPub(nil, "cfg.x", "", nil, nil, true, 0),
+		"pub-retain-ttl":    AppendPubTTL(nil, "cfg.x", "", nil, []byte("on"), true, 9, 60000),
+		"pub-request":       AppendPub(nil, "svc.time", "_INBOX.k3.1", nil, nil, false, 0),
+		"pub-all":           AppendPub(nil, "orders.eu", "_INBOX.k3.2", hdrAll, []byte("{}"), true, 7),
+		"sub":               AppendSub(nil, 1, "orders.>", ""),
+		"sub-queue":         AppendSub(nil, 2, "orders.*.created", "workers"),
+		"unsub":             AppendUnsub(nil, 1, 0),
+		"unsub-max":         AppendUnsub(nil, 2, 5),
+		"msg":               AppendMsg(nil, 0, 1, []byte("a.b"), nil, nil, []byte("hi")),
+		"msg-headers-reply": AppendMsg(nil, 0, 3, []byte("svc.time"), inbox, hdrID, []byte("{}")),
+		"msg-retained":      AppendMsg(nil, FlagRetain, 4, []byte("cfg.x"), nil, nil, []byte("on")),
+		"msg-no-responders": AppendMsg(nil, FlagNoResponders, 9, inbox, nil, nil, nil),
+		"ack":               AppendAck(nil, 7, CodeOK, ""),
+		"ack-error":         AppendAck(nil, 8, CodePayloadTooLarge, "payload too large"),
+		"ping":              AppendPing(nil),
+		"pong":              AppendPong(nil),
+		"err":               AppendErr(nil, false, CodeBadTopic, 0, "bad topic"),
+		"err-sub":           AppendErr(nil, false, CodeTooManySubs, 4, "too many subscriptions"),
+		"err-fatal":         AppendErr(nil, true, CodeAuth, 0, "authentication failed"),
 	}
 	seen := map[Type]bool{}
 	for _, v := range loadVectors(t) {
@@ -116,6 +119,13 @@ func TestVectorsFields(t *testing.T) {
 	f = vs["welcome"]
 	if want := (Welcome{Version: 1, ServerID: "srv1", ServerVersion: "0.1.0", SessionID: 42, MaxPayload: 1 << 20, HeartbeatMS: 30000}); f.Welcome != want {
 		t.Errorf("welcome: %+v", f.Welcome)
+	}
+	f = vs["welcome-limits"]
+	if f.Welcome.MaxFrame != DefaultMaxFrame || f.Welcome.DeadPeerMS != 60000 || f.Flags != FlagLimits {
+		t.Errorf("welcome-limits: %+v", f.Welcome)
+	}
+	if f = vs["hello-limits"]; !f.Hello.WantLimits || f.Flags != FlagWantLimits {
+		t.Errorf("hello-limits: %+v", f.Hello)
 	}
 	if f = vs["unsub-max"]; f.SID != 2 || f.Max != 5 {
 		t.Errorf("unsub-max: %+v", f)

@@ -20,7 +20,7 @@ func upgradeTo(host, origin string, originFirst bool) string {
 		first, second = o, h
 	}
 	return "GET /ws HTTP/1.1\r\n" + first + "Upgrade: websocket\r\nConnection: Upgrade\r\n" + second +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: msgtrans.v1\r\n\r\n"
 }
 
 // Out of the box a page from another site cannot use the broker through

@@ -120,12 +120,12 @@ func (a *Adapter) upgrader(route **Route) gws.Upgrader {
 	// Host and Origin may come in either order: the decision waits for
 	// the end of the headers.
 	var origin, host string
+	var offered bool // the client offered Subprotocol
 	return gws.Upgrader{
 		Protocol: func(p []byte) bool {
-			if *route != nil {
-				return string(p) == (*route).Subprotocol
-			}
-			return string(p) == Subprotocol
+			ok := string(p) == wantProtocol(*route)
+			offered = offered || ok
+			return ok
 		},
 		OnRequest: func(uri []byte) error {
 			u, err := url.ParseRequestURI(string(uri))
@@ -154,7 +154,23 @@ func (a *Adapter) upgrader(route **Route) gws.Upgrader {
 			if !originAllowed(a.opts.AllowedOrigins, origin, host) {
 				return nil, gws.RejectConnectionError(gws.RejectionStatus(403), gws.RejectionReason("origin not allowed"))
 			}
+			// Without the subprotocol the upgrade would succeed with none
+			// selected, which a browser that offered others aborts (close
+			// code 1006, no reason given): say what is missing instead.
+			if !offered {
+				return nil, gws.RejectConnectionError(gws.RejectionStatus(400),
+					gws.RejectionReason("the WebSocket subprotocol "+wantProtocol(*route)+" is required (Sec-WebSocket-Protocol)"))
+			}
 			return nil, nil
 		},
 	}
+}
+
+// wantProtocol is the subprotocol a request must offer: the native one, or
+// its route's.
+func wantProtocol(r *Route) string {
+	if r != nil {
+		return r.Subprotocol
+	}
+	return Subprotocol
 }

@@ -43,7 +43,13 @@ func httpStatus(t *testing.T, addr, req string) int {
 	return resp.StatusCode
 }
 
+// upgradeReq is an upgrade request for path that offers the subprotocol,
+// with extra header lines.
 func upgradeReq(path, extra string) string {
+	return rawUpgradeReq(path, "Sec-WebSocket-Protocol: "+wire.Subprotocol+"\r\n"+extra)
+}
+
+func rawUpgradeReq(path, extra string) string {
 	return "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n"
 }

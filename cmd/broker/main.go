@@ -31,6 +31,9 @@ import (
 var version = "0.1.0-dev"
 
 func main() {
+	// Durations are logged as Go durations ("10s", "1m30s"): zerolog's
+	// default, a bare number of milliseconds, reads as a count.
+	zerolog.DurationFieldFormat = zerolog.DurationFormatString
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
@@ -101,15 +104,18 @@ func newLogger(c LogConfig, w io.Writer, lvl *atomic.Int32) zerolog.Logger {
 	if err != nil || level == zerolog.NoLevel {
 		level = zerolog.InfoLevel // validate() already rejected bad values
 	}
+	f, ok := w.(*os.File)
+	tty := ok && isatty.IsTerminal(f.Fd())
 	format := c.Format
 	if format == "" {
 		format = "json"
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		if tty {
 			format = "console"
 		}
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		// Colours are terminal escapes: in a file or a journal they are noise.
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !tty}
 	}
 	lvl.Store(int32(level))
 	return zerolog.New(levelWriter{w, lvl}).Level(zerolog.TraceLevel).With().Timestamp().Logger()

@@ -176,6 +176,9 @@ func (o *benchOptions) run(ctx context.Context, e *env, fs *flag.FlagSet, cf *co
 			err = perr
 		}
 	}
+	if res != nil && res.Interrupted && (err == nil || errors.Is(err, errInterrupted)) {
+		return errors.New("interrupted: the results above are partial")
+	}
 	return err
 }
 
@@ -258,6 +261,9 @@ type benchResult struct {
 	Sub         *subStats     `json:"sub,omitempty"`
 	Latency     *latencyStats `json:"latency_us,omitempty"`
 	Idle        *idleStats    `json:"idle,omitempty"`
+	// Interrupted: a signal stopped the run; the numbers cover what was
+	// done until then.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // rate is a count over a period.

@@ -89,19 +89,31 @@ func (o *benchOptions) idle(ctx context.Context, e *env, d *benchDialer) (*bench
 		})
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return nil, errInterrupted
-	}
-	if first != nil {
+	// Ctrl-C while opening or holding measures the connections open so far
+	// (a dial that the interruption cut short is not a failure).
+	res.Interrupted = ctx.Err() != nil
+	if first != nil && !res.Interrupted {
 		return nil, fmt.Errorf("opened %d of %d connections: %w", opened.Load(), o.conns, first)
 	}
-	res.Server = open[0].URL()
-	select {
-	case <-time.After(o.hold):
-	case <-ctx.Done():
+	n := int(opened.Load())
+	if n == 0 {
 		return nil, errInterrupted
 	}
+	for _, c := range open {
+		if c != nil {
+			res.Server = c.URL()
+			break
+		}
+	}
+	if !res.Interrupted {
+		select {
+		case <-time.After(o.hold):
+		case <-ctx.Done():
+			res.Interrupted = true
+		}
+	}
 	stopProgress()
+	st.Conns = n
 
 	if o.brokerPID > 0 {
 		after, err := readRSS(strconv.Itoa(o.brokerPID))
@@ -109,7 +121,7 @@ func (o *benchOptions) idle(ctx context.Context, e *env, d *benchDialer) (*bench
 			return nil, fmt.Errorf("--broker-pid: %w", err)
 		}
 		st.BrokerRSSBefore, st.BrokerRSSAfter = brokerBefore, after
-		st.BrokerPerConn = perConn(brokerBefore, after, o.conns)
+		st.BrokerPerConn = perConn(brokerBefore, after, n)
 	}
 	if o.pluginPID > 0 {
 		after, err := readRSS(strconv.Itoa(o.pluginPID))
@@ -117,14 +129,14 @@ func (o *benchOptions) idle(ctx context.Context, e *env, d *benchDialer) (*bench
 			return nil, fmt.Errorf("--plugin-pid: %w", err)
 		}
 		st.PluginRSSBefore, st.PluginRSSAfter = pluginBefore, after
-		st.PluginPerConn = perConn(pluginBefore, after, o.conns)
+		st.PluginPerConn = perConn(pluginBefore, after, n)
 	}
 	selfAfter, err := readRSS("self")
 	if err != nil {
 		return nil, err
 	}
-	st.ClientRSSPerConn = perConn(selfBefore, selfAfter, o.conns)
-	st.ClientHeapPerConn = perConn(heapBefore, heapInUse(), o.conns)
+	st.ClientRSSPerConn = perConn(selfBefore, selfAfter, n)
+	st.ClientHeapPerConn = perConn(heapBefore, heapInUse(), n)
 	return res, nil
 }
 

@@ -28,6 +28,9 @@ func resultTable(r *benchResult) string {
 		head = append(head, "client RSS/conn", "client heap/conn")
 		row = append(row, humanBytes(st.ClientRSSPerConn), humanBytes(st.ClientHeapPerConn))
 		writeTable(&b, "ll"+strings.Repeat("r", len(head)-2), [][]string{head, row})
+		if r.Interrupted {
+			b.WriteString("INTERRUPTED: partial results, up to the signal\n")
+		}
 		return b.String()
 	}
 	rows := [][]string{{"scenario", "transport", "side", "conns", "msgs", "size", "elapsed", "msgs/s", "MB/s", "lost"}}
@@ -57,6 +60,9 @@ func resultTable(r *benchResult) string {
 	}
 	if r.Sub != nil && r.Sub.Lost > 0 {
 		fmt.Fprintf(&b, "LOST %d of %d messages\n", r.Sub.Lost, r.Sub.Expected)
+	}
+	if r.Interrupted {
+		b.WriteString("INTERRUPTED: partial results, up to the signal\n")
 	}
 	return b.String()
 }

@@ -99,9 +99,12 @@ func (o *benchOptions) request(ctx context.Context, e *env, d *benchDialer) (*be
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
+	// Ctrl-C ends the run: the requests answered until then are reported.
+	res.Interrupted = ctx.Err() != nil
+	fctx := context.WithoutCancel(ctx)
 	for i, err := range errs {
-		if errors.Is(err, context.Canceled) {
-			return nil, errInterrupted
+		if res.Interrupted && errors.Is(err, context.Canceled) {
+			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("requester %d: %w", i+1, err)
@@ -110,12 +113,9 @@ func (o *benchOptions) request(ctx context.Context, e *env, d *benchDialer) (*be
 	// A responder whose replies were refused or whose connection failed
 	// shows here, even if the requests were answered.
 	for i, c := range responders {
-		err := o.flush(ctx, c)
+		err := o.flush(fctx, c)
 		if err == nil {
 			err = c.Failure()
-		}
-		if errors.Is(err, context.Canceled) {
-			return nil, errInterrupted
 		}
 		if err != nil {
 			return nil, fmt.Errorf("responder %d: %w", i+1, err)

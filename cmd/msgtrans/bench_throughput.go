@@ -113,6 +113,9 @@ func (o *benchOptions) throughput(ctx context.Context, e *env, d *benchDialer, n
 		})
 	}
 	wg.Wait()
+	// Ctrl-C stops publishing like --duration does: what was published is
+	// flushed and received, and the partial results are printed.
+	res.Interrupted = ctx.Err() != nil && npub > 0
 	var published uint64
 	var pubEnd time.Time
 	for i, p := range pubs {
@@ -121,9 +124,6 @@ func (o *benchOptions) throughput(ctx context.Context, e *env, d *benchDialer, n
 			err = p.c.Failure() // a refusal reported asynchronously
 		}
 		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil, errInterrupted
-			}
 			return nil, fmt.Errorf("publisher %d: %w", i+1, err)
 		}
 		published += p.n.Load()
@@ -143,7 +143,19 @@ func (o *benchOptions) throughput(ctx context.Context, e *env, d *benchDialer, n
 	if npub == 0 {
 		perSub = uint64(o.msgs) // sub-only; 0 with --duration: no count
 	}
-	waitErr := o.awaitSubs(ctx, subs, perSub, npub == 0)
+	actx := ctx
+	if res.Interrupted {
+		// The interruption ended publishing; what was published is still
+		// on its way to the subscribers.
+		actx = context.WithoutCancel(ctx)
+	}
+	waitErr := o.awaitSubs(actx, subs, perSub, npub == 0)
+	cutShort := errors.Is(waitErr, errInterrupted)
+	if cutShort {
+		// Interrupted while receiving: report what arrived so far; what
+		// had not is not lost, the run just ended first.
+		res.Interrupted, waitErr = true, nil
+	}
 	stopProgress()
 	var got, bytes uint64
 	first, last := int64(math.MaxInt64), int64(0)
@@ -168,7 +180,7 @@ func (o *benchOptions) throughput(ctx context.Context, e *env, d *benchDialer, n
 		res.Size = int(bytes / got) // sub-only: what arrived, not --size
 	}
 	res.Sub = &subStats{rate: newRate(got, bytes, span), Expected: expected}
-	if got < expected {
+	if got < expected && !cutShort {
 		res.Sub.Lost = expected - got
 	}
 	if waitErr != nil {
@@ -198,12 +210,14 @@ func (o *benchOptions) publishLoop(ctx context.Context, p *benchPub, payload []b
 		return err
 	}
 	defer wait()
+	// ctx only stops the loop: the flushes still confirm what was sent.
+	fctx := context.WithoutCancel(ctx)
 	limit := uint64(o.msgs)
 	var n uint64
 	for limit == 0 || n < limit {
 		if n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
+			if ctx.Err() != nil {
+				break
 			}
 			if !deadline.IsZero() && !time.Now().Before(deadline) {
 				break
@@ -219,7 +233,7 @@ func (o *benchOptions) publishLoop(ctx context.Context, p *benchPub, payload []b
 				return err
 			}
 			ch := make(chan error, 1)
-			go func() { ch <- o.flush(ctx, p.c) }()
+			go func() { ch <- o.flush(fctx, p.c) }()
 			pending = ch
 		}
 	}
@@ -227,7 +241,7 @@ func (o *benchOptions) publishLoop(ctx context.Context, p *benchPub, payload []b
 	if err := wait(); err != nil {
 		return err
 	}
-	return o.flush(ctx, p.c)
+	return o.flush(fctx, p.c)
 }
 
 // awaitSubs waits until each subscriber has perSub messages (perSub 0:

@@ -244,7 +244,7 @@ func TestBadTopicRefused(t *testing.T) {
 			t.Fatalf("%s: exit %d, want 1 (stderr %q)", tc.args[0], r.code, r.stderr)
 		}
 		oneErrorLine(t, r)
-		if !strings.Contains(r.stderr, ` to "bad..topic": invalid topic: `) || !strings.Contains(r.stderr, "empty token") {
+		if !strings.Contains(r.stderr, ` to "bad..topic": invalid `) || !strings.Contains(r.stderr, "empty token") {
 			t.Errorf("%s: stderr %q does not give the reason", tc.args[0], r.stderr)
 		}
 	}
@@ -352,7 +352,7 @@ func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"nope"},
 		{"pub"},
-		{"pub", "a.b"},
+		{"pub"},
 		{"pub", "a.b", "x", "extra"},
 		{"pub", "a.b", "x", "--count", "0"},
 		{"pub", "a.b", "x", "--bogus"},
@@ -397,7 +397,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"help"}, "Commands:"},
 		{[]string{"--help"}, "Commands:"},
 		{[]string{"help", "bench"}, "sub-only"},
-		{[]string{"pub", "-h"}, "Usage: msgtrans pub <topic> <data>"},
+		{[]string{"pub", "-h"}, "Usage: msgtrans pub <topic> [<data>]"},
 		{[]string{"sub", "--help"}, "--queue name"},
 		{[]string{"bench", "-h"}, "--broker-pid pid"},
 		{[]string{"req", "-h"}, "--insecure"},

@@ -124,8 +124,7 @@ func (cf *connFlags) connect(name string, extra ...sdk.Option) (*sdk.Conn, error
 			return nil, usagef("--server: %s", describe(err))
 		}
 		if errors.Is(err, sdk.ErrNoServers) {
-			// The SDK's text names each URL with its own error.
-			return nil, fmt.Errorf("cannot connect: %s", strings.TrimPrefix(describe(err), "no server could be reached: "))
+			return nil, connectError(err)
 		}
 		return nil, fmt.Errorf("cannot connect to %s: %w", cf.server, err)
 	}

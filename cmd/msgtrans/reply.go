@@ -70,7 +70,7 @@ func (o *replyOptions) run(ctx context.Context, e *env, _ *flag.FlagSet, cf *con
 				answer = strings.NewReplacer("{{topic}}", m.Topic, "{{data}}", string(m.Data)).Replace(data)
 			}
 			if err := nc.PublishMsg(&sdk.Msg{Topic: m.Reply, Data: []byte(answer), Header: o.headers.h}); err != nil {
-				fmt.Fprintf(e.stderr, "msgtrans: warning: answer to %s: %s\n", m.Reply, oneLine(describe(err)))
+				fmt.Fprintf(e.stderr, "msgtrans: warning: answer to %s: %s\n", clip(m.Reply), oneLine(describe(err)))
 			}
 			return nil
 		},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/topics"
 )
 
 type reqOptions struct {
@@ -48,6 +49,11 @@ func (o *reqOptions) run(ctx context.Context, e *env, _ *flag.FlagSet, cf *connF
 		return usagef("--timeout must be positive, got %v", o.timeout)
 	}
 	topic, data := args[0], args[1]
+	// The broker refuses a bad topic with an ERR the request would not
+	// see: it would wait the whole timeout. Say it at once instead.
+	if err := topics.ValidatePublish(topic); err != nil {
+		return fmt.Errorf("request on %s: invalid topic: %s", clip(topic), topicReason(err))
+	}
 	nc, err := cf.connect("msgtrans-req", sdk.MaxReconnects(0))
 	if err != nil {
 		return err
@@ -58,13 +64,13 @@ func (o *reqOptions) run(ctx context.Context, e *env, _ *flag.FlagSet, cf *connF
 	resp, err := nc.RequestMsg(rctx, &sdk.Msg{Topic: topic, Data: []byte(data), Header: o.headers.h})
 	switch {
 	case errors.Is(err, sdk.ErrNoResponders):
-		return fmt.Errorf("no responders on %q: nothing subscribes to it", topic)
+		return fmt.Errorf("no responders on %s: nothing subscribes to it", clip(topic))
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("no reply on %q within %v", topic, o.timeout)
+		return fmt.Errorf("no reply on %s within %v", clip(topic), o.timeout)
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("request on %q interrupted", topic)
+		return fmt.Errorf("request on %s interrupted", clip(topic))
 	case err != nil:
-		return fmt.Errorf("request on %q: %w", topic, err)
+		return fmt.Errorf("request on %s: %w", clip(topic), err)
 	}
 	out := append(resp.Data, '\n')
 	_, err = e.stdout.Write(out)

@@ -143,10 +143,10 @@ func report(e *env, cmd string, err error) int {
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(e.stderr, "msgtrans: %s: %s (see 'msgtrans %s -h')\n", cmd, oneLine(ue.msg), cmd)
+		fmt.Fprintf(e.stderr, "msgtrans: %s: %s (see 'msgtrans %s -h')\n", cmd, clipLine(oneLine(ue.msg)), cmd)
 		return exitUsage
 	}
-	fmt.Fprintf(e.stderr, "msgtrans: %s\n", oneLine(describe(err)))
+	fmt.Fprintf(e.stderr, "msgtrans: %s\n", clipLine(oneLine(describe(err))))
 	return exitRuntime
 }
 

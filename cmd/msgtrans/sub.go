@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/topics"
 )
 
 type subOptions struct {
@@ -32,8 +33,11 @@ prints each message on stdout, one line each:
 
 that is the message number, the topic, "(retained)" for a message from the
 retained store, "(reply to <topic>)" for a request, the headers as key=value,
-and the payload (shown as base64:... when it is not valid UTF-8).
---raw prints only the payloads; --json prints one object per line:
+and the payload (shown as base64:... when it is not valid UTF-8). Control
+characters in the payload and the headers are shown escaped (\n, \t, \x1b...)
+so that each message stays on one line and cannot drive the terminal.
+--raw prints only the payloads, exactly as received, each followed by a
+newline; --json prints one object per line:
 
   {"topic":"orders.eu.created","headers":{"source":["cli"]},"data":"{\"id\":1}","encoding":"utf-8","retained":true}
 
@@ -111,6 +115,9 @@ func (g *gate) close() {
 }
 
 func listen(ctx context.Context, e *env, cf *connFlags, spec listenSpec) error {
+	if err := topics.ValidateFilter(spec.filter); err != nil {
+		return fmt.Errorf("subscribe to %s: invalid filter: %s", clip(spec.filter), topicReason(err))
+	}
 	var g gate
 	defer g.close()
 	fatal := make(chan error, 1)
@@ -128,7 +135,7 @@ func listen(ctx context.Context, e *env, cf *connFlags, spec listenSpec) error {
 			<-subReady
 			g.do(func() {
 				if s != nil && s == sub && !errors.Is(err, sdk.ErrSlowConsumer) {
-					fail(fmt.Errorf("subscribe to %q: %w", spec.filter, err))
+					fail(fmt.Errorf("subscribe to %s: %w", clip(spec.filter), err))
 					return
 				}
 				fmt.Fprintf(e.stderr, "msgtrans: warning: %s\n", oneLine(describe(err)))
@@ -176,11 +183,11 @@ func listen(ctx context.Context, e *env, cf *connFlags, spec listenSpec) error {
 	}
 	close(subReady)
 	if err != nil {
-		return fmt.Errorf("subscribe to %q: %w", spec.filter, err)
+		return fmt.Errorf("subscribe to %s: %w", clip(spec.filter), err)
 	}
 	if spec.count > 0 {
 		if err := sub.AutoUnsubscribe(spec.count); err != nil {
-			return fmt.Errorf("subscribe to %q: %w", spec.filter, err)
+			return fmt.Errorf("subscribe to %s: %w", clip(spec.filter), err)
 		}
 	}
 	select {

@@ -14,7 +14,8 @@ export const T_HELLO = 0x01, T_WELCOME = 0x02, T_PUB = 0x03, T_SUB = 0x04, T_UNS
   T_ACK = 0x07, T_PING = 0x08, T_PONG = 0x09, T_ERR = 0x0a, T_BYE = 0x0b;
 
 // Flags, by frame type.
-export const HELLO_NO_ECHO = 0x01, HELLO_WILL = 0x02;
+export const HELLO_NO_ECHO = 0x01, HELLO_WILL = 0x02, HELLO_WANT_LIMITS = 0x04;
+export const WELCOME_LIMITS = 0x01;
 export const PUB_RETAIN = 0x01, PUB_REPLY = 0x02, PUB_HEADER = 0x04, PUB_ACK = 0x08, PUB_TTL = 0x10;
 export const SUB_NO_LOCAL = 0x01;
 export const MSG_RETAINED = 0x01, MSG_REPLY = 0x02, MSG_HEADER = 0x04, MSG_RETAIN_FLAG = 0x08,
@@ -23,7 +24,7 @@ export const ERR_FATAL = 0x01;
 
 // Which flag bits each type defines; any other bit is a protocol error.
 const allowedFlags: Record<number, number> = {
-  [T_HELLO]: 0x03, [T_WELCOME]: 0, [T_PUB]: 0x1f, [T_SUB]: 0x07, [T_UNSUB]: 0, [T_MSG]: 0x3f,
+  [T_HELLO]: 0x07, [T_WELCOME]: 0x01, [T_PUB]: 0x1f, [T_SUB]: 0x07, [T_UNSUB]: 0, [T_MSG]: 0x3f,
   [T_ACK]: 0, [T_PING]: 0, [T_PONG]: 0, [T_ERR]: 0x01, [T_BYE]: 0,
 };
 
@@ -42,8 +43,8 @@ export interface WireWill {
 
 /** A decoded frame; which fields are set depends on `type`. */
 export type Frame =
-  | { type: typeof T_HELLO; version: number; noEcho: boolean; name: string; token: string; user: string; pass: string; will?: WireWill }
-  | { type: typeof T_WELCOME; version: number; serverId: string; serverVersion: string; sessionId: bigint; maxPayload: number; heartbeatMs: number }
+  | { type: typeof T_HELLO; version: number; noEcho: boolean; name: string; token: string; user: string; pass: string; will?: WireWill; wantLimits?: boolean }
+  | { type: typeof T_WELCOME; version: number; serverId: string; serverVersion: string; sessionId: bigint; maxPayload: number; heartbeatMs: number; maxFrame?: number; deadPeerMs?: number }
   | { type: typeof T_PUB; topic: string; reply?: string; ackId?: bigint; ttlMs?: number; retain: boolean; headers?: HeaderPairs; payload: Uint8Array }
   | { type: typeof T_SUB; sid: number; filter: string; queue: string; noLocal: boolean; retainHandling: number }
   | { type: typeof T_UNSUB; sid: number; max: number }
@@ -65,6 +66,9 @@ export class WireError extends Error {
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+// Header text must be valid UTF-8 (docs/protocol.md): a block that is not
+// is malformed, as the Go decoder says, rather than silently repaired.
+const strictDec = new TextDecoder('utf-8', { fatal: true });
 
 /** UTF-8 bytes of s. */
 export function utf8(s: string): Uint8Array {
@@ -158,6 +162,7 @@ export function encode(f: Frame): Uint8Array {
   switch (f.type) {
     case T_HELLO:
       if (f.noEcho) flags |= HELLO_NO_ECHO;
+      if (f.wantLimits) flags |= HELLO_WANT_LIMITS;
       w.u8(f.version); w.s16(f.name); w.s16(f.token); w.s16(f.user); w.s16(f.pass);
       if (f.will) {
         const wl = f.will;
@@ -171,6 +176,10 @@ export function encode(f: Frame): Uint8Array {
       break;
     case T_WELCOME:
       w.u8(f.version); w.s16(f.serverId); w.s16(f.serverVersion); w.u64(f.sessionId); w.u32(f.maxPayload); w.u32(f.heartbeatMs);
+      if (f.maxFrame && f.deadPeerMs) {
+        flags |= WELCOME_LIMITS;
+        w.u32(f.maxFrame); w.u32(f.deadPeerMs);
+      }
       break;
     case T_PUB:
       flags = (f.retain ? PUB_RETAIN : 0) | (f.reply ? PUB_REPLY : 0) | (f.headers ? PUB_HEADER : 0) | (f.ackId ? PUB_ACK : 0) | (f.ttlMs ? PUB_TTL : 0);
@@ -281,6 +290,19 @@ class Reader {
     this.i += n;
     return s;
   }
+  // s16Strict is s16 refusing text that is not valid UTF-8.
+  s16Strict(what: string): string {
+    const n = this.u16(what);
+    this.need(n, what);
+    let s: string;
+    try {
+      s = strictDec.decode(this.b.subarray(this.i, this.i + n));
+    } catch {
+      throw new WireError('malformed', `${what} is not valid UTF-8`);
+    }
+    this.i += n;
+    return s;
+  }
   rest(): Uint8Array {
     const p = this.b.subarray(this.i, this.end);
     this.i = this.end;
@@ -298,9 +320,9 @@ class Reader {
       const count = r.u16('header count');
       const h: HeaderPairs = [];
       for (let k = 0; k < count; k++) {
-        const key = r.s16('header key');
+        const key = r.s16Strict('header key');
         if (key === '') throw new WireError('header', 'empty header key');
-        h.push([key, r.s16('header value')]);
+        h.push([key, r.s16Strict('header value')]);
       }
       r.done('the last header');
       return h;
@@ -331,6 +353,7 @@ export function decode(b: Uint8Array, maxBody = 64 * 1024 * 1024 + 64 * 1024): F
       const version = r.u8('version');
       if (version === 0) throw new WireError('malformed', 'version 0');
       f = { type, version, noEcho: !!(flags & HELLO_NO_ECHO), name: r.s16('name'), token: r.s16('token'), user: r.s16('user'), pass: r.s16('pass') };
+      if (flags & HELLO_WANT_LIMITS) f.wantLimits = true;
       if (flags & HELLO_WILL) {
         const topic = r.s16('will topic');
         const wf = r.u8('will flags');
@@ -349,7 +372,13 @@ export function decode(b: Uint8Array, maxBody = 64 * 1024 * 1024 + 64 * 1024): F
     case T_WELCOME: {
       const version = r.u8('version');
       if (version === 0) throw new WireError('malformed', 'version 0');
-      f = { type, version, serverId: r.s16('server id'), serverVersion: r.s16('server version'), sessionId: r.u64('session id'), maxPayload: r.u32('max payload'), heartbeatMs: r.u32('heartbeat') };
+      const wf: Extract<Frame, { type: typeof T_WELCOME }> = { type, version, serverId: r.s16('server id'), serverVersion: r.s16('server version'), sessionId: r.u64('session id'), maxPayload: r.u32('max payload'), heartbeatMs: r.u32('heartbeat') };
+      if (flags & WELCOME_LIMITS) {
+        // Announced only to a HELLO with WANT_LIMITS (docs/protocol.md).
+        wf.maxFrame = nonZero(r.u32('max frame'), 'max frame');
+        wf.deadPeerMs = nonZero(r.u32('dead peer'), 'dead peer timeout');
+      }
+      f = wf;
       break;
     }
     case T_PUB: {

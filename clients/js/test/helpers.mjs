@@ -101,7 +101,9 @@ export class Proc {
  */
 export async function startBroker({ ws = '127.0.0.1:0', tcp = false, config, dataDir = tempDir(), args = [] } = {}) {
   const bin = goBuild('./cmd/broker');
-  const a = ['--log-format', 'json', '--log-level', 'debug', '--tcp', tcp ? '127.0.0.1:0' : '', '--quic', '', '--http', '', '--mqtt', '', '--ws', ws, '--data-dir', dataDir, ...args];
+  // --http '' and --mqtt '': the monitoring and MQTT listeners' fixed
+  // default ports would let only one broker of a test run start.
+  const a = ['--log-format', 'json', '--log-level', 'debug', '--http', '', '--mqtt', '', '--tcp', tcp ? '127.0.0.1:0' : '', '--quic', '', '--ws', ws, '--data-dir', dataDir, ...args];
   if (config) {
     const f = join(dataDir, 'broker.yaml');
     writeFileSync(f, config);

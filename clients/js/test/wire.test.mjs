@@ -33,6 +33,10 @@ test('vectors decode to the fields docs/protocol.md describes', () => {
   assert.equal(by.welcome.sessionId, 42n, 'u64 fields are BigInt');
   assert.equal(by.welcome.maxPayload, 1 << 20);
   assert.equal(by.welcome.heartbeatMs, 30000);
+  assert.equal(by.welcome.maxFrame, undefined);
+  assert.equal(by['welcome-limits'].maxFrame, (1 << 20) + (64 << 10));
+  assert.equal(by['welcome-limits'].deadPeerMs, 60000);
+  assert.equal(by['hello-limits'].wantLimits, true);
   const all = by['pub-all'];
   assert.equal(all.type, T_PUB);
   assert.equal(all.topic, 'orders.eu');
@@ -58,7 +62,7 @@ test('vectors decode to the fields docs/protocol.md describes', () => {
 
 test('malformed frames are refused with the kind of error Go gives', () => {
   const cases = testdata('malformed.txt').map((l) => l.split('|').map((s) => s.trim()));
-  assert.ok(cases.length >= 13, `only ${cases.length} malformed frames read`);
+  assert.ok(cases.length >= 16, `only ${cases.length} malformed frames read`);
   for (const [kind, h, why] of cases) {
     assert.throws(() => decode(hex(h), 1 << 20), (e) => e instanceof WireError && e.kind === kind, `${h} (${why}): want ${kind}`);
   }
