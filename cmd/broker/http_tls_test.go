@@ -53,7 +53,6 @@ func TestMonitoringTLSAndAuth(t *testing.T) {
 	}
 }
 
-
 func tlsClient(pool *x509.CertPool) *http.Client {
 	return &http.Client{
 		Timeout:   5 * time.Second,
