@@ -76,3 +76,25 @@ func TestTrieFilter(t *testing.T) {
 		t.Fatal("the extremes are not all-literal and all-wildcard")
 	}
 }
+
+// The broker's log, written in pieces that split lines, yields the reasons
+// sessions were closed for, with numbers folded.
+func TestCloseReasons(t *testing.T) {
+	tb := &tailBuffer{max: 64}
+	log := `{"level":"warn","message":"session closed","reason":"broker: slow consumer: more than 67108864 bytes pending"}
+{"level":"warn","message":"login failed","reason":"bad password"}
+{"level":"warn","message":"session closed","reason":"broker: slow consumer: more than 1024 bytes pending"}
+not json
+{"level":"warn","message":"session closed","reason":"stale"}
+`
+	for i := 0; i < len(log); i += 7 {
+		tb.Write([]byte(log[i:min(i+7, len(log))]))
+	}
+	want := `2x "broker: slow consumer: more than N bytes pending", 1x "stale"`
+	if got := tb.closeReasons(); got != want {
+		t.Fatalf("closeReasons = %s\nwant %s", got, want)
+	}
+	if len(tb.String()) != 64 {
+		t.Fatalf("the tail holds %d bytes, want the last 64", len(tb.String()))
+	}
+}

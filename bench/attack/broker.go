@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,7 +58,7 @@ func brokerConfig(tcp, ws, quic string, budget int64, extra string) string {
 // startBroker writes the configuration into dir and starts bin with it, then
 // waits until its TCP listener accepts, and samples its RSS from
 // /proc/<pid>/status every interval until stop.
-func startBroker(bin, dir string, budget int64, extra string, interval time.Duration) (*brokerProc, error) {
+func startBroker(bin, dir string, budget int64, extra, logLevel string, interval time.Duration) (*brokerProc, error) {
 	b := &brokerProc{tcp: freeTCPPort(), ws: freeTCPPort(), quic: freeUDPPort(),
 		exited: make(chan struct{}), log: &tailBuffer{max: 64 << 10},
 		stopSamp: make(chan struct{}), sampDone: make(chan struct{})}
@@ -66,7 +68,7 @@ func startBroker(bin, dir string, budget int64, extra string, interval time.Dura
 	}
 	data := filepath.Join(dir, "data")
 	os.RemoveAll(data)
-	b.cmd = exec.Command(bin, "--config", cfgFile, "--data-dir", data, "--log-level", "warn", "--log-format", "json")
+	b.cmd = exec.Command(bin, "--config", cfgFile, "--data-dir", data, "--log-level", logLevel, "--log-format", "json")
 	b.cmd.Env = append(os.Environ(), "QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true")
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	if err := b.cmd.Start(); err != nil {
@@ -164,12 +166,16 @@ func parseStatus(st []byte) (rss, hwm int64, err error) {
 	return rss, hwm, nil
 }
 
-// tailBuffer keeps the last max bytes written to it: the broker's log,
-// shown when something goes wrong.
+// tailBuffer keeps the last max bytes written to it (the broker's log,
+// shown when something goes wrong) and counts the reasons of the
+// "session closed" lines in it, digits folded to N: the broker's own
+// account of whom it cut and why.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+	mu      sync.Mutex
+	max     int
+	b       []byte
+	partial []byte
+	reasons map[string]int
 }
 
 var _ io.Writer = (*tailBuffer)(nil)
@@ -181,7 +187,59 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	if len(t.b) > t.max {
 		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
 	}
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			break
+		}
+		t.countLine(t.partial[:i])
+		t.partial = t.partial[i+1:]
+	}
+	t.partial = append([]byte(nil), t.partial...) // let the consumed prefix go
 	return len(p), nil
+}
+
+func (t *tailBuffer) countLine(line []byte) {
+	var l struct{ Message, Reason string }
+	if json.Unmarshal(line, &l) != nil || l.Message != "session closed" || l.Reason == "" {
+		return
+	}
+	if t.reasons == nil {
+		t.reasons = map[string]int{}
+	}
+	t.reasons[foldDigits(l.Reason)]++
+}
+
+// foldDigits replaces each run of digits with N.
+func foldDigits(s string) string {
+	var b strings.Builder
+	inRun := false
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			if !inRun {
+				b.WriteByte('N')
+			}
+			inRun = true
+			continue
+		}
+		inRun = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// closeReasons summarizes the counted reasons, most frequent first.
+func (t *tailBuffer) closeReasons() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys := sortedKeys(t.reasons)
+	slices.SortStableFunc(keys, func(a, b string) int { return t.reasons[b] - t.reasons[a] })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%dx %q", t.reasons[k], k))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (t *tailBuffer) String() string {

@@ -19,6 +19,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -81,6 +82,7 @@ type options struct {
 	conns    int
 	rate     int
 	only     string
+	logLevel string
 }
 
 func main() {
@@ -94,6 +96,7 @@ func main() {
 	flag.IntVar(&o.rate, "pair-rate", 500, "messages per second the pair publishes")
 	flag.StringVar(&o.only, "only", "", "comma-separated substrings: run only the attacks whose names contain one")
 	flag.BoolVar(&list, "list", false, "list the attacks and exit")
+	flag.StringVar(&o.logLevel, "broker-log", "", "a broker log level (info, debug): print the last lines of each broker's log after its attack")
 	flag.Parse()
 	if list {
 		for _, a := range attacks {
@@ -173,7 +176,7 @@ func runOne(a attack, bin, dir string, o options) (row, error) {
 			return row{}, err
 		}
 	}
-	b, err := startBroker(bin, dir, o.budget, extra, 50*time.Millisecond)
+	b, err := startBroker(bin, dir, o.budget, extra, cmp.Or(o.logLevel, "warn"), 50*time.Millisecond)
 	if err != nil {
 		return row{}, err
 	}
@@ -210,15 +213,21 @@ func runOne(a attack, bin, dir string, o options) (row, error) {
 	if res.max > o.p99 {
 		note += fmt.Sprintf("; the slowest pair message was sent %.1f s in", res.maxAt.Seconds())
 	}
+	if rs := b.log.closeReasons(); rs != "" {
+		note += "; broker closed (warn log): " + rs
+	}
 	r := row{attack: a.name, peakRSS: b.peak(), pair: res, alive: b.alive(), note: note}
 	r.verdict = verdict(r, o.budget, o.p99)
 	if !r.alive {
-		r.note += "; broker log: " + lastLines(b.log.String(), 5)
+		r.note += "; broker log: " + strings.ReplaceAll(lastLines(b.log.String(), 5), "\n", " | ")
+	}
+	if o.logLevel != "" {
+		fmt.Fprintf(os.Stderr, "  broker log:\n%s\n", lastLines(b.log.String(), 30))
 	}
 	return r, nil
 }
 
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
