@@ -98,3 +98,14 @@ not json
 		t.Fatalf("the tail holds %d bytes, want the last 64", len(tb.String()))
 	}
 }
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with a space and a parenthesis; utime 250, stime 50.
+	st := "4242 (bro ker)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 9 0 100 1000000 200 18446744073709551615"
+	if d, err := parseStatCPU([]byte(st)); err != nil || d != 3*time.Second {
+		t.Fatalf("parseStatCPU = %v, %v; want 3s", d, err)
+	}
+	if _, err := parseStatCPU([]byte("4242 (broker) S 1")); err == nil {
+		t.Fatal("a short stat line parsed")
+	}
+}

@@ -247,3 +247,39 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return string(t.b)
 }
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's CPU times: 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// cpuTime returns the CPU time (user and system) the broker has used so far.
+func (b *brokerProc) cpuTime() (time.Duration, error) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(st)
+}
+
+// parseStatCPU returns utime+stime of a /proc/<pid>/stat line. The command
+// name, in parentheses, may hold spaces, so fields count from the last ')'.
+func parseStatCPU(st []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(st, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("stat: no command name in %q", st)
+	}
+	f := strings.Fields(string(st[i+1:]))
+	// After the name: state (3), ..., utime (14), stime (15).
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat: %d fields after the name", len(f))
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}

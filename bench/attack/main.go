@@ -54,6 +54,11 @@ type attack struct {
 }
 
 var attacks = []attack{
+	// the pair alone: what this machine's load does to it
+	{name: "baseline-no-attack", run: func(ctx context.Context, e *env) string {
+		<-ctx.Done()
+		return "no attack"
+	}},
 	// memory amplifiers
 	{name: "queue-groups-x-topics", run: queueGroupsTopics},
 	{name: "hello-header-64k", run: helloHeaders},
@@ -74,6 +79,11 @@ var attacks = []attack{
 	{name: "no-responders-storm", run: noResponders},
 	{name: "failed-login-storm", run: failedLogins, config: authConfig, pairAuth: true},
 }
+
+// settle is how long into an attack the table's second p99 starts: it
+// tells a stall while the attack sets itself up (thousands of connections
+// or subscriptions at once) from one that lasts.
+const settle = 3 * time.Second
 
 type options struct {
 	duration time.Duration
@@ -194,10 +204,12 @@ func runOne(a attack, bin, dir string, o options) (row, error) {
 	if a.pairAuth {
 		pairOpts = append(pairOpts, sdk.UserInfo(pairUser, pairPassword))
 	}
-	p, err := startPair("tcp://"+b.tcp, o.rate, pairOpts...)
+	p, err := startPair("tcp://"+b.tcp, o.rate, settle, pairOpts...)
 	if err != nil {
 		return row{}, err
 	}
+	cpu0, _ := b.cpuTime()
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
 	noted := make(chan string, 1)
@@ -209,6 +221,8 @@ func runOne(a attack, bin, dir string, o options) (row, error) {
 	case <-time.After(15 * time.Second):
 		note = "the attack's clients did not stop within 15 s of the end"
 	}
+	cpu1, _ := b.cpuTime()
+	cpu := float64(cpu1-cpu0) / float64(time.Since(start))
 	res := p.finish(3 * time.Second)
 	if res.max > o.p99 {
 		note += fmt.Sprintf("; the slowest pair message was sent %.1f s in", res.maxAt.Seconds())
@@ -216,7 +230,7 @@ func runOne(a attack, bin, dir string, o options) (row, error) {
 	if rs := b.log.closeReasons(); rs != "" {
 		note += "; broker closed (warn log): " + rs
 	}
-	r := row{attack: a.name, peakRSS: b.peak(), pair: res, alive: b.alive(), note: note}
+	r := row{attack: a.name, peakRSS: b.peak(), pair: res, alive: b.alive(), note: note, cpu: cpu}
 	r.verdict = verdict(r, o.budget, o.p99)
 	if !r.alive {
 		r.note += "; broker log: " + strings.ReplaceAll(lastLines(b.log.String(), 5), "\n", " | ")

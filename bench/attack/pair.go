@@ -28,6 +28,8 @@ type pair struct {
 
 	mu        sync.Mutex
 	hist      *hdrhistogram.Histogram // microseconds
+	late      *hdrhistogram.Histogram // the same, for messages sent after settle
+	settle    time.Duration
 	seen      map[uint64]bool
 	sent      atomic.Uint64
 	disconnct atomic.Int64
@@ -40,13 +42,15 @@ type pair struct {
 type pairResult struct {
 	p50, p99, max time.Duration
 	maxAt         time.Duration // when the slowest message was sent, after the start
+	lateP99       time.Duration // p99 of the messages sent after the settling time
 	sent, lost    uint64
 	disconnects   int64
 	err           error // the publisher's first error, if any
 }
 
-func startPair(url string, rate int, opts ...sdk.Option) (*pair, error) {
-	p := &pair{rate: rate, hist: hdrhistogram.New(1, 60_000_000, 3), seen: map[uint64]bool{}}
+func startPair(url string, rate int, settle time.Duration, opts ...sdk.Option) (*pair, error) {
+	p := &pair{rate: rate, hist: hdrhistogram.New(1, 60_000_000, 3), late: hdrhistogram.New(1, 60_000_000, 3),
+		settle: settle, seen: map[uint64]bool{}}
 	opts = append([]sdk.Option{sdk.MaxReconnects(0), sdk.DisconnectHandler(func(*sdk.Conn, error) { p.disconnct.Add(1) })}, opts...)
 	var err error
 	if p.sub, err = sdk.Connect(url, append(opts, sdk.Name("pair-sub"))...); err != nil {
@@ -82,6 +86,9 @@ func (p *pair) receive(m *sdk.Msg) {
 	p.seen[seq] = true
 	lat := max(1, (now-sentAt)/1000)
 	p.hist.RecordValue(lat)
+	if time.Duration(sentAt-p.start.UnixNano()) >= p.settle {
+		p.late.RecordValue(lat)
+	}
 	if lat > p.maxLat {
 		p.maxLat, p.maxAt = lat, time.Duration(sentAt-p.start.UnixNano())
 	}
@@ -132,6 +139,7 @@ func (p *pair) finish(grace time.Duration) pairResult {
 		p99:         time.Duration(p.hist.ValueAtQuantile(99)) * time.Microsecond,
 		max:         time.Duration(p.hist.Max()) * time.Microsecond,
 		maxAt:       p.maxAt,
+		lateP99:     time.Duration(p.late.ValueAtQuantile(99)) * time.Microsecond,
 		sent:        sent,
 		lost:        sent - uint64(len(p.seen)),
 		disconnects: disconnects,
