@@ -126,11 +126,10 @@ func trieChurn(ctx context.Context, e *env) string {
 }
 
 // retainedReplay: 200,000 retained messages (stored before the pair
-// starts), then subscribers to all of them that never read, a new one
-// every 500 ms from each of 4 connections.
+// starts), then one client that subscribes to all of them and never
+// reads, again on a new connection every second.
 func retainedReplay(ctx context.Context, e *env) string {
-	const workers = 4
-	fleet(ctx, workers, func(ctx context.Context, i int) {
+	fleet(ctx, 1, func(ctx context.Context, i int) {
 		for ctx.Err() == nil {
 			rc, err := dialRaw(ctx, e.b.tcp, &e.cnt, &wire.Hello{Name: "replay"})
 			if err != nil {
@@ -139,7 +138,7 @@ func retainedReplay(ctx context.Context, e *env) string {
 			}
 			rc.Write(wire.AppendSub(nil, 1, "r.>", ""))
 			e.cnt.sent.Add(1)
-			sleepCtx(ctx, 500*time.Millisecond)
+			sleepCtx(ctx, time.Second)
 			rc.Close()
 		}
 	})
