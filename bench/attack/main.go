@@ -2,12 +2,13 @@
 // broker, one attack at a time, each against a fresh broker process with
 // a memory budget (limits.max_memory), while a well-behaved publisher and
 // subscriber pair, in a process of its own, measures its latency
-// alongside. It prints a table:
-// the attack, the broker's peak RSS (VmRSS sampled from /proc/<pid>/status,
-// and the kernel's VmHWM) and CPU, the pair's p50/p99/max latency (and its
-// p99 from 3 s in, past the attack's setting up) and lost messages, and a verdict against the targets: peak RSS below the budget,
-// pair p99 under --p99 (50 ms), nothing lost, the broker alive and the
-// pair never disconnected.
+// alongside. It prints a table: the attack, the broker's peak RSS (VmRSS
+// sampled from /proc/<pid>/status, and the kernel's VmHWM) and CPU, the
+// pair's p50/p99/max latency (and its p99 from 3 s in, past the attack's
+// setting up) and lost messages, and a verdict against the targets: peak
+// RSS below the budget, pair p99 under --p99 (50 ms), nothing lost, the
+// broker alive and the pair never disconnected. A first row runs no attack:
+// what the machine's own load does to the pair.
 //
 //	cd bench && go run ./attack                        # every attack, 15 s each
 //	cd bench && go run ./attack --only flood,trie --duration 10s
