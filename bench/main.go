@@ -10,6 +10,11 @@
 //	cd bench && go run . --transports tcp,ws --msgs 200000 --runs 1
 //	cd bench && go run . --transports tcp,plugin --msgs 100000 --runs 1
 //
+// Hostile clients (issue 14) have their own command in this module, which
+// runs each attack beside a measuring pair and prints a verdict per attack:
+//
+//	cd bench && go run ./attack
+//
 // It builds ../cmd/broker, starts it (TCP, WebSocket and QUIC listeners,
 // the QUIC one with a self-signed certificate made here and trusted by the
 // SDK as its CA) and nats-server (client port and a plain WebSocket

@@ -26,7 +26,6 @@ type brokerProc struct {
 
 	mu       sync.Mutex
 	peakRSS  int64 // largest VmRSS sampled, bytes
-	samples  int
 	stopSamp chan struct{}
 	sampDone chan struct{}
 }
@@ -95,7 +94,6 @@ func (b *brokerProc) sample(interval time.Duration) {
 				// VmHWM is the kernel's own peak, which also catches a
 				// spike between two samples.
 				b.peakRSS = max(b.peakRSS, rss, hwm)
-				b.samples++
 				b.mu.Unlock()
 			}
 		}
