@@ -204,9 +204,17 @@ func hugeFragments(ctx context.Context, e *env) string {
 				}
 				op = gws.OpContinuation
 			}
-			c.Close()
-			if <-ended && ctx.Err() == nil {
-				e.cnt.closed.Add(1)
+			// A write fails once the broker has closed; a write that
+			// timed out is ours to close, and not counted as the broker's.
+			select {
+			case byBroker := <-ended:
+				if byBroker && ctx.Err() == nil {
+					e.cnt.closed.Add(1)
+				}
+				c.Close()
+			case <-time.After(time.Second):
+				c.Close()
+				<-ended
 			}
 		}
 	})
