@@ -17,6 +17,11 @@
 // by routes, clients spread over the nodes, and msgtrans's cluster rows
 // with one msgtrans node over TCP (issue 15: at least 50%).
 //
+// Hostile clients (issue 14) have their own command in this module, which
+// runs each attack beside a measuring pair and prints a verdict per attack:
+//
+//	cd bench && go run ./attack
+//
 // It builds ../cmd/broker, starts it (TCP, WebSocket and QUIC listeners,
 // the QUIC one with a self-signed certificate made here and trusted by the
 // SDK as its CA) and nats-server (client port and a plain WebSocket
