@@ -188,6 +188,56 @@ func TestLiveReload(t *testing.T) {
 	}
 }
 
+// A burst of concurrent first attempts from one address (a storm of
+// guessers starting together) gets only the free checks at once: the
+// attempts still being checked count as failures until they are known,
+// so the rest are spaced out or refused without a password check.
+func TestThrottleBurstOfFirstAttempts(t *testing.T) {
+	th := NewThrottle(ThrottleOptions{Free: 3, Delay: 50 * time.Millisecond, MaxDelay: 200 * time.Millisecond, MaxWait: 300 * time.Millisecond})
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	immediate, refused := 0, 0
+	for range 16 {
+		wg.Go(func() {
+			start := time.Now()
+			done, err := th.Wait("storm")
+			mu.Lock()
+			switch {
+			case errors.Is(err, ErrThrottled):
+				refused++
+			case time.Since(start) < 20*time.Millisecond:
+				immediate++
+			}
+			mu.Unlock()
+			if err == nil {
+				<-release // the password check takes a while (bcrypt)
+				done(false)
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	if immediate > 4 || refused == 0 {
+		t.Fatalf("16 concurrent first attempts: %d checked at once, %d refused; want at most the 3 free (and one slot) at once, and some refused", immediate, refused)
+	}
+	// Nothing is left pending: a success afterwards clears the address.
+	done, err := th.Wait("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(true)
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if st := th.addrs["storm"]; st == nil || st.pending != 0 || st.fails == 0 {
+		t.Fatalf("storm's record after the burst: %+v", st)
+	}
+	if _, ok := th.addrs["other"]; ok {
+		t.Fatal("a success left its record")
+	}
+}
+
 func TestThrottleSlowsRepeatedFailures(t *testing.T) {
 	th := NewThrottle(ThrottleOptions{Free: 2, Delay: 40 * time.Millisecond, MaxDelay: 80 * time.Millisecond, MaxWait: 150 * time.Millisecond})
 	fail := func(addr string) (time.Duration, error) {

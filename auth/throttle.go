@@ -41,9 +41,10 @@ type Throttle struct {
 }
 
 type addrState struct {
-	fails int
-	last  time.Time // last failure
-	next  time.Time // when the next attempt may run
+	fails   int
+	pending int       // attempts let through whose outcome is not known yet
+	last    time.Time // last failure (or the first attempt, for a new record)
+	next    time.Time // when the next attempt may run
 }
 
 // NewThrottle returns a throttle with o's values, defaults filled in.
@@ -76,12 +77,22 @@ func (t *Throttle) Wait(addr string) (done func(ok bool), err error) {
 	now := time.Now()
 	t.mu.Lock()
 	st := t.addrs[addr]
-	if st != nil && now.Sub(st.last) > t.o.Forget {
+	if st != nil && st.pending == 0 && now.Sub(st.last) > t.o.Forget {
 		delete(t.addrs, addr)
 		st = nil
 	}
+	if st == nil {
+		if len(t.addrs) >= t.o.MaxAddresses {
+			t.evictLocked()
+		}
+		st = &addrState{last: now}
+		t.addrs[addr] = st
+	}
+	// Attempts still being checked count as failures until they are
+	// known: a burst of concurrent guesses must not all get a password
+	// check before the first of them is recorded.
 	var wait time.Duration
-	if st != nil && st.fails >= t.o.Free {
+	if n := st.fails + st.pending; n >= t.o.Free {
 		slot := st.next
 		if slot.Before(now) {
 			slot = now
@@ -92,13 +103,14 @@ func (t *Throttle) Wait(addr string) (done func(ok bool), err error) {
 			t.refused.Add(1)
 			return nil, ErrThrottled
 		}
-		st.next = slot.Add(t.delay(st.fails))
+		st.next = slot.Add(t.delay(n))
 	}
+	st.pending++
 	t.mu.Unlock()
 	if wait > 0 {
 		time.Sleep(wait)
 	}
-	return func(ok bool) { t.record(addr, ok) }, nil
+	return func(ok bool) { t.record(addr, st, ok) }, nil
 }
 
 func (t *Throttle) delay(fails int) time.Duration {
@@ -109,16 +121,21 @@ func (t *Throttle) delay(fails int) time.Duration {
 	return min(d, t.o.MaxDelay)
 }
 
-func (t *Throttle) record(addr string, ok bool) {
+// record ends an attempt Wait let through: a success forgets the
+// address, a failure counts against it.
+func (t *Throttle) record(addr string, st *addrState, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	st.pending--
 	if ok {
-		delete(t.addrs, addr)
+		if t.addrs[addr] == st {
+			delete(t.addrs, addr)
+		}
 		return
 	}
 	t.failures.Add(1)
-	st := t.addrs[addr]
-	if st == nil {
+	if t.addrs[addr] != st {
+		// Forgotten meanwhile (a success, an eviction): start again.
 		if len(t.addrs) >= t.o.MaxAddresses {
 			t.evictLocked()
 		}
@@ -133,7 +150,7 @@ func (t *Throttle) record(addr string, ok bool) {
 func (t *Throttle) evictLocked() {
 	now := time.Now()
 	for a, st := range t.addrs {
-		if now.Sub(st.last) > t.o.Forget {
+		if st.pending == 0 && now.Sub(st.last) > t.o.Forget {
 			delete(t.addrs, a)
 		}
 	}
