@@ -180,3 +180,46 @@ func TestCacheBoundedByCost(t *testing.T) {
 		t.Fatalf("after invalidating every entry: cost %d, %d entries", tr2.cacheCost, len(tr2.cache))
 	}
 }
+
+// A result computed before changes is still cached when none of those
+// changes concern its topic: churn on other filters, however frequent, must
+// not keep a costly topic out of the cache (issue 14's attack table saw
+// every publish walk 65,536 paths while another connection subscribed and
+// unsubscribed elsewhere every millisecond).
+func TestCacheSurvivesUnrelatedChurn(t *testing.T) {
+	tr := NewTree[int](0)
+	if err := tr.Insert("a.*.c", "", 1); err != nil {
+		t.Fatal(err)
+	}
+	gen := tr.gen.Load()
+	for i := range 10 {
+		if err := tr.Insert("x.*", "", 100+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr.mu.Lock()
+	unrelated := tr.unaffected("a.b.c", gen)
+	tr.mu.Unlock()
+	if !unrelated {
+		t.Fatal("changes to x.* made a.b.c's result unusable")
+	}
+	if err := tr.Insert("a.>", "", 2); err != nil {
+		t.Fatal(err)
+	}
+	tr.mu.Lock()
+	related := tr.unaffected("a.b.c", gen)
+	tr.mu.Unlock()
+	if related {
+		t.Fatal("a change to a.> was not seen as concerning a.b.c")
+	}
+	gen = tr.gen.Load()
+	for i := range recentChanges + 1 {
+		tr.Insert("y.*", "", 200+i)
+	}
+	tr.mu.Lock()
+	tooMany := tr.unaffected("a.b.c", gen)
+	tr.mu.Unlock()
+	if tooMany {
+		t.Fatal("more changes than are remembered were taken as unrelated")
+	}
+}

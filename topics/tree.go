@@ -62,6 +62,7 @@ type Tree[T comparable] struct {
 	root      node[T]
 	count     int
 	gen       atomic.Uint64
+	recent    [recentChanges]string // the filters of the last changes, by generation (see unaffected)
 	cache     map[string]*Result[T] // only valid publish topics
 	cacheMax  int
 	cacheCost int        // sum of the cached results' cost
@@ -145,8 +146,31 @@ func subErr(err error, filter, queue string) error {
 // changed bumps the generation and drops the cache entries that filter
 // matches (see cache.go). Called with the write lock held.
 func (t *Tree[T]) changed(filter string, toks []string) {
-	t.gen.Add(1)
+	g := t.gen.Add(1)
+	t.recent[g%recentChanges] = filter
 	t.invalidate(filter, toks)
+}
+
+// recentChanges is how many of the last changes' filters a Tree keeps, so
+// that a miss whose walk raced with changes can tell whether any of them
+// could affect its topic.
+const recentChanges = 32
+
+// unaffected reports whether no change since generation gen has a filter
+// that matches topic, so that a result computed at gen is still true for
+// it: changes to other topics, however frequent, must not keep a topic
+// out of the cache. Called with the write lock held.
+func (t *Tree[T]) unaffected(topic string, gen uint64) bool {
+	cur := t.gen.Load()
+	if cur-gen > recentChanges {
+		return false // too many to tell
+	}
+	for g := gen + 1; g <= cur; g++ {
+		if Overlap(t.recent[g%recentChanges], topic) {
+			return false
+		}
+	}
+	return true
 }
 
 // Match returns the subscriptions whose filter matches topic. An invalid
@@ -217,8 +241,9 @@ func (t *Tree[T]) miss(topic string, m *sync.RWMutex) (*Result[T], error) {
 
 	t.mu.Lock()
 	// If the tree changed since the read lock was released, r may be stale
-	// for the cache (it is still a correct answer for this call).
-	if t.gen.Load() == gen {
+	// for the cache (it is still a correct answer for this call), unless
+	// none of the changes concerned this topic.
+	if t.gen.Load() == gen || t.unaffected(topic, gen) {
 		t.store(topic, r)
 	}
 	t.mu.Unlock()
