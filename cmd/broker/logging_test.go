@@ -46,7 +46,7 @@ func TestConsoleColoursOnlyOnATerminal(t *testing.T) {
 
 	script := testproc.Need(t, "script")
 	cmd := "exec " + brokerBin + " --log-format console --data-dir " + t.TempDir() +
-		" --tcp 127.0.0.1:0 --ws '' --quic '' --http '' --config /dev/null"
+		" --tcp 127.0.0.1:0 --ws '' --quic '' --http '' --mqtt '' --config /dev/null"
 	tty := testproc.StartCmd(t, exec.Command(script, "-qfec", cmd, "/dev/null"))
 	line, _ := tty.WaitLine(0, 10*time.Second, "listening for tcp://")
 	if !strings.Contains(line, "\x1b[") {

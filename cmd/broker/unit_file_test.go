@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/msgtrans/msgtrans/internal/testproc"
 )
 
 // unitFile is the systemd unit docs/configuration.md tells users to install.
@@ -148,25 +150,9 @@ func argAfter(t *testing.T, argv []string, flag string) string {
 	return ""
 }
 
-// systemdAnalyze returns the path of systemd-analyze. Debian ships it in
-// the systemd package; when it is missing the test installs the package if
-// it runs as root, and otherwise skips with the reason (the unit's other
-// checks still run in the tests above).
+// systemdAnalyze returns the path of systemd-analyze (Debian's systemd
+// package, which .ci/install installs), or fails the test.
 func systemdAnalyze(t *testing.T) string {
 	t.Helper()
-	if p, err := exec.LookPath("systemd-analyze"); err == nil {
-		return p
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("systemd-analyze is not installed and the test is not root to install it (apt-get install systemd)")
-	}
-	out, err := exec.Command("apt-get", "install", "-y", "-qq", "--no-install-recommends", "systemd").CombinedOutput()
-	if err != nil {
-		t.Skipf("systemd-analyze is not installed, and installing the systemd package failed: %v\n%s", err, out)
-	}
-	p, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("the systemd package installed no systemd-analyze")
-	}
-	return p
+	return testproc.Need(t, "systemd-analyze")
 }

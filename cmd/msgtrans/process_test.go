@@ -55,7 +55,7 @@ func startCLIProcs(t *testing.T) *cliProcs {
 	p.dataDir = filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "broker.yaml")
 	os.WriteFile(cfg, []byte("auth:\n  default_permissions:\n    publish: {deny: [\"secret.>\"]}\nlimits:\n  max_payload: 512KiB\nretained:\n  store: memory\n  max_messages: 2\n"), 0o600)
-	b := testproc.Start(t, p.broker, "--config", cfg, "--log-format", "json", "--http", p.http,
+	b := testproc.Start(t, p.broker, "--config", cfg, "--log-format", "json", "--http", p.http, "--mqtt", "",
 		"--tcp", p.tcp, "--ws", p.ws, "--quic", p.quic, "--data-dir", p.dataDir)
 	b.WaitLine(0, 20*time.Second, "listening for quic://")
 	b.WaitTCP(p.tcp, 10*time.Second)
@@ -64,7 +64,7 @@ func startCLIProcs(t *testing.T) *cliProcs {
 	p.tlsAddr = testproc.FreePort(t)
 	tlsCfg := filepath.Join(dir, "tls.yaml")
 	os.WriteFile(tlsCfg, []byte("tcp:\n  tls:\n    cert_file: "+cert+"\n    key_file: "+key+"\nretained:\n  store: memory\n"), 0o600)
-	tb := testproc.Start(t, p.broker, "--config", tlsCfg, "--log-format", "json", "--http", "",
+	tb := testproc.Start(t, p.broker, "--config", tlsCfg, "--log-format", "json", "--http", "", "--mqtt", "",
 		"--tcp", p.tlsAddr, "--ws", "", "--quic", "", "--data-dir", filepath.Join(dir, "tlsdata"))
 	tb.WaitTCP(p.tlsAddr, 20*time.Second)
 	return p

@@ -42,7 +42,7 @@ func TestReadmeGoExampleFromACheckout(t *testing.T) {
 	}
 	addr := testproc.FreePort(t)
 	broker := testproc.Build(t, "../broker")
-	b := testproc.Start(t, broker, "--tcp", addr, "--ws", "", "--quic", "", "--http", "", "--data-dir", t.TempDir())
+	b := testproc.Start(t, broker, "--tcp", addr, "--ws", "", "--quic", "", "--http", "", "--mqtt", "", "--data-dir", t.TempDir())
 	b.WaitTCP(addr, 20*time.Second)
 
 	dir := filepath.Join(t.TempDir(), "hello")
