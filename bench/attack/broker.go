@@ -50,6 +50,7 @@ func brokerConfig(tcp, ws, quic string, budget int64, extra string) string {
 	fmt.Fprintf(&b, "retained:\n  store: memory\n")
 	fmt.Fprintf(&b, "tcp:\n  listen: %q\nws:\n  listen: %q\n  path: /ws\nquic:\n  listen: %q\n", tcp, ws, quic)
 	b.WriteString("http:\n  listen: \"\"\n")
+	b.WriteString("mqtt:\n  listen: \"\"\n  ws_path: \"\"\n") // its default port would be shared by every broker
 	b.WriteString(extra)
 	return b.String()
 }

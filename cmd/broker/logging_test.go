@@ -1,7 +1,10 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,11 +48,31 @@ func TestConsoleColoursOnlyOnATerminal(t *testing.T) {
 	}
 
 	script := testproc.Need(t, "script")
-	cmd := "exec " + brokerBin + " --log-format console --data-dir " + t.TempDir() +
+	dataDir := t.TempDir()
+	cmd := "exec " + brokerBin + " --log-format console --data-dir " + dataDir +
 		" --tcp 127.0.0.1:0 --ws '' --quic '' --http '' --mqtt '' --config /dev/null"
 	tty := testproc.StartCmd(t, exec.Command(script, "-qfec", cmd, "/dev/null"))
+	// script runs the broker in a session of its own, which killing
+	// script's process group does not reach (and the SIGHUP it gets when
+	// the terminal goes is a reload): stop it by the pid it wrote in its
+	// data directory's lock file.
+	t.Cleanup(func() { killByLockFile(t, dataDir) })
 	line, _ := tty.WaitLine(0, 10*time.Second, "listening for tcp://")
 	if !strings.Contains(line, "\x1b[") {
 		t.Fatalf("no colour on a terminal: %q", line)
 	}
+}
+
+// killByLockFile kills the broker whose pid is in dataDir's broker.lock.
+func killByLockFile(t *testing.T, dataDir string) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "broker.lock"))
+	if err != nil {
+		return // it never got that far
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		t.Errorf("broker.lock holds %q, not a pid", b)
+		return
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
 }
