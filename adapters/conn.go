@@ -40,6 +40,7 @@ type Stream interface {
 type StreamConn struct {
 	s Stream
 	r *wire.Reader
+	w *ReadWaiter // nil if s is not a plain socket
 	// wspan is the length of the last write deadline: a write that times
 	// out after making progress goes on with a new deadline of that
 	// length, so a deadline bounds how long the peer takes nothing, not
@@ -50,11 +51,24 @@ type StreamConn struct {
 // NewStreamConn returns a FrameConn reading frames of at most maxFrame body
 // bytes from s.
 func NewStreamConn(s Stream, maxFrame int) *StreamConn {
-	return &StreamConn{s: s, r: wire.NewReader(s, maxFrame)}
+	return &StreamConn{s: s, r: wire.NewReader(s, maxFrame), w: NewReadWaiter(s)}
 }
 
 // ReadFrame implements FrameConn.
 func (c *StreamConn) ReadFrame(f *wire.Frame) error { return c.r.Next(f) }
+
+// CanWaitIdle implements idleReader: a plain TCP socket can (on Linux).
+func (c *StreamConn) CanWaitIdle() bool { return c.w != nil }
+
+// Buffered implements idleReader.
+func (c *StreamConn) Buffered() int { return c.r.Buffered() }
+
+// WaitIdle implements idleReader: it gives the read buffer back (to the
+// pool, SetPool) and waits until the peer sends something.
+func (c *StreamConn) WaitIdle() error {
+	c.r.Idle()
+	return c.w.Wait()
+}
 
 // SetMaxFrame changes the largest frame body accepted from now on.
 func (c *StreamConn) SetMaxFrame(n int) { c.r.SetMaxFrame(n) }

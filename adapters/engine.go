@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
@@ -52,6 +53,8 @@ type Engine struct {
 	// pool lends the read buffers for frames over 64 KiB to the sessions
 	// reading them, and takes them back once the frame is consumed.
 	pool wire.Pool
+	// scratch holds the readers' *scratch, lent for a burst of frames.
+	scratch sync.Pool
 }
 
 // NewEngine returns an engine for b. version is announced in WELCOME.
@@ -106,32 +109,9 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 		r.SetPool(&e.pool)
 		defer r.Release() // after the reads below, which run on this goroutine
 	}
-	var f wire.Frame
-	hello, err := e.handshake(fc, &f)
+	s, err := e.open(fc, peer, ss)
 	if err != nil {
-		e.reject(fc, err)
 		return err
-	}
-	if r, ok := fc.(frameReader); ok && e.opts.FrameTimeout > 0 {
-		r.SetStallTimeout(e.opts.FrameTimeout)
-	}
-	info := broker.SessionInfo{Peer: peer, Name: hello.Name, NoEcho: hello.NoEcho}
-	cred := broker.Credentials{Token: hello.Token, User: hello.User, Password: hello.Pass}
-	s, err := e.b.Connect(info, cred, ss)
-	if err != nil {
-		e.reject(fc, err)
-		return err
-	}
-	if w := hello.Will; w != nil {
-		err := s.SetWill(&broker.Will{
-			Topic: w.Topic, Header: w.Header, Payload: w.Payload, Retain: w.Retain,
-			TTL: time.Duration(w.TTL) * time.Millisecond, Delay: time.Duration(w.DelayMS) * time.Millisecond,
-		})
-		if err != nil {
-			e.reject(fc, err)
-			s.Close(err)
-			return err
-		}
 	}
 	ss.s.Store(s)
 	welcome := wire.AppendWelcome(nil, &wire.Welcome{
@@ -141,7 +121,7 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 	})
 	ss.start(welcome)
 
-	reason := ss.readLoop(&f)
+	reason := ss.readLoop()
 	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
 		// The read failed because ctx closed the connection: say why,
 		// before the bare network error becomes the session's reason.
@@ -152,6 +132,42 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 	fc.Close()
 	s.Close(reason)
 	return ss.closeReason()
+}
+
+// open reads the client's HELLO and connects its session to the broker;
+// on failure it has told the client why and closed fc. It is a function of
+// its own so that its locals are off the stack by the time Serve waits for
+// the peer: an idle session's goroutine stack must stay small enough for
+// the garbage collector to shrink it (see readLoop).
+func (e *Engine) open(fc FrameConn, peer broker.Peer, ss *session) (*broker.Session, error) {
+	var f wire.Frame
+	hello, err := e.handshake(fc, &f)
+	if err != nil {
+		e.reject(fc, err)
+		return nil, err
+	}
+	if r, ok := fc.(frameReader); ok && e.opts.FrameTimeout > 0 {
+		r.SetStallTimeout(e.opts.FrameTimeout)
+	}
+	info := broker.SessionInfo{Peer: peer, Name: hello.Name, NoEcho: hello.NoEcho}
+	cred := broker.Credentials{Token: hello.Token, User: hello.User, Password: hello.Pass}
+	s, err := e.b.Connect(info, cred, ss)
+	if err != nil {
+		e.reject(fc, err)
+		return nil, err
+	}
+	if w := hello.Will; w != nil {
+		err := s.SetWill(&broker.Will{
+			Topic: w.Topic, Header: w.Header, Payload: w.Payload, Retain: w.Retain,
+			TTL: time.Duration(w.TTL) * time.Millisecond, Delay: time.Duration(w.DelayMS) * time.Millisecond,
+		})
+		if err != nil {
+			e.reject(fc, err)
+			s.Close(err)
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // handshake reads the client's HELLO within the handshake timeout.

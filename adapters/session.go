@@ -206,26 +206,72 @@ func (ss *session) send(appendFrame func([]byte) []byte) {
 	}
 }
 
+// idleReader is implemented by FrameConns that can wait for the peer's
+// next bytes holding no read buffer (StreamConn over a TCP socket).
+type idleReader interface {
+	// CanWaitIdle reports whether WaitIdle works on this connection.
+	CanWaitIdle() bool
+	// Buffered returns the bytes read and not yet decoded.
+	Buffered() int
+	// WaitIdle gives the read buffer back and returns when the peer has
+	// sent something (or the connection failed). Buffered must be 0.
+	WaitIdle() error
+}
+
+// scratch is what a reader needs while it handles frames: the decoded
+// frame and the message it publishes. Readers take one from the engine for
+// a burst of frames and give it back before they wait, so that an idle
+// session does not keep one.
+type scratch struct {
+	f wire.Frame
+	m broker.Message
+}
+
 // readLoop turns frames into broker calls until the connection ends; it
-// returns the reason (nil for a clean EOF or a BYE).
-func (ss *session) readLoop(f *wire.Frame) error {
+// returns the reason (nil for a clean EOF or a BYE). Where the connection
+// allows (idleReader), it waits for the peer between bursts of frames with
+// nothing buffered, no read buffer and a shallow stack: what an idle
+// connection costs is mostly this goroutine's stack while it waits.
+func (ss *session) readLoop() error {
+	ir, _ := ss.fc.(idleReader)
+	if ir != nil && !ir.CanWaitIdle() {
+		ir = nil
+	}
+	for {
+		if ir != nil && ir.Buffered() == 0 {
+			if err := ir.WaitIdle(); err != nil {
+				return ss.readErr(err)
+			}
+		}
+		if done, err := ss.readFrames(ir); done {
+			return err
+		}
+	}
+}
+
+// readFrames handles frames until the connection ends (done, with the
+// reason) or, when ir is not nil, until no bytes are left buffered.
+func (ss *session) readFrames(ir idleReader) (done bool, err error) {
+	sc, _ := ss.e.scratch.Get().(*scratch)
+	if sc == nil {
+		sc = new(scratch)
+	}
+	defer func() {
+		// Drop the references into the read buffer before pooling.
+		*sc = scratch{}
+		ss.e.scratch.Put(sc)
+	}()
 	s := ss.s.Load()
-	var m broker.Message
+	f := &sc.f
 	for {
 		if err := ss.fc.ReadFrame(f); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if isNetErr(err) && ss.closeReason() != nil {
-				return ss.closeReason()
-			}
-			return err
+			return true, ss.readErr(err)
 		}
 		ss.frames.Add(1)
 		switch f.Type {
 		case wire.TypePub:
-			m = pubMessage(f)
-			if err := s.Publish(&m); err != nil {
+			sc.m = pubMessage(f)
+			if err := s.Publish(&sc.m); err != nil {
 				ss.refuse(f.AckID, 0, err)
 			}
 		case wire.TypeSub:
@@ -246,11 +292,26 @@ func (ss *session) readLoop(f *wire.Frame) error {
 		case wire.TypeBye:
 			// A clean goodbye: no will; what is queued is still written.
 			s.SetWill(nil)
-			return nil
+			return true, nil
 		default:
-			return errors.Join(ErrProtocol, errors.New("unexpected "+f.Type.String()+" frame from client"))
+			return true, errors.Join(ErrProtocol, errors.New("unexpected "+f.Type.String()+" frame from client"))
+		}
+		if ir != nil && ir.Buffered() == 0 {
+			return false, nil
 		}
 	}
+}
+
+// readErr is the session's reason for a failed read: nil for a clean end
+// of stream, the close reason if the session was being stopped anyway.
+func (ss *session) readErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if isNetErr(err) && ss.closeReason() != nil {
+		return ss.closeReason()
+	}
+	return err
 }
 
 // pubMessage is the broker message a PUB frame asks for. Its slices are the

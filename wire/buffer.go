@@ -171,6 +171,11 @@ func (b *Buffer) takeErr() error {
 // failing that has room to read more toward them, moving the pending bytes
 // to the front or into a larger buffer.
 func (b *Buffer) makeRoom(need int) {
+	if b.small == nil {
+		// Idle gave the small buffer back: the stream has bytes again.
+		b.small = b.pool.getSmall()
+		b.buf = b.small
+	}
 	if b.start+need <= len(b.buf) {
 		return
 	}
@@ -202,6 +207,29 @@ func (b *Buffer) makeRoom(need int) {
 func (b *Buffer) Release() {
 	b.release()
 	b.buf, b.start, b.end = b.small, 0, 0
+}
+
+// Idle tells the buffer that the stream is between items and that the
+// caller is about to wait for the next one without reading (see
+// adapters' idle wait): with nothing buffered, it clears the stall
+// deadline and gives every buffer back, the small one included if it has a
+// Pool, so that a connection waiting for its peer holds no read buffer.
+// The next read takes a small buffer from the Pool again. It does nothing
+// while bytes are buffered.
+func (b *Buffer) Idle() {
+	if b.end > b.start {
+		return
+	}
+	if b.armed && b.setDeadline != nil {
+		b.armed = false
+		b.setDeadline(time.Time{})
+	}
+	b.release()
+	b.buf, b.start, b.end = b.small, 0, 0
+	if b.pool != nil && len(b.small) == initialBuf {
+		b.pool.putSmall(b.small)
+		b.small, b.buf = nil, nil
+	}
 }
 
 // release hands a large buffer back to the pool as b stops using it.
