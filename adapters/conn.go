@@ -51,7 +51,8 @@ type StreamConn struct {
 // NewStreamConn returns a FrameConn reading frames of at most maxFrame body
 // bytes from s.
 func NewStreamConn(s Stream, maxFrame int) *StreamConn {
-	return &StreamConn{s: s, r: wire.NewReader(s, maxFrame), w: NewReadWaiter(s)}
+	r := wire.NewReader(s, maxFrame)
+	return &StreamConn{s: s, r: r, w: NewReadWaiter(s, r)}
 }
 
 // ReadFrame implements FrameConn.
@@ -63,12 +64,10 @@ func (c *StreamConn) CanWaitIdle() bool { return c.w != nil }
 // Buffered implements idleReader.
 func (c *StreamConn) Buffered() int { return c.r.Buffered() }
 
-// WaitIdle implements idleReader: it gives the read buffer back (to the
-// pool, SetPool) and waits until the peer sends something.
-func (c *StreamConn) WaitIdle() error {
-	c.r.Idle()
-	return c.w.Wait()
-}
+// WaitIdle implements idleReader: it waits until the peer sends something
+// and reads it, giving the read buffer back (to the pool, SetPool) for as
+// long as it has to wait.
+func (c *StreamConn) WaitIdle() error { return c.w.Wait() }
 
 // SetMaxFrame changes the largest frame body accepted from now on.
 func (c *StreamConn) SetMaxFrame(n int) { c.r.SetMaxFrame(n) }
