@@ -96,21 +96,26 @@ func (e *Engine) Options() Options { return e.opts }
 
 // Serve runs one session over fc until the peer leaves, the broker closes
 // the session, or ctx is cancelled (then the connection is closed at once).
+// A StreamConn with a Poller (SetPoller) may park when its session is
+// quiet: Serve then returns nil at once, and the session goes on on the
+// poller's goroutines; the adapter waits for those with Poller.Close.
 // peer describes the connection to the broker (its authenticator sees it;
 // a TLS transport completes the TLS handshake first). Serve closes fc
 // and returns after every goroutine it started has ended; the error says why
 // the session ended (nil for a clean close by the client).
 func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) error {
-	stop := context.AfterFunc(ctx, func() { fc.Close() })
-	defer stop()
-
 	ss := newSession(e, fc)
+	ss.ctx = ctx
+	ss.unwatch = context.AfterFunc(ctx, func() { fc.Close() })
 	if r, ok := fc.(frameReader); ok {
 		r.SetPool(&e.pool)
-		defer r.Release() // after the reads below, which run on this goroutine
 	}
 	s, err := e.open(fc, peer, ss)
 	if err != nil {
+		ss.unwatch()
+		if r, ok := fc.(frameReader); ok {
+			r.Release()
+		}
 		return err
 	}
 	ss.s.Store(s)
@@ -121,16 +126,31 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 	})
 	ss.start(welcome)
 
-	reason := ss.readLoop()
-	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
+	parked, reason := ss.readLoop(false)
+	if parked {
+		// The poller's goroutines take the session on from here.
+		return nil
+	}
+	return ss.finish(reason)
+}
+
+// finish ends a session whose reader has stopped, on whichever goroutine
+// that happened (Serve's, or one a parked session resumed on), and returns
+// why it ended.
+func (ss *session) finish(reason error) error {
+	if ss.ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
 		// The read failed because ctx closed the connection: say why,
 		// before the bare network error becomes the session's reason.
-		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ctx))
+		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ss.ctx))
 	}
 	ss.stop(reason)
 	ss.wait()
-	fc.Close()
-	s.Close(reason)
+	ss.fc.Close()
+	ss.s.Load().Close(reason)
+	ss.unwatch()
+	if r, ok := ss.fc.(frameReader); ok {
+		r.Release() // after the last read, and last: it lets a parked session's adapter return
+	}
 	return ss.closeReason()
 }
 

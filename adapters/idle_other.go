@@ -2,6 +2,8 @@
 
 package adapters
 
+import "syscall"
+
 // filler is the read side of a connection that a ReadWaiter fills.
 type filler interface {
 	FillFrom(read func(p []byte) (int, error)) (int, error)
@@ -11,7 +13,7 @@ type filler interface {
 // ReadWaiter waits for a socket to become readable without a read buffer;
 // on this system there is none, and idle connections wait in their
 // blocking read, holding their read buffer.
-type ReadWaiter struct{}
+type ReadWaiter struct{ raw syscall.RawConn }
 
 // NewReadWaiter returns nil: see the Linux version.
 func NewReadWaiter(c any, into filler) *ReadWaiter { return nil }

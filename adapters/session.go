@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -49,6 +50,20 @@ type session struct {
 	ticks      sync.WaitGroup
 	lastFrames uint64
 	lastSeen   time.Time
+
+	// Parking (see parker): quiet is set by the ping timer when no frame
+	// but PONGs came for a whole ping interval (pongs counts those), and
+	// cleared by the reader when one does; a quiet session parks its
+	// connection between bursts instead of keeping its reader goroutine.
+	quiet      atomic.Bool
+	pongs      atomic.Uint64
+	lastActive uint64
+	resume     func() // ss.carryOn, made at the first parking
+
+	// What finish needs, wherever the session ends: Serve's context and
+	// the undoing of its watch on it.
+	ctx     context.Context
+	unwatch func() bool
 }
 
 // maxKeep is the largest written batch whose array a session keeps for
@@ -167,6 +182,11 @@ func (ss *session) start(welcome []byte) {
 func (ss *session) ping() {
 	defer ss.ticks.Done()
 	now := time.Now()
+	// Frames other than PONGs (which this timer's own PINGs ask for):
+	// none for a whole interval makes the session quiet.
+	active := ss.frames.Load() - ss.pongs.Load()
+	ss.quiet.Store(active == ss.lastActive)
+	ss.lastActive = active
 	if n := ss.frames.Load(); n != ss.lastFrames {
 		ss.lastFrames, ss.lastSeen = n, now
 	} else if now.Sub(ss.lastSeen) >= ss.e.opts.DeadPeerTimeout {
@@ -227,25 +247,58 @@ type scratch struct {
 	m broker.Message
 }
 
-// readLoop turns frames into broker calls until the connection ends; it
-// returns the reason (nil for a clean EOF or a BYE). Where the connection
-// allows (idleReader), it waits for the peer between bursts of frames with
-// nothing buffered, no read buffer and a shallow stack: what an idle
-// connection costs is mostly this goroutine's stack while it waits.
-func (ss *session) readLoop() error {
+// parker is implemented by FrameConns that can hand the wait for their
+// peer to a Poller (StreamConn over a TCP socket on Linux, SetPoller).
+type parker interface {
+	CanPark() bool
+	// Park gives the read buffer back and parks the connection: resume
+	// runs on a new goroutine when the peer sends or the connection is
+	// closed. False: it did not park (the connection is closing).
+	Park(resume func()) bool
+}
+
+// readLoop turns frames into broker calls until the connection ends, and
+// returns the reason (nil for a clean EOF or a BYE), or until it parks the
+// connection (parked: the session goes on in carryOn, on another
+// goroutine). Where the connection allows (idleReader), it waits for the
+// peer between bursts of frames with nothing buffered, no read buffer and
+// a shallow stack; a quiet session (see ping) parks instead, and holds no
+// goroutine at all while its peer says nothing.
+func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 	ir, _ := ss.fc.(idleReader)
 	if ir != nil && !ir.CanWaitIdle() {
 		ir = nil
 	}
+	pk, _ := ss.fc.(parker)
+	if ir == nil || pk != nil && !pk.CanPark() {
+		pk = nil
+	}
 	for {
 		if ir != nil && ir.Buffered() == 0 {
-			if err := ir.WaitIdle(); err != nil {
-				return ss.readErr(err)
+			// Just woken, it reads what woke it before parking again.
+			if pk != nil && !woke && ss.quiet.Load() {
+				if ss.resume == nil {
+					ss.resume = ss.carryOn
+				}
+				if pk.Park(ss.resume) {
+					return true, nil
+				}
 			}
+			if err := ir.WaitIdle(); err != nil {
+				return false, ss.readErr(err)
+			}
+			woke = false
 		}
 		if done, err := ss.readFrames(ir); done {
-			return err
+			return false, err
 		}
+	}
+}
+
+// carryOn takes a parked session up again, on a goroutine of its own.
+func (ss *session) carryOn() {
+	if parked, reason := ss.readLoop(true); !parked {
+		ss.finish(reason)
 	}
 }
 
@@ -263,11 +316,18 @@ func (ss *session) readFrames(ir idleReader) (done bool, err error) {
 	}()
 	s := ss.s.Load()
 	f := &sc.f
+	active := false
+	defer func() {
+		if active && ss.quiet.Load() {
+			ss.quiet.Store(false) // the peer is busy again: do not park
+		}
+	}()
 	for {
 		if err := ss.fc.ReadFrame(f); err != nil {
 			return true, ss.readErr(err)
 		}
 		ss.frames.Add(1)
+		active = active || f.Type != wire.TypePong
 		switch f.Type {
 		case wire.TypePub:
 			sc.m = pubMessage(f)
@@ -289,6 +349,7 @@ func (ss *session) readFrames(ir idleReader) (done bool, err error) {
 		case wire.TypePing:
 			ss.send(wire.AppendPong)
 		case wire.TypePong:
+			ss.pongs.Add(1)
 		case wire.TypeBye:
 			// A clean goodbye: no will; what is queued is still written.
 			s.SetWill(nil)

@@ -75,13 +75,29 @@ func (a *Adapter) Serve(ctx context.Context) error {
 		scheme = "tls"
 	}
 	a.opts.Logger.Info().Str("addr", a.ln.Addr().String()).Msgf("listening for %s://", scheme)
+	// Quiet plain-TCP sessions park on the poller instead of holding a
+	// goroutine each (Linux; elsewhere, or if it cannot start, they keep
+	// their goroutine).
+	poller, err := adapters.NewPoller()
+	if err != nil {
+		a.opts.Logger.Debug().Err(err).Msg("idle connections keep their goroutines")
+		poller = nil
+	}
 	adapters.AcceptLoop(ctx, a.ln, a.opts.Logger, func(c net.Conn) {
 		a.tune(c)
 		if tc, ok := c.(*tls.Conn); ok && !a.handshakeTLS(ctx, tc) {
 			return
 		}
-		a.e.Serve(ctx, adapters.NewStreamConn(c, a.e.Options().MaxFrame), adapters.Peer(scheme, c))
+		fc := adapters.NewStreamConn(c, a.e.Options().MaxFrame)
+		if poller != nil {
+			fc.SetPoller(poller)
+		}
+		a.e.Serve(ctx, fc, adapters.Peer(scheme, c))
 	})
+	if poller != nil {
+		// Parked sessions were closed with ctx; wait until they end.
+		poller.Close()
+	}
 	return nil
 }
 
