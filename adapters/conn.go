@@ -40,15 +40,8 @@ type Stream interface {
 type StreamConn struct {
 	s Stream
 	r *wire.Reader
-	w *ReadWaiter // nil if s is not a plain socket
-
-	// Parking (SetPoller): the poller, the id of the latest parking (for
-	// Close to take it back), whether Close has begun, and whether this
-	// connection counts in the poller's held sessions.
-	p      *Poller
-	parkID atomic.Uint64
-	closed atomic.Bool
-	held   bool
+	// IdleSocket: the wait for the peer without a buffer, and parking.
+	IdleSocket
 	// wspan is the length of the last write deadline: a write that times
 	// out after making progress goes on with a new deadline of that
 	// length, so a deadline bounds how long the peer takes nothing, not
@@ -59,58 +52,16 @@ type StreamConn struct {
 // NewStreamConn returns a FrameConn reading frames of at most maxFrame body
 // bytes from s.
 func NewStreamConn(s Stream, maxFrame int) *StreamConn {
-	r := wire.NewReader(s, maxFrame)
-	return &StreamConn{s: s, r: r, w: NewReadWaiter(s, r)}
+	c := &StreamConn{s: s, r: wire.NewReader(s, maxFrame)}
+	c.Init(s, c.r)
+	return c
 }
 
 // ReadFrame implements FrameConn.
 func (c *StreamConn) ReadFrame(f *wire.Frame) error { return c.r.Next(f) }
 
-// CanWaitIdle implements idleReader: a plain TCP socket can (on Linux).
-func (c *StreamConn) CanWaitIdle() bool { return c.w != nil }
-
 // Buffered implements idleReader.
 func (c *StreamConn) Buffered() int { return c.r.Buffered() }
-
-// WaitIdle implements idleReader: it waits until the peer sends something
-// and reads it, giving the read buffer back (to the pool, SetPool) for as
-// long as it has to wait.
-func (c *StreamConn) WaitIdle() error { return c.w.Wait() }
-
-// SetPoller lets the connection park on p when its session is quiet (see
-// Park): a plain TCP socket on Linux only; otherwise it does nothing.
-func (c *StreamConn) SetPoller(p *Poller) {
-	if c.w != nil {
-		c.p = p
-	}
-}
-
-// CanPark implements parker.
-func (c *StreamConn) CanPark() bool { return c.p != nil }
-
-// Park implements parker: with nothing buffered, it gives the read buffer
-// back and hands the wait for the peer to the poller, which runs resume on
-// a new goroutine when the peer sends something or the connection is
-// closed. It returns false if the connection is closing: the caller goes
-// on reading (and finds it closed).
-func (c *StreamConn) Park(resume func()) bool {
-	c.r.Idle()
-	if !c.held {
-		// Before the parking can be resumed and the session end.
-		c.held = true
-		c.p.held.Add(1)
-	}
-	id := c.p.reserve(resume)
-	c.parkID.Store(id)
-	// Close sets closed, then takes parkID; this stores parkID, then
-	// reads closed: one of the two sees the other.
-	if c.closed.Load() || c.p.arm(c.w.raw, id) != nil {
-		// Unless Close took the parking (then its resume runs), the
-		// session goes on on this goroutine.
-		return c.p.take(id) == nil
-	}
-	return true
-}
 
 // SetMaxFrame changes the largest frame body accepted from now on.
 func (c *StreamConn) SetMaxFrame(n int) { c.r.SetMaxFrame(n) }
@@ -122,10 +73,7 @@ func (c *StreamConn) SetPool(p *wire.Pool) { c.r.SetPool(p) }
 // among the poller's held sessions; call it once the session is over.
 func (c *StreamConn) Release() {
 	c.r.Release()
-	if c.held {
-		c.held = false
-		c.p.held.Done()
-	}
+	c.Done()
 }
 
 // SetStallTimeout bounds how long a begun frame may take to arrive whole;
@@ -166,11 +114,6 @@ func (c *StreamConn) SetWriteDeadline(t time.Time) error {
 // poller first (a closed socket leaves the epoll set without an event), so
 // that its session goes on, finds the connection closed, and ends.
 func (c *StreamConn) Close() error {
-	if c.p != nil {
-		c.closed.Store(true)
-		if resume := c.p.take(c.parkID.Load()); resume != nil {
-			go resume()
-		}
-	}
+	c.Closing()
 	return c.s.Close()
 }

@@ -13,7 +13,10 @@ type filler interface {
 // ReadWaiter waits for a socket to become readable without a read buffer;
 // on this system there is none, and idle connections wait in their
 // blocking read, holding their read buffer.
-type ReadWaiter struct{ raw syscall.RawConn }
+type ReadWaiter struct {
+	raw  syscall.RawConn
+	into filler
+}
 
 // NewReadWaiter returns nil: see the Linux version.
 func NewReadWaiter(c any, into filler) *ReadWaiter { return nil }
