@@ -40,6 +40,8 @@ type Stream interface {
 type StreamConn struct {
 	s Stream
 	r *wire.Reader
+	// IdleSocket: the wait for the peer without a buffer, and parking.
+	IdleSocket
 	// wspan is the length of the last write deadline: a write that times
 	// out after making progress goes on with a new deadline of that
 	// length, so a deadline bounds how long the peer takes nothing, not
@@ -50,11 +52,16 @@ type StreamConn struct {
 // NewStreamConn returns a FrameConn reading frames of at most maxFrame body
 // bytes from s.
 func NewStreamConn(s Stream, maxFrame int) *StreamConn {
-	return &StreamConn{s: s, r: wire.NewReader(s, maxFrame)}
+	c := &StreamConn{s: s, r: wire.NewReader(s, maxFrame)}
+	c.Init(s, c.r)
+	return c
 }
 
 // ReadFrame implements FrameConn.
 func (c *StreamConn) ReadFrame(f *wire.Frame) error { return c.r.Next(f) }
+
+// Buffered implements idleReader.
+func (c *StreamConn) Buffered() int { return c.r.Buffered() }
 
 // SetMaxFrame changes the largest frame body accepted from now on.
 func (c *StreamConn) SetMaxFrame(n int) { c.r.SetMaxFrame(n) }
@@ -62,8 +69,12 @@ func (c *StreamConn) SetMaxFrame(n int) { c.r.SetMaxFrame(n) }
 // SetPool makes the connection borrow buffers for large frames from p.
 func (c *StreamConn) SetPool(p *wire.Pool) { c.r.SetPool(p) }
 
-// Release gives a borrowed read buffer back; call it once reading is over.
-func (c *StreamConn) Release() { c.r.Release() }
+// Release gives a borrowed read buffer back, and the connection's place
+// among the poller's held sessions; call it once the session is over.
+func (c *StreamConn) Release() {
+	c.r.Release()
+	c.Done()
+}
 
 // SetStallTimeout bounds how long a begun frame may take to arrive whole;
 // ReadFrame then fails with wire.ErrStalled. It uses the stream's read
@@ -99,5 +110,10 @@ func (c *StreamConn) SetWriteDeadline(t time.Time) error {
 	return c.s.SetWriteDeadline(t)
 }
 
-// Close implements FrameConn.
-func (c *StreamConn) Close() error { return c.s.Close() }
+// Close implements FrameConn. A parked connection is taken back from the
+// poller first (a closed socket leaves the epoll set without an event), so
+// that its session goes on, finds the connection closed, and ends.
+func (c *StreamConn) Close() error {
+	c.Closing()
+	return c.s.Close()
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/msgtrans/msgtrans/broker"
@@ -53,6 +54,8 @@ type Engine struct {
 	// pool lends the read buffers for frames over 64 KiB to the sessions
 	// reading them, and takes them back once the frame is consumed.
 	pool wire.Pool
+	// scratch holds the readers' *scratch, lent for a burst of frames.
+	scratch sync.Pool
 }
 
 // NewEngine returns an engine for b. version is announced in WELCOME.
@@ -94,59 +97,56 @@ func (e *Engine) Options() Options { return e.opts }
 
 // Serve runs one session over fc until the peer leaves, the broker closes
 // the session, or ctx is cancelled (then the connection is closed at once).
+// A StreamConn with a Poller (SetPoller) may park when its session is
+// quiet: Serve then returns nil at once, and the session goes on on the
+// poller's goroutines; the adapter waits for those with Poller.Close.
 // peer describes the connection to the broker (its authenticator sees it;
 // a TLS transport completes the TLS handshake first). Serve closes fc
 // and returns after every goroutine it started has ended; the error says why
 // the session ended (nil for a clean close by the client).
 func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) error {
-	stop := context.AfterFunc(ctx, func() { fc.Close() })
-	defer stop()
-
 	ss := newSession(e, fc)
+	ss.ctx = ctx
+	ss.unwatch = context.AfterFunc(ctx, func() { fc.Close() })
 	if r, ok := fc.(frameReader); ok {
 		r.SetPool(&e.pool)
-		defer r.Release() // after the reads below, which run on this goroutine
 	}
-	var f wire.Frame
-	hello, err := e.handshake(fc, &f)
+	s, welcome, err := e.open(fc, peer, ss)
 	if err != nil {
-		e.reject(fc, err)
-		return err
-	}
-	if r, ok := fc.(frameReader); ok && e.opts.FrameTimeout > 0 {
-		r.SetStallTimeout(e.opts.FrameTimeout)
-	}
-	info := broker.SessionInfo{Peer: peer, Name: hello.Name, NoEcho: hello.NoEcho}
-	cred := broker.Credentials{Token: hello.Token, User: hello.User, Password: hello.Pass}
-	s, err := e.b.Connect(info, cred, ss)
-	if err != nil {
-		e.reject(fc, err)
-		return err
-	}
-	if w := hello.Will; w != nil {
-		err := s.SetWill(&broker.Will{
-			Topic: w.Topic, Header: w.Header, Payload: w.Payload, Retain: w.Retain,
-			TTL: time.Duration(w.TTL) * time.Millisecond, Delay: time.Duration(w.DelayMS) * time.Millisecond,
-		})
-		if err != nil {
-			e.reject(fc, err)
-			s.Close(err)
-			return err
+		ss.unwatch()
+		if r, ok := fc.(frameReader); ok {
+			r.Release()
 		}
+		return err
 	}
 	ss.s.Store(s)
-	ss.start(wire.AppendWelcome(nil, e.welcome(&hello, s.ID())))
+	ss.start(welcome)
 
-	reason := ss.readLoop(&f)
-	if ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
+	parked, reason := ss.readLoop(false)
+	if parked {
+		// The poller's goroutines take the session on from here.
+		return nil
+	}
+	return ss.finish(reason)
+}
+
+// finish ends a session whose reader has stopped, on whichever goroutine
+// that happened (Serve's, or one a parked session resumed on), and returns
+// why it ended.
+func (ss *session) finish(reason error) error {
+	if ss.ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
 		// The read failed because ctx closed the connection: say why,
 		// before the bare network error becomes the session's reason.
-		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ctx))
+		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ss.ctx))
 	}
 	ss.stop(reason)
 	ss.wait()
-	fc.Close()
-	s.Close(reason)
+	ss.fc.Close()
+	ss.s.Load().Close(reason)
+	ss.unwatch()
+	if r, ok := ss.fc.(frameReader); ok {
+		r.Release() // after the last read, and last: it lets a parked session's adapter return
+	}
 	return ss.closeReason()
 }
 
@@ -163,6 +163,43 @@ func (e *Engine) welcome(hello *wire.Hello, sid uint64) *wire.Welcome {
 		w.DeadPeerMS = uint32(max(e.opts.DeadPeerTimeout/time.Millisecond, 1))
 	}
 	return w
+}
+
+// open reads the client's HELLO and connects its session to the broker;
+// on failure it has told the client why and closed fc. It returns the
+// session and its WELCOME frame. It is a function of
+// its own so that its locals are off the stack by the time Serve waits for
+// the peer: an idle session's goroutine stack must stay small enough for
+// the garbage collector to shrink it (see readLoop).
+func (e *Engine) open(fc FrameConn, peer broker.Peer, ss *session) (*broker.Session, []byte, error) {
+	var f wire.Frame
+	hello, err := e.handshake(fc, &f)
+	if err != nil {
+		e.reject(fc, err)
+		return nil, nil, err
+	}
+	if r, ok := fc.(frameReader); ok && e.opts.FrameTimeout > 0 {
+		r.SetStallTimeout(e.opts.FrameTimeout)
+	}
+	info := broker.SessionInfo{Peer: peer, Name: hello.Name, NoEcho: hello.NoEcho}
+	cred := broker.Credentials{Token: hello.Token, User: hello.User, Password: hello.Pass}
+	s, err := e.b.Connect(info, cred, ss)
+	if err != nil {
+		e.reject(fc, err)
+		return nil, nil, err
+	}
+	if w := hello.Will; w != nil {
+		err := s.SetWill(&broker.Will{
+			Topic: w.Topic, Header: w.Header, Payload: w.Payload, Retain: w.Retain,
+			TTL: time.Duration(w.TTL) * time.Millisecond, Delay: time.Duration(w.DelayMS) * time.Millisecond,
+		})
+		if err != nil {
+			e.reject(fc, err)
+			s.Close(err)
+			return nil, nil, err
+		}
+	}
+	return s, wire.AppendWelcome(nil, e.welcome(&hello, s.ID())), nil
 }
 
 // handshake reads the client's HELLO within the handshake timeout.

@@ -1,6 +1,7 @@
 package adapters
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -49,6 +50,20 @@ type session struct {
 	ticks      sync.WaitGroup
 	lastFrames uint64
 	lastSeen   time.Time
+
+	// Parking (see parker): quiet is set by the ping timer when no frame
+	// but PONGs came for a whole ping interval (pongs counts those), and
+	// cleared by the reader when one does; a quiet session parks its
+	// connection between bursts instead of keeping its reader goroutine.
+	quiet      atomic.Bool
+	pongs      atomic.Uint64
+	lastActive uint64
+	resume     func() // ss.carryOn, made at the first parking
+
+	// What finish needs, wherever the session ends: Serve's context and
+	// the undoing of its watch on it.
+	ctx     context.Context
+	unwatch func() bool
 }
 
 // maxKeep is the largest written batch whose array a session keeps for
@@ -167,6 +182,11 @@ func (ss *session) start(welcome []byte) {
 func (ss *session) ping() {
 	defer ss.ticks.Done()
 	now := time.Now()
+	// Frames other than PONGs (which this timer's own PINGs ask for):
+	// none for a whole interval makes the session quiet.
+	active := ss.frames.Load() - ss.pongs.Load()
+	ss.quiet.Store(active == ss.lastActive)
+	ss.lastActive = active
 	if n := ss.frames.Load(); n != ss.lastFrames {
 		ss.lastFrames, ss.lastSeen = n, now
 	} else if now.Sub(ss.lastSeen) >= ss.e.opts.DeadPeerTimeout {
@@ -206,26 +226,112 @@ func (ss *session) send(appendFrame func([]byte) []byte) {
 	}
 }
 
-// readLoop turns frames into broker calls until the connection ends; it
-// returns the reason (nil for a clean EOF or a BYE).
-func (ss *session) readLoop(f *wire.Frame) error {
+// idleReader is implemented by FrameConns that can wait for the peer's
+// next bytes holding no read buffer (StreamConn over a TCP socket).
+type idleReader interface {
+	// CanWaitIdle reports whether WaitIdle works on this connection.
+	CanWaitIdle() bool
+	// Buffered returns the bytes read and not yet decoded.
+	Buffered() int
+	// WaitIdle gives the read buffer back and returns when the peer has
+	// sent something (or the connection failed). Buffered must be 0.
+	WaitIdle() error
+}
+
+// scratch is what a reader needs while it handles frames: the decoded
+// frame and the message it publishes. Readers take one from the engine for
+// a burst of frames and give it back before they wait, so that an idle
+// session does not keep one.
+type scratch struct {
+	f wire.Frame
+	m broker.Message
+}
+
+// parker is implemented by FrameConns that can hand the wait for their
+// peer to a Poller (StreamConn over a TCP socket on Linux, SetPoller).
+type parker interface {
+	CanPark() bool
+	// Park gives the read buffer back and parks the connection: resume
+	// runs on a new goroutine when the peer sends or the connection is
+	// closed. False: it did not park (the connection is closing).
+	Park(resume func()) bool
+}
+
+// readLoop turns frames into broker calls until the connection ends, and
+// returns the reason (nil for a clean EOF or a BYE), or until it parks the
+// connection (parked: the session goes on in carryOn, on another
+// goroutine). Where the connection allows (idleReader), it waits for the
+// peer between bursts of frames with nothing buffered, no read buffer and
+// a shallow stack; a quiet session (see ping) parks instead, and holds no
+// goroutine at all while its peer says nothing.
+func (ss *session) readLoop(woke bool) (parked bool, reason error) {
+	ir, _ := ss.fc.(idleReader)
+	if ir != nil && !ir.CanWaitIdle() {
+		ir = nil
+	}
+	pk, _ := ss.fc.(parker)
+	if ir == nil || pk != nil && !pk.CanPark() {
+		pk = nil
+	}
+	for {
+		if ir != nil && ir.Buffered() == 0 {
+			// Just woken, it reads what woke it before parking again.
+			if pk != nil && !woke && ss.quiet.Load() {
+				if ss.resume == nil {
+					ss.resume = ss.carryOn
+				}
+				if pk.Park(ss.resume) {
+					return true, nil
+				}
+			}
+			if err := ir.WaitIdle(); err != nil {
+				return false, ss.readErr(err)
+			}
+			woke = false
+		}
+		if done, err := ss.readFrames(ir); done {
+			return false, err
+		}
+	}
+}
+
+// carryOn takes a parked session up again, on a goroutine of its own.
+func (ss *session) carryOn() {
+	if parked, reason := ss.readLoop(true); !parked {
+		ss.finish(reason)
+	}
+}
+
+// readFrames handles frames until the connection ends (done, with the
+// reason) or, when ir is not nil, until no bytes are left buffered.
+func (ss *session) readFrames(ir idleReader) (done bool, err error) {
+	sc, _ := ss.e.scratch.Get().(*scratch)
+	if sc == nil {
+		sc = new(scratch)
+	}
+	defer func() {
+		// Drop the references into the read buffer before pooling.
+		*sc = scratch{}
+		ss.e.scratch.Put(sc)
+	}()
 	s := ss.s.Load()
-	var m broker.Message
+	f := &sc.f
+	active := false
+	defer func() {
+		if active && ss.quiet.Load() {
+			ss.quiet.Store(false) // the peer is busy again: do not park
+		}
+	}()
 	for {
 		if err := ss.fc.ReadFrame(f); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if isNetErr(err) && ss.closeReason() != nil {
-				return ss.closeReason()
-			}
-			return err
+			return true, ss.readErr(err)
 		}
 		ss.frames.Add(1)
+		active = active || f.Type != wire.TypePong
 		switch f.Type {
 		case wire.TypePub:
-			m = pubMessage(f)
-			if err := s.Publish(&m); err != nil {
+			sc.m = pubMessage(f)
+			if err := s.Publish(&sc.m); err != nil {
 				ss.refuse(f.AckID, 0, err)
 			}
 		case wire.TypeSub:
@@ -243,14 +349,30 @@ func (ss *session) readLoop(f *wire.Frame) error {
 		case wire.TypePing:
 			ss.send(wire.AppendPong)
 		case wire.TypePong:
+			ss.pongs.Add(1)
 		case wire.TypeBye:
 			// A clean goodbye: no will; what is queued is still written.
 			s.SetWill(nil)
-			return nil
+			return true, nil
 		default:
-			return errors.Join(ErrProtocol, errors.New("unexpected "+f.Type.String()+" frame from client"))
+			return true, errors.Join(ErrProtocol, errors.New("unexpected "+f.Type.String()+" frame from client"))
+		}
+		if ir != nil && ir.Buffered() == 0 {
+			return false, nil
 		}
 	}
+}
+
+// readErr is the session's reason for a failed read: nil for a clean end
+// of stream, the close reason if the session was being stopped anyway.
+func (ss *session) readErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if isNetErr(err) && ss.closeReason() != nil {
+		return ss.closeReason()
+	}
+	return err
 }
 
 // pubMessage is the broker message a PUB frame asks for. Its slices are the

@@ -171,6 +171,11 @@ func (b *Buffer) takeErr() error {
 // failing that has room to read more toward them, moving the pending bytes
 // to the front or into a larger buffer.
 func (b *Buffer) makeRoom(need int) {
+	if b.small == nil {
+		// Idle gave the small buffer back: the stream has bytes again.
+		b.small = b.pool.getSmall()
+		b.buf = b.small
+	}
 	if b.start+need <= len(b.buf) {
 		return
 	}
@@ -202,6 +207,35 @@ func (b *Buffer) makeRoom(need int) {
 func (b *Buffer) Release() {
 	b.release()
 	b.buf, b.start, b.end = b.small, 0, 0
+}
+
+// Idle tells the buffer that the stream is between items and that the
+// caller is about to wait for the next one without reading (see
+// adapters' idle wait): with nothing buffered, it clears the stall
+// deadline and, unless the stream is busy (its working size has grown),
+// gives every buffer back, the small one included if it has a Pool, so
+// that a connection waiting for its quiet peer holds no read buffer. The
+// next read takes a small buffer from the Pool again. A busy stream keeps
+// its working buffer: dropping it at every pause would allocate it again
+// at every burst. It does nothing while bytes are buffered.
+func (b *Buffer) Idle() {
+	if b.end > b.start {
+		return
+	}
+	if b.armed && b.setDeadline != nil {
+		b.armed = false
+		b.setDeadline(time.Time{})
+	}
+	b.start, b.end = 0, 0
+	if b.working > len(b.small) && len(b.small) > 0 {
+		return
+	}
+	b.release()
+	b.buf = b.small
+	if b.pool != nil && len(b.small) == initialBuf {
+		b.pool.putSmall(b.small)
+		b.small, b.buf = nil, nil
+	}
 }
 
 // release hands a large buffer back to the pool as b stops using it.
@@ -250,6 +284,54 @@ func (b *Buffer) stalled(err error) error {
 	return err
 }
 
+// adapt follows the traffic after a read of n bytes that ended at b.end.
+func (b *Buffer) adapt(n int) {
+	switch {
+	case b.end == len(b.buf):
+		// The stream had more than we had room for: read bigger.
+		b.working = min(max(b.working, 2*len(b.buf)), hotBuf)
+		b.quiet = 0
+	case n < len(b.buf)/4:
+		if b.quiet++; b.quiet >= quietReads {
+			b.working, b.quiet = len(b.small), 0
+		}
+	default:
+		b.quiet = 0
+	}
+}
+
+// ErrWouldBlock is what a read function given to FillFrom returns when
+// the stream has nothing yet.
+var ErrWouldBlock = errors.New("wire: nothing to read yet")
+
+// FillFrom reads once with read instead of the source, into the free end
+// of the buffer (taking a buffer if Idle gave it back), as a read of the
+// source would: for a caller that reads the socket itself once it is
+// readable (adapters' idle wait). If read returns ErrWouldBlock, nothing
+// changes and FillFrom returns it; any other error is kept, like a
+// source's, for the next Peek or Read to return once the buffered bytes
+// are used. While an error is kept it reads nothing and returns (0, nil):
+// the caller's next Peek or Read will see it.
+func (b *Buffer) FillFrom(read func(p []byte) (int, error)) (int, error) {
+	if b.err != nil {
+		return 0, nil
+	}
+	b.makeRoom(b.working)
+	n, err := read(b.buf[b.end:])
+	if err == ErrWouldBlock {
+		return 0, err
+	}
+	if n < 0 || n > len(b.buf)-b.end {
+		n, err = 0, io.ErrShortBuffer // a broken read function
+	}
+	b.end += n
+	b.adapt(n)
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
 // fill reads once into the free end of the buffer (which has room).
 func (b *Buffer) fill() {
 	if b.stall > 0 {
@@ -262,18 +344,7 @@ func (b *Buffer) fill() {
 			return
 		}
 		b.end += n
-		switch {
-		case b.end == len(b.buf):
-			// The stream had more than we had room for: read bigger.
-			b.working = min(max(b.working, 2*len(b.buf)), hotBuf)
-			b.quiet = 0
-		case n < len(b.buf)/4:
-			if b.quiet++; b.quiet >= quietReads {
-				b.working, b.quiet = len(b.small), 0
-			}
-		default:
-			b.quiet = 0
-		}
+		b.adapt(n)
 		if err != nil {
 			b.err = b.stalled(err)
 			return

@@ -19,7 +19,10 @@ import (
 // A Pool is safe for concurrent use; its zero value is ready.
 type Pool struct {
 	classes [poolClasses]sync.Pool // of *[]byte
-	lent    atomic.Int64           // bytes of pooled sizes handed out and not back
+	// small holds the initial buffers (initialBuf) that idle Buffers
+	// gave back (Buffer.Idle), for whichever connection reads next.
+	small sync.Pool    // of *[initialBuf]byte
+	lent  atomic.Int64 // bytes of pooled sizes handed out and not back
 }
 
 // Lent returns the bytes of buffers handed out by get and not yet put
@@ -90,4 +93,20 @@ func (p *Pool) put(b []byte, box *[]byte) {
 	}
 	*box = b[:cap(b)]
 	p.classes[c].Put(box)
+}
+
+// getSmall returns a buffer of initialBuf bytes, reused if p has one.
+func (p *Pool) getSmall() []byte {
+	if p != nil {
+		if a, ok := p.small.Get().(*[initialBuf]byte); ok {
+			return a[:]
+		}
+	}
+	return make([]byte, initialBuf)
+}
+
+// putSmall hands back a buffer of exactly initialBuf bytes, which the
+// caller no longer uses. The conversion to an array pointer boxes nothing.
+func (p *Pool) putSmall(b []byte) {
+	p.small.Put((*[initialBuf]byte)(b))
 }

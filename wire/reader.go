@@ -60,6 +60,14 @@ func (r *Reader) SetPool(p *Pool) { r.b.SetPool(p) }
 // Reader must not be used for reading after it.
 func (r *Reader) Release() { r.b.Release() }
 
+// Idle gives the read buffers back while nothing is buffered, before the
+// caller waits for the stream to become readable (see Buffer.Idle).
+func (r *Reader) Idle() { r.b.Idle() }
+
+// FillFrom reads once with read instead of the stream (see
+// Buffer.FillFrom).
+func (r *Reader) FillFrom(read func(p []byte) (int, error)) (int, error) { return r.b.FillFrom(read) }
+
 // SetStallTimeout bounds how long a frame that has begun to arrive may take
 // to complete (see Buffer.SetStallTimeout); Next then fails with ErrStalled.
 func (r *Reader) SetStallTimeout(d time.Duration, setDeadline func(time.Time) error) {

@@ -6,20 +6,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/adapterstest"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
-// BenchmarkIdleSession reports what an idle TCP session costs the broker's
-// process: goroutines, Go heap and goroutine stacks per connection (the
-// dialing side's sockets are counted too, a few hundred bytes each). Each
-// iteration opens 2,000 sessions, waits until the broker has them all, and
-// closes them. `msgtrans bench --scenario idle` measures the broker's RSS
-// from outside.
+// BenchmarkIdleSession reports what an idle TCP session (handshake done,
+// one subscription, heartbeats on) costs the broker's process: goroutines,
+// Go heap and goroutine stacks per connection (the dialing side's sockets
+// are counted too, a few hundred bytes each). Each iteration opens 2,000
+// sessions, lets them go quiet for two ping intervals, answers the PING
+// with a PONG as every client does (the session then parks), and closes
+// them. `msgtrans bench --scenario idle` measures the broker's RSS from
+// outside.
 func BenchmarkIdleSession(b *testing.B) {
 	const n = 2000
-	srv := adapterstest.Start(b, adapterstest.Config{})
+	const ping = 500 * time.Millisecond
+	srv := adapterstest.Start(b, adapterstest.Config{Engine: adapters.Options{PingInterval: ping, DeadPeerTimeout: time.Minute}})
 	hello := wire.AppendHello(nil, &wire.Hello{Version: wire.Version, Name: "idle"})
+	pong := wire.AppendPong(nil)
 	var goroutines, heap, stack float64
 	for range b.N {
 		var before, after runtime.MemStats
@@ -27,12 +32,12 @@ func BenchmarkIdleSession(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		g0 := runtime.NumGoroutine()
 		conns := make([]net.Conn, 0, n)
-		for range n {
+		for i := range n {
 			c, err := net.Dial("tcp", srv.Addr)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := c.Write(hello); err != nil {
+			if _, err := c.Write(wire.AppendSub(hello, 1, "idle."+string(rune('a'+i%26)), "")); err != nil {
 				b.Fatal(err)
 			}
 			conns = append(conns, c)
@@ -44,7 +49,16 @@ func BenchmarkIdleSession(b *testing.B) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		runtime.GC()
+		// Quiet for two ping intervals (the first still sees the SUB),
+		// then the PONG every client sends to the server's PING.
+		time.Sleep(2*ping + ping/2)
+		for _, c := range conns {
+			c.Write(pong)
+		}
+		time.Sleep(ping / 2)
+		for range 3 {
+			runtime.GC() // each halves the stacks that can shrink
+		}
 		runtime.ReadMemStats(&after)
 		goroutines += float64(runtime.NumGoroutine() - g0)
 		heap += float64(int64(after.HeapInuse) - int64(before.HeapInuse))

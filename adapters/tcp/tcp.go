@@ -75,24 +75,46 @@ func (a *Adapter) Serve(ctx context.Context) error {
 		scheme = "tls"
 	}
 	a.opts.Logger.Info().Str("addr", a.ln.Addr().String()).Msgf("listening for %s://", scheme)
+	// Quiet plain-TCP sessions park on the poller instead of holding a
+	// goroutine each (Linux; elsewhere, or if it cannot start, they keep
+	// their goroutine).
+	poller, err := adapters.NewPoller()
+	if err != nil {
+		a.opts.Logger.Debug().Err(err).Msg("idle connections keep their goroutines")
+		poller = nil
+	}
 	adapters.AcceptLoop(ctx, a.ln, a.opts.Logger, func(c net.Conn) {
 		a.tune(c)
-		if tc, ok := c.(*tls.Conn); ok {
-			// Finish TLS before the session opens, so that the broker's
-			// authenticator sees the client's certificate.
-			hctx, cancel := context.WithTimeout(ctx, a.e.Options().HandshakeTimeout)
-			err := tc.HandshakeContext(hctx)
-			cancel()
-			if err != nil {
-				a.opts.Logger.Debug().Err(err).Str("remote", c.RemoteAddr().String()).Msg("tls handshake failed")
-				c.Close()
-				return
-			}
+		if tc, ok := c.(*tls.Conn); ok && !a.handshakeTLS(ctx, tc) {
+			return
 		}
 		fc := adapters.NewStreamConn(c, a.e.Options().MaxFrame)
+		if poller != nil {
+			fc.SetPoller(poller)
+		}
 		a.e.Serve(ctx, fc, adapters.Peer(scheme, c))
 	})
+	if poller != nil {
+		// Parked sessions were closed with ctx; wait until they end.
+		poller.Close()
+	}
 	return nil
+}
+
+// handshakeTLS finishes TLS before the session opens, so that the broker's
+// authenticator sees the client's certificate; on failure it closes c.
+// (A function of its own, so that its locals are not on the stack of an
+// idle session: see adapters' readLoop.)
+func (a *Adapter) handshakeTLS(ctx context.Context, c *tls.Conn) bool {
+	hctx, cancel := context.WithTimeout(ctx, a.e.Options().HandshakeTimeout)
+	err := c.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		a.opts.Logger.Debug().Err(err).Str("remote", c.RemoteAddr().String()).Msg("tls handshake failed")
+		c.Close()
+		return false
+	}
+	return true
 }
 
 func (a *Adapter) tune(c net.Conn) {

@@ -47,6 +47,10 @@ type conn struct {
 	out    bytes.Buffer
 	hdr    [gws.MaxHeaderSize]byte
 	closed bool
+
+	// The wait for the peer between messages without a read buffer, and
+	// parking when the session is quiet (plain ws:// on Linux).
+	adapters.IdleSocket
 }
 
 // appendMessage appends p as one unfragmented message.
@@ -82,8 +86,13 @@ func newConn(c net.Conn, maxFrame int) *conn {
 		MaxMessageSize: int64(maxFrame + wire.HeaderLen),
 		OnIntermediate: wc.control,
 	}
+	wc.Init(c, wc.rb)
 	return wc
 }
+
+// Buffered implements the engine's idle wait: the bytes read and not yet
+// taken. Between messages (where ReadFrame returns) nothing else is held.
+func (wc *conn) Buffered() int { return wc.rb.Buffered() }
 
 // SetMaxFrame changes the largest frame (and so message) accepted from the
 // next message on.
@@ -95,13 +104,17 @@ func (wc *conn) SetMaxFrame(n int) {
 
 // SetPool makes the connection borrow buffers for large messages from p,
 // handing each back once its frame is consumed.
-func (wc *conn) SetPool(p *wire.Pool) { wc.pool = p }
+func (wc *conn) SetPool(p *wire.Pool) {
+	wc.pool = p
+	wc.rb.SetPool(p) // where an idle connection's read buffer goes
+}
 
 // Release gives a borrowed message buffer back; call it once reading is
 // over.
 func (wc *conn) Release() {
 	wc.releaseMsg()
 	wc.rb.Release()
+	wc.Done()
 }
 
 // SetStallTimeout bounds how long a begun message may take to arrive whole;
@@ -384,6 +397,7 @@ func (wc *conn) SetWriteDeadline(t time.Time) error {
 // Close implements adapters.FrameConn: a normal close frame, then the
 // socket.
 func (wc *conn) Close() error {
+	wc.Closing()
 	wc.closeWith(gws.StatusNormalClosure, "", false)
 	return wc.c.Close()
 }

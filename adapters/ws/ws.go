@@ -92,6 +92,12 @@ func (a *Adapter) Serve(ctx context.Context) error {
 		scheme = "wss"
 	}
 	a.opts.Logger.Info().Str("addr", a.ln.Addr().String()).Str("path", a.opts.Path).Msgf("listening for %s://", scheme)
+	// Quiet ws:// sessions park instead of holding a goroutine each (see
+	// the TCP adapter).
+	poller, err := adapters.NewPoller()
+	if err != nil {
+		poller = nil
+	}
 	adapters.AcceptLoop(ctx, a.ln, a.opts.Logger, func(c net.Conn) {
 		stop := context.AfterFunc(ctx, func() { c.Close() })
 		defer stop()
@@ -109,8 +115,15 @@ func (a *Adapter) Serve(ctx context.Context) error {
 			return
 		}
 		// The upgrade read through TLS, so its handshake is done.
-		a.e.Serve(ctx, newConn(c, a.e.Options().MaxFrame), adapters.Peer(scheme, c))
+		wc := newConn(c, a.e.Options().MaxFrame)
+		if poller != nil {
+			wc.SetPoller(poller)
+		}
+		a.e.Serve(ctx, wc, adapters.Peer(scheme, c))
 	})
+	if poller != nil {
+		poller.Close() // once every parked session has ended
+	}
 	return nil
 }
 

@@ -16,9 +16,10 @@ import (
 // idleDialers bounds how many connections are being opened at once.
 const idleDialers = 32
 
-// idle opens --conns connections, holds them, and reports what each costs
-// in memory: the broker's RSS if --broker-pid is given, the text plugin's
-// if --plugin-pid is, this process's RSS and Go heap always.
+// idle opens --conns connections with one subscription each, holds them,
+// and reports what each costs in memory: the broker's RSS if --broker-pid
+// is given, the text plugin's if --plugin-pid is, this process's RSS and
+// Go heap always.
 func (o *benchOptions) idle(ctx context.Context, e *env, d *benchDialer) (*benchResult, error) {
 	st := &idleStats{Conns: o.conns, HoldS: o.hold.Seconds(), BrokerPID: o.brokerPID, PluginPID: o.pluginPID}
 	res := &benchResult{Scenario: o.scenario, Transport: transportOf(d.cf.server), Server: d.cf.server, Idle: st}
@@ -84,6 +85,20 @@ func (o *benchOptions) idle(ctx context.Context, e *env, d *benchDialer) (*bench
 					return
 				}
 				open[i] = c
+				// An idle client as the broker sees it: one subscription,
+				// confirmed, and nothing more.
+				err = c.Subscribe(fmt.Sprintf("idle.%d", i+1), func([]byte) {})
+				if err == nil {
+					err = c.Flush(ctx)
+				}
+				if err != nil {
+					errMu.Lock()
+					if first == nil {
+						first = fmt.Errorf("connection %d: subscribe: %w", i+1, err)
+					}
+					errMu.Unlock()
+					return
+				}
 				opened.Add(1)
 			}
 		})
