@@ -33,11 +33,19 @@ type session struct {
 	// why still goes out, within slowGrace.
 	slow atomic.Bool
 
-	// out holds encoded frames for the writer. It is held until the
-	// WELCOME is queued; its End writes last (set by stop with the queue's
-	// lock held: the fatal ERR frame, if any) and closes the connection.
-	out  batchq.Queue[byte]
-	last []byte
+	// out holds encoded frames for the writer, in chunks of up to about
+	// writeChunk bytes: a backlog grows by adding chunks, never by copying
+	// what is queued (one contiguous buffer doubled, and copied, all the
+	// way to max_pending for a client that does not read). It is held until
+	// the WELCOME is queued; its End writes last (set by stop with the
+	// queue's lock held: the fatal ERR frame, if any) and closes the
+	// connection. Under the queue's lock: queued, the bytes in out (queued
+	// or being written), and free, written chunks kept for the next.
+	out    batchq.Queue[[]byte]
+	queued int
+	free   [2][]byte // written chunks kept for the next ones: one is being
+	nfree  int       // filled while another is written, so two suffice
+	last   []byte
 
 	mu      sync.Mutex
 	closing bool
@@ -66,14 +74,45 @@ type session struct {
 	unwatch func() bool
 }
 
-// maxKeep is the largest written batch whose array a session keeps for
-// the next one; a burst's larger buffer is let go.
+// maxKeep is the largest written chunk a session keeps for the next
+// deliveries; a burst's larger one is let go.
 const maxKeep = 1 << 20
+
+// keepChunks is how many chunk headers a written batch's array may hold
+// and still be kept for the next batch (the write clears them).
+const keepChunks = 64
 
 func newSession(e *Engine, fc FrameConn) *session {
 	ss := &session{e: e, fc: fc}
-	ss.out.Init(batchq.Config[byte]{Write: ss.write, End: ss.end, KeepCap: maxKeep, Held: true})
+	ss.out.Init(batchq.Config[[]byte]{Write: ss.write, End: ss.end, KeepCap: keepChunks, Held: true})
 	return ss
+}
+
+// newChunkLocked returns an empty chunk to append to: a kept one, or nil
+// (append allocates). The queue's lock is held.
+func (ss *session) newChunkLocked() []byte {
+	if ss.nfree == 0 {
+		return nil
+	}
+	ss.nfree--
+	c := ss.free[ss.nfree]
+	ss.free[ss.nfree] = nil
+	return c[:0]
+}
+
+// appendLocked encodes a frame with enc at the end of the queued chunks,
+// starting a new chunk (a kept one, if any) once the last has
+// writeChunk bytes, and counts it in queued. The queue's lock is held.
+func (ss *session) appendLocked(chunks [][]byte, enc func([]byte) []byte) [][]byte {
+	n := len(chunks)
+	if n == 0 || len(chunks[n-1]) >= writeChunk {
+		chunks = append(chunks, ss.newChunkLocked())
+		n++
+	}
+	before := len(chunks[n-1])
+	chunks[n-1] = enc(chunks[n-1])
+	ss.queued += len(chunks[n-1]) - before
+	return chunks
 }
 
 // Deliver implements broker.Conn: it encodes d as a MSG for subscription
@@ -89,16 +128,35 @@ func (ss *session) Deliver(sid uint32, d *broker.Message) (int, bool) {
 	if d.NoResponders {
 		flags |= wire.FlagNoResponders
 	}
-	b, ok := ss.out.Lock()
+	chunks, ok := ss.out.Lock()
 	if !ok {
 		return 0, false
 	}
-	return ss.out.Unlock(wire.AppendMsgTTL(b, flags, sid, wire.TTLMillis(d.TTL), d.Topic, d.Reply, d.Header, d.Payload)), true
+	n := len(chunks)
+	if n == 0 || len(chunks[n-1]) >= writeChunk {
+		chunks = append(chunks, ss.newChunkLocked())
+		n++
+	}
+	// appendLocked, written out: a closure here cost the hot path.
+	before := len(chunks[n-1])
+	chunks[n-1] = wire.AppendMsgTTL(chunks[n-1], flags, sid, wire.TTLMillis(d.TTL), d.Topic, d.Reply, d.Header, d.Payload)
+	ss.queued += len(chunks[n-1]) - before
+	pending := ss.queued
+	ss.out.Unlock(chunks)
+	return pending, true
 }
 
 // Pending implements broker.PendingConn: the encoded bytes waiting for the
 // writer or being written.
-func (ss *session) Pending() int { return ss.out.Pending() }
+func (ss *session) Pending() int {
+	chunks, ok := ss.out.Lock()
+	if !ok {
+		return 0
+	}
+	pending := ss.queued
+	ss.out.Unlock(chunks)
+	return pending
+}
 
 // Ack implements broker.Conn. A failure without an ack id (a retained
 // publish the store could not keep) is a non-fatal ERR.
@@ -140,14 +198,18 @@ func (ss *session) stop(reason error) {
 		// after that one sees this and writes no more of its batch.
 		ss.slow.Store(true)
 	}
-	ss.out.Close(func(b []byte) []byte {
+	ss.out.Close(func(chunks [][]byte) [][]byte {
 		if reason != nil && !isNetErr(reason) {
 			ss.last = wire.AppendErr(nil, true, Code(reason), 0, reason.Error())
 		}
 		if slow {
-			return b[:0]
+			for _, c := range chunks {
+				ss.queued -= len(c)
+			}
+			clear(chunks)
+			return chunks[:0]
 		}
-		return b
+		return chunks
 	})
 	if slow {
 		// Unblock a writer stuck on a peer that does not read.
@@ -168,7 +230,16 @@ func (ss *session) closeReason() error {
 // start queues the WELCOME ahead of anything the broker may already have
 // queued (a shutdown's ERR), and starts the writer and the ping timer.
 func (ss *session) start(welcome []byte) {
-	ss.out.Start(func(b []byte) []byte { return append(welcome, b...) })
+	ss.out.Start(func(chunks [][]byte) [][]byte {
+		ss.queued += len(welcome)
+		if len(chunks) > 0 {
+			// One write for the greeting and what came before it (a
+			// copy, once, of what little can come before a WELCOME).
+			chunks[0] = append(welcome, chunks[0]...)
+			return chunks
+		}
+		return append([][]byte{welcome}, chunks...)
+	})
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	ss.lastSeen = time.Now()
@@ -217,7 +288,12 @@ func (ss *session) wait() {
 // count against the slow-consumer limit too: a client that makes the broker
 // answer without ever reading must not grow its memory.
 func (ss *session) send(appendFrame func([]byte) []byte) {
-	pending, ok := ss.out.Append(appendFrame)
+	pending := 0
+	_, ok := ss.out.Append(func(chunks [][]byte) [][]byte {
+		chunks = ss.appendLocked(chunks, appendFrame)
+		pending = ss.queued
+		return chunks
+	})
 	if !ok {
 		return
 	}
@@ -399,39 +475,69 @@ func (ss *session) refuse(ackID uint64, sid uint32, err error) {
 // took nothing for this long", not "the whole backlog did not fit in it".
 const writeChunk = 256 << 10
 
-// write is the queue's Write: a batch of whole frames in chunks of about
-// writeChunk bytes, renewing the write deadline for each. A failed write
-// ends the queue; end then stops the session with its error.
-func (ss *session) write(batch []byte) (int, error) {
-	done := 0
-	for done < len(batch) {
-		n := wire.ChunkLen(batch[done:], writeChunk)
-		ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
-		if ss.slow.Load() {
-			// stop (slow consumer) came: the chunk being written then got
-			// slowGrace, which the deadline above must not extend, and the
-			// rest is dropped. (stop sets the flag before its deadline, so
-			// one of the two sees the other.)
-			return len(batch), nil
+// write is the queue's Write: a batch of chunks of whole frames, each
+// written in calls of about writeChunk bytes, renewing the write deadline
+// for each. A failed write ends the queue; end then stops the session with
+// its error.
+func (ss *session) write(batch [][]byte) (int, error) {
+	written := 0
+	defer func() {
+		// The bytes are gone: counted out, and a chunk kept for the next
+		// deliveries (one lock per batch, next to the write calls).
+		var keep []byte
+		if written > 0 {
+			if c := batch[written-1]; cap(c) <= maxKeep {
+				keep = c[:0]
+			}
 		}
-		if err := ss.fc.WriteFrames(batch[done : done+n]); err != nil {
-			return done, err
+		n := 0
+		for _, c := range batch[:written] {
+			n += len(c)
 		}
-		done += n
+		clear(batch)                // the array may be kept: let the chunks go
+		chunks, ok := ss.out.Lock() // no closure: this runs per batch
+		if !ok {
+			return
+		}
+		ss.queued -= n
+		if keep != nil && ss.nfree < len(ss.free) {
+			ss.free[ss.nfree] = keep
+			ss.nfree++
+		}
+		pending := ss.queued
+		ss.out.Unlock(chunks)
+		if s := ss.s.Load(); s != nil {
+			// The broker's memory budget sees the bytes go.
+			s.CheckPending(pending)
+		}
+	}()
+	for _, c := range batch {
+		for done := 0; done < len(c); {
+			n := wire.ChunkLen(c[done:], writeChunk)
+			ss.fc.SetWriteDeadline(time.Now().Add(ss.e.opts.WriteTimeout))
+			if ss.slow.Load() {
+				// stop (slow consumer) came: the chunk being written then
+				// got slowGrace, which the deadline above must not extend,
+				// and the rest is dropped. (stop sets the flag before its
+				// deadline, so one of the two sees the other.)
+				written = len(batch)
+				return len(batch), nil
+			}
+			if err := ss.fc.WriteFrames(c[done : done+n]); err != nil {
+				return written, err
+			}
+			done += n
+		}
+		written++
 	}
-	if s := ss.s.Load(); s != nil {
-		// The broker's memory budget sees the bytes go (a lock and an
-		// atomic load per write call, next to the call itself).
-		s.CheckPending(ss.out.Pending())
-	}
-	return done, nil
+	return written, nil
 }
 
 // end is the queue's End, on the writer goroutine: once everything is
 // written, the last frame (within slowGrace for a slow consumer), then the
 // connection closes; after a failed write nothing more is written, and
 // the session stops with the error.
-func (ss *session) end(err error, _ []byte) {
+func (ss *session) end(err error, _ [][]byte) {
 	if err != nil {
 		ss.stop(err)
 	} else if ss.last != nil {

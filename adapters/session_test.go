@@ -48,7 +48,7 @@ func TestSlowConsumerStoppedMidBatch(t *testing.T) {
 	ss := newSession(e, hc)
 	big := make([]byte, 200<<10) // one MSG per 256 KiB chunk
 	for range 3 {
-		ss.out.Append(func(b []byte) []byte { return wire.AppendMsg(b, 0, 1, []byte("t"), nil, nil, big) })
+		ss.send(func(b []byte) []byte { return wire.AppendMsg(b, 0, 1, []byte("t"), nil, nil, big) })
 	}
 	ss.start(wire.AppendPing(nil))
 	<-hc.first

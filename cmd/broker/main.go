@@ -175,7 +175,7 @@ func start(cfg Config, log zerolog.Logger) (*server, error) {
 		MaxSubscriptions:         cfg.Limits.MaxSubscriptions,
 		MaxSubscriptionsPerTopic: cfg.Limits.MaxSubsPerTopic,
 		MaxPending:               int(cfg.Limits.MaxPending),
-		MaxMemory:                budget,
+		MaxMemory:                clientShare(budget),
 		Retained:                 acks,
 		Authenticator:            live,
 		OnEvent:                  func(e broker.Event) { logEvent(log, sampled, e); mon.observe(e); sec.event(e) },

@@ -10,10 +10,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// memoryBudget is limits.max_memory, or when it is 0 half of the memory
-// the broker may use: the machine's, or its cgroup's limit if lower. Half
-// leaves room for what the budget does not count (per-connection state,
-// the retained store, the Go runtime) and for the garbage collector.
+// memoryBudget is limits.max_memory, the memory the broker process may
+// use in all, or when it is 0 half of what it could: the machine's memory,
+// or its cgroup's limit if lower (the other half for everything else on
+// the machine, the page cache included).
 func memoryBudget(configured Size) int64 {
 	if configured > 0 {
 		return int64(configured)
@@ -28,18 +28,24 @@ func memoryBudget(configured Size) int64 {
 	return avail / 2
 }
 
-// applyMemoryLimit sets the Go runtime's soft memory limit a quarter above
-// the budget (unless GOMEMLIMIT is set), so that the collector works harder
-// as the heap nears it: what the budget lets clients hold stays close to
-// what the process holds, instead of twice that between collections.
+// clientShare is the part of the budget that clients' buffers (pending
+// output, large read buffers) may take: the rest is for what the broker
+// holds anyway (sessions, subscriptions, the retained store, the runtime)
+// and for the garbage collector's headroom.
+func clientShare(budget int64) int64 { return budget / 4 * 3 }
+
+// applyMemoryLimit makes the budget the Go runtime's soft memory limit
+// (unless GOMEMLIMIT is set), so that the collector works harder as the
+// heap nears it instead of letting it reach twice what is live: with
+// clients held to three quarters of it, the process stays within it.
 func applyMemoryLimit(budget int64, log zerolog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
-		log.Info().Int64("budget", budget).Msg("memory budget set; GOMEMLIMIT from the environment left as is")
+		log.Info().Int64("budget", budget).Int64("clients", clientShare(budget)).
+			Msg("memory budget set; GOMEMLIMIT from the environment left as is")
 		return
 	}
-	limit := budget + budget/4 + 64<<20
-	debug.SetMemoryLimit(limit)
-	log.Info().Int64("budget", budget).Int64("go_memory_limit", limit).Msg("memory budget for clients' buffers")
+	debug.SetMemoryLimit(budget)
+	log.Info().Int64("budget", budget).Int64("clients", clientShare(budget)).Msg("memory budget (the Go memory limit); clients' buffers get three quarters")
 }
 
 // machineMemory is MemTotal from /proc/meminfo, in bytes, or 0.
