@@ -34,6 +34,9 @@ func TestSubscriptionsPerTopicBounded(t *testing.T) {
 	if !errors.Is(err, broker.ErrTooManySubs) {
 		t.Fatalf("subscription %d to >: %v, want ErrTooManySubs", limit+1, err)
 	}
+	if again := sub(">"); !errors.Is(again, broker.ErrTooManySubs) || again.Error() != err.Error() {
+		t.Fatalf("the same filter again: %v, want the same refusal %v", again, err)
+	}
 	// Any other filter overlaps the eight ">".
 	if err := sub("a.b.c"); !errors.Is(err, broker.ErrTooManySubs) {
 		t.Fatalf("a.b.c over %d '>': %v", limit, err)

@@ -121,8 +121,14 @@ type Session struct {
 	// overlaps (MaxSubscriptionsPerTopic): literal filters with how many
 	// subscriptions each, and the wildcard ones.
 	literals map[string]int
-	maxDup   int // at least the largest count in literals: a scan that reaches it can stop
-	wild     []*subscription
+	// refused remembers the last filter refused for overlapping too many
+	// subscriptions, until a subscription is removed.
+	refused struct {
+		filter string
+		err    error
+	}
+	maxDup int // at least the largest count in literals: a scan that reaches it can stop
+	wild   []*subscription
 
 	// reasonMu guards reason apart from mu: a slow consumer is detected
 	// while mu is held.
@@ -254,10 +260,21 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: limit is %d", ErrTooManySubs, s.b.opts.MaxSubscriptions)
 	}
-	if n := s.overlapsLocked(filter); n >= s.b.opts.MaxSubscriptionsPerTopic {
+	if s.refused.err != nil && s.refused.filter == filter {
+		// The same filter again, with no subscription removed since it
+		// was refused: refused again, without counting or formatting
+		// (a client repeating it thousands of times must not cost the
+		// broker more than it costs the client).
+		err := s.refused.err
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %.200q overlaps %d of this session's subscriptions; one topic may match at most %d",
+		return err
+	}
+	if n := s.overlapsLocked(filter); n >= s.b.opts.MaxSubscriptionsPerTopic {
+		err := fmt.Errorf("%w: %.200q overlaps %d of this session's subscriptions; one topic may match at most %d",
 			ErrTooManySubs, filter, n, s.b.opts.MaxSubscriptionsPerTopic)
+		s.refused.filter, s.refused.err = filter, err
+		s.mu.Unlock()
+		return err
 	}
 	if sub.replaying && o.Retained == RetainIfNew {
 		for _, other := range s.subs {
@@ -381,6 +398,7 @@ func (s *Session) indexLocked(sub *subscription) {
 }
 
 func (s *Session) unindexLocked(sub *subscription) {
+	s.refused.filter, s.refused.err = "", nil // room may have been made
 	if topics.IsLiteral(sub.filter) {
 		if s.literals[sub.filter]--; s.literals[sub.filter] <= 0 {
 			delete(s.literals, sub.filter)
