@@ -108,6 +108,23 @@ func (s *session) wake(conn *sdk.Conn) {
 			s.srv.log.Warn("restored reply subscription refused", "client", s.id, "err", err)
 		}
 	}
+	// SubscribeWith only queues the subscriptions: wait until the broker
+	// has them, so that what is published once the protocol says it is
+	// ready (or once the client has its CONNACK) reaches the session.
+	ctx, cancel := context.WithTimeout(s.srv.ctx, 10*time.Second)
+	err := conn.Flush(ctx)
+	cancel()
+	if err != nil {
+		s.srv.log.Warn("restored subscriptions not confirmed by the broker", "client", s.id, "err", err)
+		return
+	}
+	for _, sub := range subs {
+		for _, n := range sub.native {
+			if err := n.ns.Err(); err != nil {
+				s.srv.log.Warn("restored subscription refused", "client", s.id, "filter", sub.filter, "err", err)
+			}
+		}
+	}
 }
 
 // brokerSession opens the broker session of an MQTT session: creds are

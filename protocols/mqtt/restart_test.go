@@ -118,3 +118,29 @@ func TestPendingWillSurvivesRestart(t *testing.T) {
 		t.Fatalf("will %q", m.Data)
 	}
 }
+
+// A restored session's subscriptions are in the broker by the time the
+// protocol says it is ready: a message published then is the session's,
+// though its client has not reconnected yet.
+func TestRestoredSubscriptionsInPlaceWhenReady(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, map[string]string{"data_dir": dir}, broker.Options{})
+	r := e.raw(t, packet.V311)
+	r.connect(&packet.Connect{ClientID: []byte("ready1"), CleanStart: false})
+	r.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: []byte("rr/#"), QoS: 1}}})
+	r.expect(packet.TypeSuback)
+	r.nc.Close()
+	e.stop()
+
+	// The window is short (the subscription on its way to the broker):
+	// restarted many times, a start that does not wait for it shows.
+	for range 100 {
+		e2 := start(t, map[string]string{"data_dir": dir}, broker.Options{})
+		recv, err := e2.b.Receivers("rr.x")
+		must(t, err)
+		if len(recv) != 1 {
+			t.Fatalf("broker has %d receivers for the restored subscription once the protocol is ready, want 1", len(recv))
+		}
+		e2.stop()
+	}
+}
