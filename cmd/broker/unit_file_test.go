@@ -151,7 +151,7 @@ func argAfter(t *testing.T, argv []string, flag string) string {
 }
 
 // systemdAnalyze returns the path of systemd-analyze (Debian's systemd
-// package, which .ci/install installs), or fails the test.
+// package, which .ci/run installs), or fails the test.
 func systemdAnalyze(t *testing.T) string {
 	t.Helper()
 	return testproc.Need(t, "systemd-analyze")

@@ -21,12 +21,12 @@ import (
 
 // Need returns the path of the program name, or fails the test: a missing
 // third-party program is a broken test machine, not a reason to skip.
-// .ci/install installs every program the tests use.
+// `bash .ci/run install` installs every program the tests use.
 func Need(t testing.TB, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("%s is not installed: run `bash .ci/install` (Debian packages the tests need)", name)
+		t.Fatalf("%s is not installed: run `bash .ci/run install` (Debian packages the tests need)", name)
 	}
 	return path
 }
