@@ -100,15 +100,21 @@ func (ss *session) newChunkLocked() []byte {
 	return c[:0]
 }
 
-// appendLocked encodes a frame with enc at the end of the queued chunks,
-// starting a new chunk (a kept one, if any) once the last has
-// writeChunk bytes, and counts it in queued. The queue's lock is held.
-func (ss *session) appendLocked(chunks [][]byte, enc func([]byte) []byte) [][]byte {
-	n := len(chunks)
-	if n == 0 || len(chunks[n-1]) >= writeChunk {
+// withTailLocked returns chunks with a last chunk to append to: the last
+// one, or a new one (a kept one, if any) once it has writeChunk bytes. The
+// queue's lock is held.
+func (ss *session) withTailLocked(chunks [][]byte) [][]byte {
+	if n := len(chunks); n == 0 || len(chunks[n-1]) >= writeChunk {
 		chunks = append(chunks, ss.newChunkLocked())
-		n++
 	}
+	return chunks
+}
+
+// appendLocked encodes a frame with enc at the end of the queued chunks
+// and counts it in queued. The queue's lock is held.
+func (ss *session) appendLocked(chunks [][]byte, enc func([]byte) []byte) [][]byte {
+	chunks = ss.withTailLocked(chunks)
+	n := len(chunks)
 	before := len(chunks[n-1])
 	chunks[n-1] = enc(chunks[n-1])
 	ss.queued += len(chunks[n-1]) - before
@@ -132,12 +138,9 @@ func (ss *session) Deliver(sid uint32, d *broker.Message) (int, bool) {
 	if !ok {
 		return 0, false
 	}
-	n := len(chunks)
-	if n == 0 || len(chunks[n-1]) >= writeChunk {
-		chunks = append(chunks, ss.newChunkLocked())
-		n++
-	}
 	// appendLocked, written out: a closure here cost the hot path.
+	chunks = ss.withTailLocked(chunks)
+	n := len(chunks)
 	before := len(chunks[n-1])
 	chunks[n-1] = wire.AppendMsgTTL(chunks[n-1], flags, sid, wire.TTLMillis(d.TTL), d.Topic, d.Reply, d.Header, d.Payload)
 	ss.queued += len(chunks[n-1]) - before

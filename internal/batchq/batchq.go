@@ -106,38 +106,16 @@ func (q *Queue[T]) Lock() (items []T, ok bool) {
 }
 
 // Unlock queues items (what Lock returned, appended to), starts the
-// writer if none runs, unlocks the queue and returns how many items it
-// holds (see Pending).
+// writer if none runs, unlocks the queue and returns how many items are
+// queued or being written.
 func (q *Queue[T]) Unlock(items []T) (pending int) {
 	q.items = items
-	pending = q.pendingLocked()
+	pending = len(items) + q.writing
 	if !q.running {
 		q.startLocked(false)
 	}
 	q.mu.Unlock()
 	return pending
-}
-
-// Pending returns how many items the queue holds, as Unlock does, for
-// whoever looks from outside (monitoring, a memory budget): those queued
-// and being written and, once the queued items' array has grown past
-// KeepCap, its unused room too. A queue that a reader does not empty grows
-// by doubling its array, so up to half of what it holds is room: counting
-// it keeps the limits that rely on this number true to the memory used,
-// while a queue that is emptied steadily (its array at most KeepCap) is
-// counted by its items.
-func (q *Queue[T]) Pending() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.pendingLocked()
-}
-
-func (q *Queue[T]) pendingLocked() int {
-	n := len(q.items) + q.writing
-	if c := cap(q.items); c > q.cfg.KeepCap {
-		n += c - len(q.items)
-	}
-	return n
 }
 
 // AppendWait is Append after waiting while more than max items are

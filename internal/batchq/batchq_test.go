@@ -337,24 +337,3 @@ func TestGoRefused(t *testing.T) {
 		t.Fatalf("written %v", got)
 	}
 }
-
-// Pending counts what a queue holds: its items, and the unused room of an
-// array that has grown past KeepCap (a backlog that nobody reads grows by
-// doubling), but not the room of an array within KeepCap.
-func TestPendingCountsRoomOfALargeBacklog(t *testing.T) {
-	q := new(Queue[int])
-	q.Init(Config[int]{Write: func(b []int) (int, error) { return len(b), nil }, KeepCap: 16, Held: true})
-	if n, _ := q.Append(func(b []int) []int { return append(make([]int, 0, 16), 1, 2, 3) }); n != 3 {
-		t.Fatalf("3 items in a 16-item array: pending %d", n)
-	}
-	n, _ := q.Append(func(b []int) []int {
-		big := make([]int, 0, 1000)
-		return append(append(big, b...), make([]int, 97)...)
-	})
-	if n != 1000 {
-		t.Fatalf("100 items in a 1000-item array past KeepCap: pending %d, want 1000", n)
-	}
-	if p := q.Pending(); p != n {
-		t.Fatalf("Pending %d, Append said %d", p, n)
-	}
-}
