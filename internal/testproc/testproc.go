@@ -93,7 +93,9 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 	p := &Proc{Cmd: cmd, t: t, more: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		// Lines as long as a program prints them: a CLI printing a 1 MiB
+		// payload in base64 writes one line of 1.4 MB.
+		sc.Buffer(make([]byte, 64*1024), 64<<20)
 		for sc.Scan() {
 			p.mu.Lock()
 			p.out = append(p.out, sc.Text())
