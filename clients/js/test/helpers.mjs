@@ -15,9 +15,12 @@ export { WebSocket };
 
 const tmp = mkdtempSync(join(tmpdir(), 'msgtrans-js-'));
 const procs = new Set();
-after(() => {
-  for (const p of procs) p.kill();
-  rmSync(tmp, { recursive: true, force: true });
+after(async () => {
+  // Wait for every process to be gone (Chromium writes its profile here
+  // until it exits), then remove what they left; retries for the files a
+  // browser's helpers may still be closing.
+  await Promise.all([...procs].map((p) => p.kill()));
+  rmSync(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
 });
 
 const built = new Map();
