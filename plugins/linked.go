@@ -78,8 +78,8 @@ func (r *Runner) launchLinked(ctx context.Context) (instance, error) {
 
 // dial is the Host's Dial: the engine serves one end of a new pipe, the
 // protocol's *sdk.Conn gets the other.
-func (l *linked) dial(ctx context.Context, remoteAddr string) (sdk.Transport, error) {
-	c, err := l.sessions.Dial(ctx, remoteAddr)
+func (l *linked) dial(ctx context.Context, p plugin.Peer) (sdk.Transport, error) {
+	c, err := l.sessions.DialPeer(ctx, broker.Peer{RemoteAddr: p.RemoteAddr, TLS: p.TLS})
 	if errors.Is(err, inproc.ErrClosed) {
 		return nil, plugin.ErrStopped
 	}

@@ -47,6 +47,12 @@ func New(e *adapters.Engine, protocol string) *Server {
 // the broker authenticates and limits it like any other. remoteAddr names
 // the client in the broker's logs and stats.
 func (s *Server) Dial(ctx context.Context, remoteAddr string) (net.Conn, error) {
+	return s.DialPeer(ctx, broker.Peer{RemoteAddr: remoteAddr})
+}
+
+// DialPeer is Dial for a client described by p (its address and TLS
+// state); the protocol is the server's.
+func (s *Server) DialPeer(ctx context.Context, p broker.Peer) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -60,8 +66,8 @@ func (s *Server) Dial(ctx context.Context, remoteAddr string) (net.Conn, error) 
 	engineEnd, clientEnd := Pipe()
 	go func() {
 		defer s.wg.Done()
-		peer := broker.Peer{Protocol: s.protocol, RemoteAddr: remoteAddr}
-		s.e.Serve(s.ctx, adapters.NewStreamConn(engineEnd, s.e.Options().MaxFrame), peer)
+		p.Protocol = s.protocol
+		s.e.Serve(s.ctx, adapters.NewStreamConn(engineEnd, s.e.Options().MaxFrame), p)
 	}()
 	return clientEnd, nil
 }

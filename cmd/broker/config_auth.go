@@ -27,7 +27,8 @@ func (c *Config) tlsSections() []struct {
 		{"tcp.tls", "tls", c.TCP.TLS},
 		{"ws.tls", "wss", c.WS.TLS},
 		{"quic.tls", "quic", c.QUIC.TLS},
-		{"http.tls", "https", c.HTTP.TLS}, // no client certificates: see HTTPConfig.validate
+		{"mqtt.tls", "mqtt", c.MQTT.TLS.TLSConfig}, // the linked-in MQTT protocol's sessions
+		{"http.tls", "https", c.HTTP.TLS},          // no client certificates: see HTTPConfig.validate
 	}
 }
 

@@ -30,11 +30,12 @@ type MQTTConfig struct {
 	ConnectTimeout    time.Duration `yaml:"connect_timeout"`
 }
 
-// MQTTTLSConfig is MQTT over TLS, on a listener of its own.
+// MQTTTLSConfig is MQTT over TLS, on a listener of its own, with the same
+// certificate, client CA and map_identity keys as every other listener's
+// TLS section (reloaded with them).
 type MQTTTLSConfig struct {
-	Listen   string `yaml:"listen"` // empty: no TLS listener
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	Listen    string `yaml:"listen"` // empty: no TLS listener
+	TLSConfig `yaml:",inline"`
 }
 
 func defaultMQTT() MQTTConfig {
@@ -109,6 +110,8 @@ func (m *MQTTConfig) settings(dataDir string) map[string]string {
 		"tls_listen":          m.TLS.Listen,
 		"tls_cert_file":       m.TLS.CertFile,
 		"tls_key_file":        m.TLS.KeyFile,
+		"tls_client_ca_file":  m.TLS.ClientCAFile,
+		"tls_verify":          strconv.FormatBool(m.TLS.Verify),
 		"max_packet_size":     strconv.FormatInt(int64(m.MaxPacketSize), 10),
 		"receive_maximum":     strconv.Itoa(m.ReceiveMaximum),
 		"topic_alias_maximum": strconv.Itoa(m.TopicAliasMaximum),
@@ -121,8 +124,18 @@ func (m *MQTTConfig) settings(dataDir string) map[string]string {
 
 // mqttListener is the linked-in MQTT protocol, supervised like a plugin;
 // wsConns brings it the connections of the ws listener's MQTT path.
-func mqttListener(cfg Config, e *adapters.Engine, wsConns <-chan net.Conn, opts plugins.Options) (adapters.Listener, error) {
-	return plugins.New(plugins.Config{Name: "mqtt", Settings: cfg.MQTT.settings(cfg.DataDir), Protocol: mqtt.Protocol{Conns: wsConns}}, e, opts)
+// Its TLS listener takes its certificates and client CAs from ts, so that a
+// reload reaches it as it reaches the others.
+func mqttListener(cfg Config, e *adapters.Engine, wsConns <-chan net.Conn, ts *tlsSet, opts plugins.Options) (adapters.Listener, error) {
+	p := mqtt.Protocol{Conns: wsConns}
+	if cfg.MQTT.TLS.Listen != "" {
+		t, err := ts.serverTLS(cfg.MQTT.TLS.TLSConfig, "mqtt.tls", nil)
+		if err != nil {
+			return nil, err
+		}
+		p.TLS = t
+	}
+	return plugins.New(plugins.Config{Name: "mqtt", Settings: cfg.MQTT.settings(cfg.DataDir), Protocol: p}, e, opts)
 }
 
 // mqttRoutes are the ws listener's MQTT path, handing its connections to

@@ -79,7 +79,7 @@ func buildListeners(cfg Config, e *adapters.Engine, b *broker.Broker, log zerolo
 		}))
 	}
 	if cfg.mqttEnabled() {
-		l, err := mqttListener(cfg, e, mqttWS, plugins.Options{Logger: log})
+		l, err := mqttListener(cfg, e, mqttWS, ts, plugins.Options{Logger: log})
 		if err != nil {
 			return nil, err
 		}

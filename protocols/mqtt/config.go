@@ -18,6 +18,8 @@ type config struct {
 	tlsListen      string        // MQTT over TLS; "" serves none
 	tlsCert        string        // the TLS listener's certificate and key
 	tlsKey         string        //
+	tlsClientCA    string        // PEM CAs that sign client certificates; "": none asked
+	tlsVerify      bool          // every TLS client must present a certificate signed by tlsClientCA
 	maxPacketSize  int           // the largest packet accepted (CONNACK Maximum Packet Size)
 	receiveMaximum int           // QoS 1 and 2 publishes a client may have unacknowledged
 	topicAliasMax  int           // topic aliases a 5.0 client may set up
@@ -35,6 +37,8 @@ func readConfig(h *plugin.Host) (config, error) {
 		dataDir:   h.Setting("data_dir", ""),
 		tlsCert:   h.Setting("tls_cert_file", ""),
 		tlsKey:    h.Setting("tls_key_file", ""),
+
+		tlsClientCA: h.Setting("tls_client_ca_file", ""),
 	}
 	var errs []error
 	num := func(key string, def, lo, hi int) int {
@@ -57,6 +61,15 @@ func readConfig(h *plugin.Host) (config, error) {
 	c.maxExpiry = uint32(num("max_session_expiry", 7*24*3600, 0, 1<<31-1))
 	ct := num("connect_timeout_ms", 10000, 1, 3600_000)
 	c.connectTimeout = time.Duration(ct) * time.Millisecond
+	switch v := h.Setting("tls_verify", "false"); v {
+	case "true", "false":
+		c.tlsVerify = v == "true"
+	default:
+		errs = append(errs, fmt.Errorf("setting tls_verify: want true or false, got %q", v))
+	}
+	if c.tlsVerify && c.tlsClientCA == "" {
+		errs = append(errs, errors.New("setting tls_verify needs tls_client_ca_file, the CA that signs client certificates"))
+	}
 	if c.tlsListen != "" && (c.tlsCert == "" || c.tlsKey == "") {
 		errs = append(errs, errors.New("setting tls_listen needs tls_cert_file and tls_key_file"))
 	}

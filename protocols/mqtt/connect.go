@@ -5,11 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"time"
 
 	"github.com/msgtrans/msgtrans/protocols/mqtt/packet"
 	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/sdk/plugin"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -218,7 +218,7 @@ func (srv *server) open(cl *client, ci *connectInfo, willOpt sdk.Option) (s *ses
 		subs: map[string]*subscription{}, in2: map[uint16]bool{}}
 	ns.expiry.Store(ci.expiry)
 	ctx, cancel := context.WithTimeout(srv.ctx, 10*time.Second)
-	h, err := srv.brokerSession(ctx, remoteAddr(cl.nc), ci.clientID, creds, func() *session {
+	h, err := srv.brokerSession(ctx, plugin.PeerOf(cl.nc), ci.clientID, creds, func() *session {
 		if resume {
 			return old
 		}
@@ -285,13 +285,6 @@ func (srv *server) open(cl *client, ci *connectInfo, willOpt sdk.Option) (s *ses
 	srv.sessions[ci.clientID] = ns
 	srv.mu.Unlock()
 	return ns, false, 0, ""
-}
-
-func remoteAddr(c net.Conn) string {
-	if a := c.RemoteAddr(); a != nil {
-		return a.String()
-	}
-	return ""
 }
 
 // connectErrCode is the CONNACK code for the broker's refusal.

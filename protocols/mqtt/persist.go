@@ -7,6 +7,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/protocols/mqtt/packet"
 	"github.com/msgtrans/msgtrans/sdk"
+	"github.com/msgtrans/msgtrans/sdk/plugin"
 	"github.com/msgtrans/msgtrans/wire"
 )
 
@@ -56,7 +57,7 @@ func (srv *server) restore() error {
 	}
 	for _, s := range srv.sessions {
 		ctx, cancel := context.WithTimeout(srv.ctx, 10*time.Second)
-		conn, err := srv.brokerSession(ctx, "restored", s.id, nil, func() *session { return s })
+		conn, err := srv.brokerSession(ctx, plugin.Peer{RemoteAddr: "restored"}, s.id, nil, func() *session { return s })
 		cancel()
 		if err != nil {
 			srv.log.Info("restored session waits for its client to authenticate", "client", s.id, "err", err)
@@ -127,10 +128,10 @@ func (s *session) wake(conn *sdk.Conn) {
 	}
 }
 
-// brokerSession opens the broker session of an MQTT session: creds are
-// the client's (nil for a restored session), target finds the session
-// when the broker ends it.
-func (srv *server) brokerSession(ctx context.Context, remote, clientID string, creds []sdk.Option, target func() *session) (*sdk.Conn, error) {
+// brokerSession opens the broker session of an MQTT session: peer and
+// creds are the client's (nil creds for a restored session), target finds
+// the session when the broker ends it.
+func (srv *server) brokerSession(ctx context.Context, peer plugin.Peer, clientID string, creds []sdk.Option, target func() *session) (*sdk.Conn, error) {
 	opts := append([]sdk.Option{sdk.Name("mqtt " + clientID),
 		// QoS 0 deliveries to a client that reads slowly wait in the SDK's
 		// subscription queue (QoS 1/2 ones in the session's), within the
@@ -160,5 +161,5 @@ func (srv *server) brokerSession(ctx context.Context, remote, clientID string, c
 		}
 		s.finish(reason, nil)
 	}))
-	return srv.h.Connect(ctx, remote, opts...)
+	return srv.h.ConnectPeer(ctx, peer, opts...)
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/msgtrans/msgtrans/internal/certs"
 	"github.com/msgtrans/msgtrans/sdk"
 	"github.com/msgtrans/msgtrans/sdk/plugin"
 )
@@ -23,12 +24,18 @@ type Protocol struct {
 	// Conns carries byte streams, already accepted, that speak MQTT: the
 	// protocol serves each as it serves a TCP client, until Serve ends.
 	Conns <-chan net.Conn
+	// TLS, if set, is the TLS listener's configuration (the broker's:
+	// certificates and client CAs it reloads, see internal/certs), in place
+	// of the files the settings name. The settings' tls_listen still says
+	// whether there is such a listener.
+	TLS *tls.Config
 }
 
 // server is one running Protocol: its sessions by client identifier.
 type server struct {
 	h   *plugin.Host
 	cfg config
+	tls *tls.Config // the TLS listener's, from Protocol.TLS; nil: from cfg's files
 	log *slog.Logger
 	ctx context.Context
 
@@ -53,7 +60,7 @@ func (p Protocol) Serve(ctx context.Context, h *plugin.Host) error {
 	if err != nil {
 		return err
 	}
-	s := &server{h: h, cfg: cfg, log: h.Logger(), ctx: ctx, sessions: map[string]*session{}, connecting: map[string]chan struct{}{}}
+	s := &server{h: h, cfg: cfg, tls: p.TLS, log: h.Logger(), ctx: ctx, sessions: map[string]*session{}, connecting: map[string]chan struct{}{}}
 	s.qosHeader[1] = sdk.Header{HeaderQoS: {"1"}}
 	s.qosHeader[2] = sdk.Header{HeaderQoS: {"2"}}
 	if cfg.dataDir != "" {
@@ -134,15 +141,21 @@ func (s *server) listen(ctx context.Context) ([]net.Listener, error) {
 		lns = append(lns, ln)
 	}
 	if s.cfg.tlsListen != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.tlsCert, s.cfg.tlsKey)
-		if err != nil {
-			return fail(fmt.Errorf("mqtt tls: %w", err))
+		conf := s.tls
+		if conf == nil {
+			// A plugin process: the files of its settings, loaded once.
+			files := certs.Files{CertFile: s.cfg.tlsCert, KeyFile: s.cfg.tlsKey, ClientCAFile: s.cfg.tlsClientCA, Verify: s.cfg.tlsVerify}
+			cs, err := certs.Load(files, nil)
+			if err != nil {
+				return fail(fmt.Errorf("mqtt tls: %w", err))
+			}
+			conf = cs.Config()
 		}
 		ln, err := lc.Listen(ctx, "tcp", s.cfg.tlsListen)
 		if err != nil {
 			return fail(err)
 		}
-		lns = append(lns, tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+		lns = append(lns, tls.NewListener(ln, conf))
 	}
 	return lns, nil
 }

@@ -2,10 +2,12 @@ package plugin
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/url"
 	"sync"
 
@@ -30,7 +32,7 @@ type Host struct {
 type backend interface {
 	// open starts one session: a byte stream carrying the native protocol
 	// to the broker's session engine.
-	open(ctx context.Context, remoteAddr string) (sdk.Transport, error)
+	open(ctx context.Context, p Peer) (sdk.Transport, error)
 	// ready tells the broker that the protocol accepts clients. The Host
 	// calls it once.
 	ready(status string)
@@ -46,9 +48,10 @@ type HostConfig struct {
 	Settings map[string]string // the protocol's settings from the broker's configuration
 	Logger   *slog.Logger      // nil: the protocol's log lines are dropped
 	// Dial opens one session: a byte stream carrying the native protocol
-	// (docs/protocol.md) to the broker's session engine. remoteAddr is the
-	// protocol's client, for the broker's logs and stats. Connect calls it.
-	Dial func(ctx context.Context, remoteAddr string) (sdk.Transport, error)
+	// (docs/protocol.md) to the broker's session engine. p is the
+	// protocol's client: its address for the broker's logs and stats, and
+	// its TLS state for the broker's authorizer. Connect calls it.
+	Dial func(ctx context.Context, p Peer) (sdk.Transport, error)
 	// Ready is called when the protocol first calls Host.Ready; nil: not
 	// reported.
 	Ready func(status string)
@@ -67,12 +70,12 @@ func NewHost(c HostConfig) *Host {
 
 // linked is the backend of a Host in the broker's own process.
 type linked struct {
-	dial    func(ctx context.Context, remoteAddr string) (sdk.Transport, error)
+	dial    func(ctx context.Context, p Peer) (sdk.Transport, error)
 	readyFn func(status string)
 }
 
-func (l linked) open(ctx context.Context, remoteAddr string) (sdk.Transport, error) {
-	return l.dial(ctx, remoteAddr)
+func (l linked) open(ctx context.Context, p Peer) (sdk.Transport, error) {
+	return l.dial(ctx, p)
 }
 
 func (l linked) ready(status string) {
@@ -116,7 +119,39 @@ func (h *Host) Ready(status string) {
 // broker authenticates the session with them). Reconnecting does not
 // apply: a session ends with its client or with the broker.
 func (h *Host) Connect(ctx context.Context, remoteAddr string, opts ...sdk.Option) (*sdk.Conn, error) {
-	dial := func(ctx context.Context, _ *url.URL) (sdk.Transport, error) { return h.b.open(ctx, remoteAddr) }
+	return h.ConnectPeer(ctx, Peer{RemoteAddr: remoteAddr}, opts...)
+}
+
+// Peer is how a protocol's client reached it, as far as the broker's
+// authorizer cares.
+type Peer struct {
+	RemoteAddr string
+	// TLS is the client's TLS state once its handshake is done, with the
+	// certificates it presented: a protocol linked into the broker passes
+	// it on, so that a listener's map_identity can log the client in by
+	// its certificate. A plugin process's TLS state does not cross to the
+	// broker (a plugin's claim about a certificate is not proof of one).
+	TLS *tls.ConnectionState
+}
+
+// PeerOf describes c: its remote address and, for a *tls.Conn whose
+// handshake is done, its TLS state.
+func PeerOf(c net.Conn) Peer {
+	var p Peer
+	if a := c.RemoteAddr(); a != nil {
+		p.RemoteAddr = a.String()
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		if st := tc.ConnectionState(); st.HandshakeComplete {
+			p.TLS = &st
+		}
+	}
+	return p
+}
+
+// ConnectPeer is Connect for a client described by p, TLS state included.
+func (h *Host) ConnectPeer(ctx context.Context, p Peer, opts ...sdk.Option) (*sdk.Conn, error) {
+	dial := func(ctx context.Context, _ *url.URL) (sdk.Transport, error) { return h.b.open(ctx, p) }
 	opts = append(opts, sdk.CustomDialer(dial), sdk.MaxReconnects(0))
 	return sdk.Connect("plugin://"+h.name, opts...)
 }

@@ -19,8 +19,8 @@ func TestLinkedHost(t *testing.T) {
 	h := plugin.NewHost(plugin.HostConfig{
 		Name:     "text",
 		Settings: settings,
-		Dial: func(_ context.Context, remoteAddr string) (sdk.Transport, error) {
-			dialed = remoteAddr
+		Dial: func(_ context.Context, p plugin.Peer) (sdk.Transport, error) {
+			dialed = p.RemoteAddr
 			return nil, errDial
 		},
 		Ready: func(status string) { statuses = append(statuses, status) },

@@ -59,14 +59,14 @@ func (r *remote) stop() {
 	r.mu.Unlock()
 }
 
-func (r *remote) open(ctx context.Context, remoteAddr string) (sdk.Transport, error) {
+func (r *remote) open(ctx context.Context, p Peer) (sdk.Transport, error) {
 	r.mu.Lock()
 	stopped := r.stopped
 	r.mu.Unlock()
 	if stopped {
 		return nil, ErrStopped
 	}
-	resp, err := r.hc.OpenSession(ctx, &pluginpb.OpenSessionRequest{RemoteAddr: remoteAddr})
+	resp, err := r.hc.OpenSession(ctx, &pluginpb.OpenSessionRequest{RemoteAddr: p.RemoteAddr})
 	if err != nil {
 		return nil, fmt.Errorf("plugin: open session: %w", err)
 	}
