@@ -11,9 +11,10 @@ import * as w from './wire.js';
 /** The WebSocket subprotocol the broker selects. */
 export const SUBPROTOCOL = 'msgtrans.v1';
 
-// Frames the client accepts from a server: enough for any payload a broker
-// may be configured for, bounded so that a broken server cannot make the
-// client hold a huge message (docs/protocol.md, Limits).
+// Frames the client accepts from a server before its WELCOME says how large
+// they may be: enough for any payload a broker may be configured for,
+// bounded so that a broken server cannot make the client hold a huge
+// message (docs/protocol.md, Limits).
 const CLIENT_MAX_FRAME = 64 * 1024 * 1024 + 64 * 1024;
 
 /** What the client needs of a WebSocket: the browser's, Node >= 22's global, or the `ws` package's. */
@@ -113,6 +114,10 @@ export interface ServerInfo {
   maxPayload: number;
   /** The interval at which the broker PINGs. */
   heartbeatMs: number;
+  /** The largest frame body the broker accepts (the client reads frames of up to this plus 4 bytes). */
+  maxFrame: number;
+  /** The broker closes a connection it heard nothing from for this long; 0: an older broker that did not say. */
+  deadPeerMs: number;
 }
 
 /** A connection's counters. */
@@ -152,6 +157,9 @@ export class Connection implements SubOwner {
   private state: 'connecting' | 'connected' | 'reconnecting' | 'closed' = 'connecting';
   private ws: WebSocketLike | null = null;
   private welcome: ServerInfo | null = null;
+  // The largest frame body read from the server: its WELCOME's max_frame
+  // plus 4 (the room the protocol gives a server's own frames).
+  private readLimit = CLIENT_MAX_FRAME;
   private pending: Uint8Array[] = []; // frames made while reconnecting
   private pendingBytes = 0;
   private subs = new Map<number, Subscription>();
@@ -200,6 +208,7 @@ export class Connection implements SubOwner {
     this.hello = w.encode({
       type: w.T_HELLO, version: w.VERSION, noEcho: !!opts.noEcho, name: opts.name ?? '', token: opts.token ?? '',
       user: opts.user ?? '', pass: opts.password ?? '', will: opts.will && makeWill(opts.will),
+      wantLimits: true,
     });
     this.closed = new Promise((r) => (this.resolveClosed = r));
   }
@@ -272,7 +281,14 @@ export class Connection implements SubOwner {
   private install(ws: WebSocketLike, url: string, f: Extract<w.Frame, { type: typeof w.T_WELCOME }>): void {
     const again = this.state === 'reconnecting';
     this.ws = ws;
-    this.welcome = { url, serverId: f.serverId, serverVersion: f.serverVersion, sessionId: f.sessionId, maxPayload: f.maxPayload, heartbeatMs: f.heartbeatMs };
+    // Without LIMITS (an older broker) its frames are at most the payload
+    // limit plus 64 KiB of topics and header (docs/protocol.md, Limits).
+    const maxFrame = f.maxFrame ?? f.maxPayload + 64 * 1024;
+    this.welcome = {
+      url, serverId: f.serverId, serverVersion: f.serverVersion, sessionId: f.sessionId, maxPayload: f.maxPayload,
+      heartbeatMs: f.heartbeatMs, maxFrame, deadPeerMs: f.deadPeerMs ?? 0,
+    };
+    this.readLimit = maxFrame + 4;
     this.state = 'connected';
     ws.onmessage = (ev) => this.onMessage(ws, ev.data);
     ws.onerror = () => { /* the close event follows and says why */ };
@@ -319,7 +335,7 @@ export class Connection implements SubOwner {
     if (ws !== this.ws) return;
     let f: w.Frame;
     try {
-      f = w.decode(bytesOf(data), CLIENT_MAX_FRAME);
+      f = w.decode(bytesOf(data), this.readLimit);
     } catch (e) {
       this.lost(ws, new ProtocolError(`msgtrans: bad frame from the server: ${(e as Error).message}`, { cause: e }));
       return;

@@ -23,7 +23,7 @@ before(async () => {
     config: [
       'auth:\n  token: s3cret',
       'limits:\n  max_payload: 16KiB\n  max_pending: 64KiB\n  max_subscriptions: 3',
-      'sessions:\n  ping_interval: 100ms\n  dead_peer_timeout: 400ms',
+      'sessions:\n  ping_interval: 100ms\n  dead_peer_timeout: 400ms\n  max_frame: 100KiB',
       'retained:\n  store: memory',
       '',
     ].join('\n'),
@@ -93,6 +93,22 @@ test('payloads over the max_payload of the WELCOME are refused before sending; t
   assert.throws(() => c.publish('lim.p', 'é'.repeat(8 * 1024 + 1)), PayloadTooLargeError, 'strings are measured in UTF-8 bytes');
   await c.publishAck('lim.p', new Uint8Array(16 * 1024));
   assert.ok(c.isConnected);
+});
+
+test('the client asks for the limits: WELCOME tells it max_frame and dead_peer_ms', async () => {
+  const c = await conn();
+  assert.equal(c.info.maxPayload, 16 * 1024);
+  assert.equal(c.info.maxFrame, 100 * 1024);
+  assert.equal(c.info.deadPeerMs, 400);
+  // The largest payload still arrives: its frame is within max_frame + 4.
+  const sub = c.subscribe('limits.frame');
+  await c.flush();
+  const big = new Uint8Array(16 * 1024).fill(7);
+  c.publish('limits.frame', big, { headers: { a: 'b' } });
+  const m = (await next(sub[Symbol.asyncIterator]())).value;
+  assert.equal(m.data.length, big.length);
+  assert.equal(m.headers.get('a'), 'b');
+  sub.unsubscribe();
 });
 
 test('a subscription iterator that is not read drops messages and reports SlowConsumerError once', async () => {
