@@ -63,27 +63,13 @@ auth:
 
 	// The device's certificate, and no user name or password: it logs in
 	// as device-7 and receives what it publishes on its own topics.
-	got := make(chan string, 1)
-	go func() {
-		out, err := run(sub, append(tlsArgs(device), "-t", "dev/device-7/#", "-C", "1", "-W", "20", "-v")...)
-		got <- fmt.Sprintf("%s%v", out, err)
-	}()
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-wait:
-	for {
-		select {
-		case s := <-got:
-			if s != "dev/device-7/temp 21.5\n<nil>" {
-				t.Fatalf("mosquitto_sub with the device's certificate: %q", s)
-			}
-			break wait
-		case <-tick.C:
-			if out, err := run(pub, append(tlsArgs(device), "-t", "dev/device-7/temp", "-m", "21.5")...); err != nil {
-				t.Fatalf("mosquitto_pub with the device's certificate: %v: %s", err, out)
-			}
-		}
-	}
+	receiveWhilePublishing(t, "dev/device-7/temp 21.5\n<nil>",
+		func() (string, error) {
+			return run(sub, append(tlsArgs(device), "-t", "dev/device-7/#", "-C", "1", "-W", "20", "-v")...)
+		},
+		func() (string, error) {
+			return run(pub, append(tlsArgs(device), "-t", "dev/device-7/temp", "-m", "21.5")...)
+		})
 
 	// Its permissions are device-7's: another device's topics are refused.
 	out, err := run(sub, append(tlsArgs(device), "-t", "dev/device-8/#", "-C", "1", "-W", "10")...)
@@ -138,30 +124,44 @@ plugins:
 		}
 		return append(a, more...)
 	}
+	run := func(name string, args ...string) (string, error) {
+		b, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+		return string(b), err
+	}
+	receiveWhilePublishing(t, "plug/in hello\n<nil>",
+		func() (string, error) { return run(sub, args(device, "-t", "plug/#", "-C", "1", "-W", "20", "-v")...) },
+		func() (string, error) { return run(pub, args(device, "-t", "plug/in", "-m", "hello")...) })
+	for name, cert := range map[string]certstest.Issued{"no certificate": {}, "another CA's": stranger} {
+		if out, err := run(pub, args(cert, "-t", "plug/in", "-m", "x")...); err == nil {
+			t.Fatalf("mosquitto_pub with %s certificate was accepted: %q", name, out)
+		}
+	}
+}
+
+// receiveWhilePublishing runs subscribe (a mosquitto_sub that exits after
+// one message) and publish every 200 ms until subscribe returns (a
+// subscription is in place only some time after the process starts), then
+// checks its output and error against want.
+func receiveWhilePublishing(t *testing.T, want string, subscribe, publish func() (string, error)) {
+	t.Helper()
 	got := make(chan string, 1)
 	go func() {
-		b, err := exec.CommandContext(ctx, sub, args(device, "-t", "plug/#", "-C", "1", "-W", "20", "-v")...).CombinedOutput()
-		got <- fmt.Sprintf("%s%v", b, err)
+		out, err := subscribe()
+		got <- fmt.Sprintf("%s%v", out, err)
 	}()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-wait:
 	for {
 		select {
 		case s := <-got:
-			if s != "plug/in hello\n<nil>" {
-				t.Fatalf("mosquitto_sub with a certificate: %q", s)
+			if s != want {
+				t.Fatalf("subscriber: %q, want %q", s, want)
 			}
-			break wait
+			return
 		case <-tick.C:
-			if b, err := exec.CommandContext(ctx, pub, args(device, "-t", "plug/in", "-m", "hello")...).CombinedOutput(); err != nil {
-				t.Fatalf("mosquitto_pub with a certificate: %v: %s", err, b)
+			if out, err := publish(); err != nil {
+				t.Fatalf("publisher: %v: %s", err, out)
 			}
-		}
-	}
-	for name, cert := range map[string]certstest.Issued{"no certificate": {}, "another CA's": stranger} {
-		if b, err := exec.CommandContext(ctx, pub, args(cert, "-t", "plug/in", "-m", "x")...).CombinedOutput(); err == nil {
-			t.Fatalf("mosquitto_pub with %s certificate was accepted: %q", name, b)
 		}
 	}
 }

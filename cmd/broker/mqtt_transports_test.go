@@ -102,25 +102,16 @@ func TestMQTTOverWebSocketAndTLS(t *testing.T) {
 	host, port, _ := strings.Cut(tlsAddr, ":")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, sub, "-h", host, "-p", port, "--cafile", certFile, "-t", "tls/x", "-C", "1", "-W", "15")
-	out := make(chan string, 1)
-	go func() {
-		b, err := cmd.CombinedOutput()
-		out <- fmt.Sprintf("%s%v", b, err)
-	}()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case s := <-out:
-			if s != "over tls\n<nil>" {
-				t.Fatalf("mosquitto_sub over TLS: %q", s)
-			}
-			return
-		case <-tick.C:
-			c.Publish("tls/x", 0, false, "over tls")
-		}
-	}
+	receiveWhilePublishing(t, "over tls\n<nil>",
+		func() (string, error) {
+			b, err := exec.CommandContext(ctx, sub, "-h", host, "-p", port, "--cafile", certFile, "-t", "tls/x", "-C", "1", "-W", "15").CombinedOutput()
+			return string(b), err
+		},
+		func() (string, error) {
+			tok := c.Publish("tls/x", 0, false, "over tls")
+			tok.WaitTimeout(5 * time.Second)
+			return "", tok.Error()
+		})
 }
 
 var _ = tls.VersionTLS12
