@@ -85,6 +85,17 @@ func New(cfg Config, opts Options, prev *Authorizer) (*Authorizer, error) {
 	return a, nil
 }
 
+// retire marks a's rule sets as replaced by a reload's.
+func (a *Authorizer) retire() {
+	a.defaults.retired.Store(true)
+	a.removed.retired.Store(true)
+	for _, u := range a.users {
+		if u.perms != nil {
+			u.perms.retired.Store(true)
+		}
+	}
+}
+
 // PlainTextUsers names the users whose password is written in plain text,
 // for the warning at start.
 func PlainTextUsers(cfg Config) []string {

@@ -35,7 +35,9 @@ func (l *Live) Swap(a *Authorizer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a.live = l
-	l.cur.Store(a)
+	if old := l.cur.Swap(a); old != nil && old != a {
+		old.retire()
+	}
 }
 
 // Authenticate implements broker.Authenticator with the authorizer in force.

@@ -23,6 +23,9 @@ type permSet struct {
 	resp     Responses
 
 	pubCache decisions
+	// retired is set when a reload puts another authorizer, with sets of
+	// its own, in force (broker.PublishRules.Retired).
+	retired atomic.Bool
 }
 
 func compile(p *Permissions) *permSet {
@@ -166,9 +169,35 @@ type resolved struct {
 }
 
 var (
-	_ broker.Permissions = (*sessionPerms)(nil)
-	_ broker.Responder   = (*sessionPerms)(nil)
+	_ broker.Permissions  = (*sessionPerms)(nil)
+	_ broker.Responder    = (*sessionPerms)(nil)
+	_ broker.PublishRules = (*sessionPerms)(nil)
 )
+
+// PublishRuleSet implements broker.PublishRules: the session's rule set, or
+// nil when it has no publish rules.
+func (p *sessionPerms) PublishRuleSet() any {
+	set := p.rules()
+	if set.pubAllow == nil && set.pubDeny == nil {
+		return nil
+	}
+	return set
+}
+
+// RulesAllowPublish implements broker.PublishRules.
+func (p *sessionPerms) RulesAllowPublish(topic []byte) (any, bool) {
+	set := p.rules()
+	if set.pubAllow == nil && set.pubDeny == nil {
+		return nil, true
+	}
+	return set, set.decide(topic).ok
+}
+
+// Retired implements broker.PublishRules.
+func (p *sessionPerms) Retired(set any) bool {
+	ps, ok := set.(*permSet)
+	return ok && ps.retired.Load()
+}
 
 // rules returns the rule set in force for the session.
 func (p *sessionPerms) rules() *permSet {

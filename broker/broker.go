@@ -114,7 +114,7 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 	info.ID = b.nextID.Add(1)
 	info.Opened = time.Now()
 	s := &Session{b: b, info: info, conn: conn, subs: make(map[uint32]*subscription)}
-	s.principal.Store(&p)
+	s.principal.Store(p.withRules())
 	b.sessions[info.ID] = s
 	b.byProto[info.Protocol]++
 	b.totalBy[info.Protocol]++
@@ -167,7 +167,7 @@ func (b *Broker) slowConsumer(s *Session) {
 // publish routes m, which it may change: subscribers get m itself (no copy
 // per publish), so the publisher's ack id and the delivery-only fields are
 // cleared first.
-func (b *Broker) publish(from *Session, m *Message) error {
+func (b *Broker) publish(from *Session, m *Message, res *topics.Result[*subscription]) error {
 	ackID := m.AckID
 	m.AckID, m.Retained, m.NoResponders, m.Origin = 0, false, false, ""
 
@@ -230,7 +230,13 @@ func (b *Broker) publish(from *Session, m *Message) error {
 		// at once, without allocating).
 		join = b.ackJoin(from, ackID, 1)
 	}
-	n, err := b.interest.route(from, m, nil, join)
+	var n int
+	var err error
+	if res != nil {
+		n = b.interest.routeMatched(from, m, res, nil, join)
+	} else {
+		n, err = b.interest.route(from, m, nil, join)
+	}
 	if err != nil {
 		// Refused before anything was forwarded: no ack, the error answers.
 		return fmt.Errorf("%w: %w", ErrBadTopic, err)

@@ -146,13 +146,27 @@ func (in *interest) localInterest() []Interest {
 // ack, if not nil, is the publisher's pending ack: forwards to an
 // AckForwarder join it.
 func (in *interest) route(from *Session, m *Message, chosen []QueueGroup, ack *ackJoin) (int, error) {
+	res, err := in.match(from, m.Topic)
+	if err != nil {
+		return 0, err
+	}
+	return in.routeMatched(from, m, res, chosen, ack), nil
+}
+
+// match returns the subscriptions that match topic, for a message from
+// from (nil: from another node or the broker itself).
+func (in *interest) match(from *Session, topic []byte) (*topics.Result[*subscription], error) {
 	var hint uint32 // spreads publishers over the trie's read locks
 	if from != nil {
 		hint = uint32(from.info.ID)
 	}
-	res, err := in.tree.MatchBytesFrom(m.Topic, hint)
-	if err != nil || res.Empty() {
-		return 0, err
+	return in.tree.MatchBytesFrom(topic, hint)
+}
+
+// routeMatched is route once the topic is matched: res is its result.
+func (in *interest) routeMatched(from *Session, m *Message, res *topics.Result[*subscription], chosen []QueueGroup, ack *ackJoin) int {
+	if res.Empty() {
+		return 0
 	}
 	here := m.Origin == ""
 	var fw forwards // stays empty, and on the stack, without other nodes
@@ -202,7 +216,7 @@ func (in *interest) route(from *Session, m *Message, chosen []QueueGroup, ack *a
 	if fw.len() > 0 {
 		n += in.forward(m, &fw, ack)
 	}
-	return n, nil
+	return n
 }
 
 func isChosen(chosen []QueueGroup, filter, name string) bool {

@@ -3,6 +3,8 @@ package broker
 import (
 	"crypto/tls"
 	"fmt"
+
+	"github.com/msgtrans/msgtrans/topics"
 )
 
 // Peer is how a session's connection arrived, as its transport saw it: what
@@ -23,6 +25,10 @@ type Principal struct {
 	// Permissions decides what the session may publish, subscribe to and
 	// receive; nil allows everything.
 	Permissions Permissions
+
+	// Set by the broker when the session takes the principal (withRules):
+	// Permissions, when they implement PublishRules.
+	rules PublishRules
 }
 
 // Permissions is the broker's one question to an authorizer. The session
@@ -53,6 +59,64 @@ type Responder interface {
 	Received(reply []byte)
 }
 
+// PublishRules is implemented by Permissions whose publish decision comes
+// from a rule set that sessions share (one per user, say) and depends on
+// the topic alone. The broker then keeps "this rule set allows this topic"
+// with the topic's cached match result (topics.Result.Memo), so that a
+// publish to a topic it has matched before costs a compare, not a second
+// lookup by topic.
+type PublishRules interface {
+	// PublishRuleSet identifies the session's rule set now: sessions
+	// whose values are equal get the same answers. It must be comparable
+	// (a pointer), or nil for a set without publish rules (everything may
+	// be published).
+	PublishRuleSet() any
+	// RulesAllowPublish is the answer of the session's rule set now (set,
+	// as PublishRuleSet would name it) for topic, without what the session
+	// may have earned of its own (Responder's replies): when ok is false,
+	// MayPublish still decides.
+	RulesAllowPublish(topic []byte) (set any, ok bool)
+	// Retired reports whether set, a value PublishRuleSet returned, is no
+	// longer in force for anyone (a reload replaced it), so that the
+	// memos that name it may be taken over.
+	Retired(set any) bool
+}
+
+// withRules returns p ready for a session to take: whether its
+// Permissions have publish rules is found once, not at every publish.
+func (p Principal) withRules() *Principal {
+	p.rules, _ = p.Permissions.(PublishRules)
+	return &p
+}
+
+// allowsPublish reports whether p's rule set allows publishing to topic,
+// from the memo kept with the topic's match result res when it has one;
+// res is nil for a topic that did not match (an invalid one). Called only
+// when p.rules is set.
+func (p *Principal) allowsPublish(res *topics.Result[*subscription], topic []byte) bool {
+	key := p.rules.PublishRuleSet()
+	if key == nil {
+		return true
+	}
+	var old *topics.Memo
+	if res != nil {
+		if old = res.Memo.Load(); old != nil && old.Key == key {
+			return true
+		}
+	}
+	set, ok := p.rules.RulesAllowPublish(topic)
+	if !ok {
+		return false
+	}
+	// One memo per result: the first rule set keeps it, so that users
+	// with different rules publishing to one topic do not take turns
+	// writing to a line every core reads; a reload frees it.
+	if set != nil && res != nil && !res.Empty() && (old == nil || p.rules.Retired(old.Key)) {
+		res.Memo.CompareAndSwap(old, &topics.Memo{Key: set})
+	}
+	return true
+}
+
 // The publish check is written out in Session.Publish, on the hot path.
 
 // Principal returns the principal the session acts as now.
@@ -63,7 +127,7 @@ func (s *Session) Principal() Principal { return *s.principal.Load() }
 // every subscription is checked again. A subscription p no longer allows
 // is removed, and the session's Conn is told with Revoke.
 func (s *Session) SetPrincipal(p Principal) {
-	s.principal.Store(&p)
+	s.principal.Store(p.withRules())
 	var revoked []*subscription
 	s.mu.Lock()
 	for _, sub := range s.subs {

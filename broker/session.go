@@ -190,12 +190,24 @@ func (s *Session) Publish(m *Message) error {
 	if s.b.draining.Load() {
 		return ErrShutdown
 	}
-	if perms := s.principal.Load().Permissions; perms != nil && !perms.MayPublish(m.Topic) {
-		return s.deny("publish to", m.Topic, "")
+	p := s.principal.Load()
+	var res *topics.Result[*subscription]
+	if perms := p.Permissions; perms != nil {
+		allowed := false
+		if p.rules != nil && !m.Retain {
+			// Match first: the topic's cached result may already say that
+			// this rule set allows it. (A retained publish is stored
+			// before it is matched.)
+			res, _ = s.b.interest.match(s, m.Topic)
+			allowed = p.allowsPublish(res, m.Topic)
+		}
+		if !allowed && !perms.MayPublish(m.Topic) {
+			return s.deny("publish to", m.Topic, "")
+		}
 	}
 	s.msgsIn.Add(1)
 	s.bytesIn.Add(uint64(len(m.Payload)))
-	return s.b.publish(s, m)
+	return s.b.publish(s, m, res)
 }
 
 // SubOptions are the options of one subscription.

@@ -64,7 +64,7 @@ func (b *Broker) publishWill(s *Session, w *Will) {
 		}
 		// A will refused for a store limit is dropped like any message
 		// nobody can take; there is no one left to tell.
-		_ = b.publish(s, &Message{Topic: []byte(w.Topic), Header: w.Header, Payload: w.Payload, Retain: w.Retain, TTL: w.TTL})
+		_ = b.publish(s, &Message{Topic: []byte(w.Topic), Header: w.Header, Payload: w.Payload, Retain: w.Retain, TTL: w.TTL}, nil)
 	}
 	if w.Delay <= 0 {
 		fire()

@@ -26,7 +26,17 @@ const defaultCacheSize = 1024
 type Result[T comparable] struct {
 	Plain  []T        // plain subscribers whose filter matches
 	Queues []Queue[T] // one entry per matching queue group, sorted by name
+	// Memo is an answer a caller worked out from the topic alone, kept
+	// with the result for as long as it stays cached (a change to the
+	// subscriptions that match the topic makes a new result, without
+	// one). The first caller to store one keeps the slot. The shared
+	// result of topics with no subscriber (Empty) must not get one.
+	Memo atomic.Pointer[Memo]
 }
+
+// Memo is what Result.Memo holds: Key says what the answer is about (the
+// caller's own comparable value, such as a pointer).
+type Memo struct{ Key any }
 
 // Queue is one queue group in a [Result]: the members that share a queue
 // name on one filter. A group is its filter and its name together: "g" on
