@@ -31,8 +31,8 @@ func sameFilter(ctx context.Context, e *env) string {
 	}
 	rc.Write(b)
 	sent := flood(ctx, e, "fan", rate, 16)
-	return fmt.Sprintf("%d x SUB > on one connection: %d refused; %d published, %d delivered to it",
-		subs, e.cnt.refused.Load(), sent, e.cnt.recv.Load()-e.cnt.refused.Load())
+	return fmt.Sprintf("%d x SUB > on one connection: %d refused (codes:%s); %d published, %d delivered to it",
+		subs, e.cnt.refused.Load(), e.cnt.codeSummary(), sent, e.cnt.recv.Load()-e.cnt.refused.Load()-e.cnt.fatal.Load())
 }
 
 // trieFilter is the i-th of 2^16 filters: 16 tokens, each `a` or `*` by
