@@ -81,16 +81,45 @@ func (s *set[T]) remove(v T) bool {
 // node is one level of the subscription trie. It holds the subscriptions
 // whose filter ends here and the branches to the next token.
 type node[T comparable] struct {
-	next   map[string]*node[T] // literal tokens
-	star   *node[T]            // "*" branch
-	full   *node[T]            // ">" branch; never has children
+	// The literal branches: while there is only one (most nodes of most
+	// tries are links of a chain), it is held in tok and one, with no map
+	// to allocate or to look through on each match; from two on, in next.
+	tok    string
+	one    *node[T]
+	next   map[string]*node[T]
+	star   *node[T] // "*" branch
+	full   *node[T] // ">" branch; never has children
 	plain  set[T]
 	queues map[string]*set[T] // queue name -> members
 }
 
 func (n *node[T]) empty() bool {
 	return len(n.plain.items) == 0 && len(n.queues) == 0 &&
-		len(n.next) == 0 && n.star == nil && n.full == nil
+		n.one == nil && len(n.next) == 0 && n.star == nil && n.full == nil
+}
+
+// lit returns the literal branch for tok, or nil.
+func (n *node[T]) lit(tok string) *node[T] {
+	if n.one != nil {
+		if n.tok == tok {
+			return n.one
+		}
+		return nil
+	}
+	return n.next[tok]
+}
+
+// eachLit calls fn for each literal branch until it returns false.
+func (n *node[T]) eachLit(fn func(tok string, c *node[T]) bool) bool {
+	if n.one != nil {
+		return fn(n.tok, n.one)
+	}
+	for tok, c := range n.next {
+		if !fn(tok, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // child returns the branch for tok, creating it if create is true.
@@ -102,15 +131,21 @@ func (n *node[T]) child(tok string, create bool) *node[T] {
 	case fwc:
 		p = &n.full
 	default:
-		c := n.next[tok]
+		c := n.lit(tok)
 		if c == nil && create {
 			c = &node[T]{}
-			if n.next == nil {
-				n.next = make(map[string]*node[T])
-			}
 			// Clone: the caller's string may alias a reused buffer, and
 			// a token should not pin the memory of a whole filter.
-			n.next[strings.Clone(tok)] = c
+			tok = strings.Clone(tok)
+			switch {
+			case n.one == nil && n.next == nil:
+				n.tok, n.one = tok, c
+			case n.one != nil:
+				n.next = map[string]*node[T]{n.tok: n.one, tok: c}
+				n.tok, n.one = "", nil
+			default:
+				n.next[tok] = c
+			}
 		}
 		return c
 	}
@@ -128,8 +163,17 @@ func (n *node[T]) drop(tok string) {
 	case fwc:
 		n.full = nil
 	default:
+		if n.one != nil {
+			if n.tok == tok {
+				n.tok, n.one = "", nil
+			}
+			return
+		}
 		delete(n.next, tok)
-		if len(n.next) == 0 {
+		if len(n.next) == 1 {
+			for t, c := range n.next {
+				n.tok, n.one = t, c
+			}
 			n.next = nil
 		}
 	}
@@ -202,7 +246,7 @@ func (n *node[T]) match(toks []string, r *Result[T], m *sync.RWMutex) {
 	sp := 0
 	i := 0
 	if IsSystem(toks[0]) {
-		if n = n.next[toks[0]]; n == nil {
+		if n = n.lit(toks[0]); n == nil {
 			return
 		}
 		if len(toks) == 1 {
@@ -222,7 +266,7 @@ func (n *node[T]) match(toks []string, r *Result[T], m *sync.RWMutex) {
 		if n.full != nil {
 			r.add(n.full)
 		}
-		c := n.next[toks[i]]
+		c := n.lit(toks[i])
 		if i == len(toks)-1 {
 			if n.star != nil {
 				r.add(n.star)
