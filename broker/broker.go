@@ -21,6 +21,7 @@ import (
 // Broker routes messages between sessions. Create one with New.
 type Broker struct {
 	opts        Options
+	refusalErrs refusalErrs // built once: a refusal formats nothing (refusals.go)
 	id          string
 	interest    *interest
 	slow        atomic.Uint64 // sessions closed as slow consumers
@@ -60,13 +61,14 @@ func New(opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("broker: server id: %w", err)
 	}
 	return &Broker{
-		opts:     opts,
-		id:       hex.EncodeToString(rb[:]),
-		interest: newInterest(),
-		sessions: make(map[uint64]*Session),
-		byProto:  make(map[string]int),
-		totalBy:  make(map[string]uint64),
-		goneBy:   make(map[string]SessionStats),
+		opts:        opts,
+		refusalErrs: newRefusalErrs(&opts),
+		id:          hex.EncodeToString(rb[:]),
+		interest:    newInterest(),
+		sessions:    make(map[uint64]*Session),
+		byProto:     make(map[string]int),
+		totalBy:     make(map[string]uint64),
+		goneBy:      make(map[string]SessionStats),
 	}, nil
 }
 

@@ -121,14 +121,11 @@ type Session struct {
 	// overlaps (MaxSubscriptionsPerTopic): literal filters with how many
 	// subscriptions each, and the wildcard ones.
 	literals map[string]int
-	// refused remembers the last filter refused for overlapping too many
-	// subscriptions, until a subscription is removed.
-	refused struct {
-		filter string
-		err    error
-	}
-	maxDup int // at least the largest count in literals: a scan that reaches it can stop
-	wild   []*subscription
+	// refusals counts refused subscription requests and remembers the
+	// last filter refused for overlapping too many (refusals.go).
+	refusals refusals
+	maxDup   int // at least the largest count in literals: a scan that reaches it can stop
+	wild     []*subscription
 
 	// reasonMu guards reason apart from mu: a slow consumer is detected
 	// while mu is held.
@@ -240,54 +237,66 @@ const (
 // queued. If the replay fails, the subscription is removed again and the
 // error returned.
 func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
-	if sid == 0 {
-		// ERR uses sid 0 for "no subscription": a subscription 0 could
-		// not be told apart from that.
-		return fmt.Errorf("%w: 0 is reserved", ErrBadSubscription)
+	if s.closing.Load() {
+		// Being closed (perhaps for its refusals): what is still buffered
+		// from the client is read and dropped at no cost.
+		return ErrSessionClosed
 	}
 	queue := o.Queue
-	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue, noLocal: o.NoLocal}
-	// A queue group shares live work; replaying retained messages to every
-	// member would hand each of them the same message.
-	sub.replaying = queue == "" && o.Retained != RetainNever
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrSessionClosed
+	}
+	errs := &s.b.refusalErrs
+	if sid == 0 {
+		err := s.refusedLocked(errs.sidZero)
+		s.mu.Unlock()
+		return err
 	}
 	// Decided under the lock: a SetPrincipal that stores a new principal
 	// after this re-checks (under the lock too) every subscription, this
 	// one included.
 	ok, filtered := s.principal.Load().maySubscribe(filter, queue)
 	if !ok {
+		over := s.overRefusedLocked()
 		s.mu.Unlock()
-		return s.deny("subscribe to", []byte(filter), queue)
+		err := s.deny("subscribe to", []byte(filter), queue) // reported outside the lock
+		if over {
+			return ErrSessionClosed
+		}
+		return err
 	}
-	sub.filtered.Store(filtered)
 	if _, dup := s.subs[sid]; dup {
+		err := s.refusedLocked(errs.sidInUse)
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %d already in use", ErrBadSubscription, sid)
+		return err
 	}
 	if len(s.subs) >= s.b.opts.MaxSubscriptions {
+		err := s.refusedLocked(errs.maxSubs)
 		s.mu.Unlock()
-		return fmt.Errorf("%w: limit is %d", ErrTooManySubs, s.b.opts.MaxSubscriptions)
+		return err
 	}
-	if s.refused.err != nil && s.refused.filter == filter {
+	if r := &s.refusals; r.filter != "" && r.filter == filter {
 		// The same filter again, with no subscription removed since it
-		// was refused: refused again, without counting or formatting
-		// (a client repeating it thousands of times must not cost the
-		// broker more than it costs the client).
-		err := s.refused.err
+		// was refused: refused again without counting overlaps.
+		err := s.refusedLocked(errs.perTopic)
 		s.mu.Unlock()
 		return err
 	}
 	if n := s.overlapsLocked(filter); n >= s.b.opts.MaxSubscriptionsPerTopic {
-		err := fmt.Errorf("%w: %.200q overlaps %d of this session's subscriptions; one topic may match at most %d",
-			ErrTooManySubs, filter, n, s.b.opts.MaxSubscriptionsPerTopic)
-		s.refused.filter, s.refused.err = filter, err
+		s.refusals.filter = filter
+		err := s.refusedLocked(errs.perTopic)
 		s.mu.Unlock()
 		return err
 	}
+	// Allocated only once the request is accepted: a refusal allocates
+	// nothing here.
+	sub := &subscription{sess: s, sid: sid, filter: filter, queue: queue, noLocal: o.NoLocal}
+	sub.filtered.Store(filtered)
+	// A queue group shares live work; replaying retained messages to every
+	// member would hand each of them the same message.
+	sub.replaying = queue == "" && o.Retained != RetainNever
 	if sub.replaying && o.Retained == RetainIfNew {
 		for _, other := range s.subs {
 			if other.filter == filter && other.queue == queue {
@@ -297,8 +306,9 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 		}
 	}
 	if err := s.b.interest.add(sub); err != nil {
+		err = s.refusedLocked(fmt.Errorf("%w: %w", ErrBadTopic, err))
 		s.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrBadTopic, err)
+		return err
 	}
 	s.subs[sid] = sub
 	s.indexLocked(sub)
@@ -348,7 +358,7 @@ func (s *Session) Unsubscribe(sid uint32, max uint32) error {
 	defer s.mu.Unlock()
 	sub, ok := s.subs[sid]
 	if !ok {
-		return fmt.Errorf("%w: %d not subscribed", ErrBadSubscription, sid)
+		return s.refusedLocked(s.b.refusalErrs.sidUnknown)
 	}
 	if max > 0 {
 		sub.max.Store(uint64(max))
@@ -410,7 +420,7 @@ func (s *Session) indexLocked(sub *subscription) {
 }
 
 func (s *Session) unindexLocked(sub *subscription) {
-	s.refused.filter, s.refused.err = "", nil // room may have been made
+	s.refusals.filter = "" // room may have been made
 	if topics.IsLiteral(sub.filter) {
 		if s.literals[sub.filter]--; s.literals[sub.filter] <= 0 {
 			delete(s.literals, sub.filter)

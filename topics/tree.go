@@ -234,7 +234,7 @@ func (t *Tree[T]) miss(topic string, m *sync.RWMutex) (*Result[T], error) {
 	ntok, _ := split(topic, &toks)
 	gen := t.gen.Load()
 	r := new(Result[T])
-	t.root.matchTop(toks[:ntok], r)
+	t.root.match(toks[:ntok], r, m)
 	m.RUnlock()
 
 	if r.Empty() {

@@ -242,7 +242,7 @@ func TestTreeRemovePrunes(t *testing.T) {
 			}
 		}
 	}
-	if !tr.root.empty() || tr.root.next != nil {
+	if !tr.root.empty() || tr.root.next != nil || tr.root.one != nil {
 		t.Fatalf("root not pruned: %+v", tr.root)
 	}
 }

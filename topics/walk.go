@@ -60,10 +60,8 @@ func (n *node[T]) walk(path []string, fn func(string, string, []T) bool) bool {
 			}
 		}
 	}
-	for tok, c := range n.next {
-		if !c.walk(append(path, tok), fn) {
-			return false
-		}
+	if !n.eachLit(func(tok string, c *node[T]) bool { return c.walk(append(path, tok), fn) }) {
+		return false
 	}
 	for _, c := range []struct {
 		tok string

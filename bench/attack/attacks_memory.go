@@ -55,8 +55,8 @@ func queueGroupsTopics(ctx context.Context, e *env) string {
 			break
 		}
 	}
-	return fmt.Sprintf("%d members x %d SUB > (queue g): %d refused; %d distinct topics published",
-		members, subsEach, e.cnt.refused.Load(), n)
+	return fmt.Sprintf("%d members x %d SUB > (queue g): %d refused, %d members closed by the broker (%d fatal ERRs; codes:%s); %d distinct topics published",
+		members, subsEach, e.cnt.refused.Load(), e.cnt.closed.Load(), e.cnt.fatal.Load(), e.cnt.codeSummary(), n)
 }
 
 // helloHeaders: connections that send only a HELLO frame header declaring

@@ -31,8 +31,8 @@ func sameFilter(ctx context.Context, e *env) string {
 	}
 	rc.Write(b)
 	sent := flood(ctx, e, "fan", rate, 16)
-	return fmt.Sprintf("%d x SUB > on one connection: %d refused; %d published, %d delivered to it",
-		subs, e.cnt.refused.Load(), sent, e.cnt.recv.Load()-e.cnt.refused.Load())
+	return fmt.Sprintf("%d x SUB > on one connection: %d refused (codes:%s); %d published, %d delivered to it",
+		subs, e.cnt.refused.Load(), e.cnt.codeSummary(), sent, e.cnt.recv.Load()-e.cnt.refused.Load()-e.cnt.fatal.Load())
 }
 
 // trieFilter is the i-th of 2^16 filters: 16 tokens, each `a` or `*` by
@@ -56,7 +56,8 @@ func trieFilter(i int) string {
 // may hold no more than limits.max_subscriptions_per_topic of them), a
 // wildcard SUB and UNSUB every millisecond from another connection (each
 // would clear a match cache invalidated wholesale), and a third publishing
-// to a 17-token topic that walks the whole trie and matches nothing.
+// to 17-token topics that walk the whole trie and match nothing, each
+// topic new (`a.….a.yN`), so that the match cache never spares a walk.
 func trieChurn(ctx context.Context, e *env) string {
 	const filters, perConn, rate = 1 << 16, 64, 5000
 	ready := make(chan struct{}, filters/perConn)
@@ -105,7 +106,7 @@ func trieChurn(ctx context.Context, e *env) string {
 			churns.Add(1)
 		}
 	}()
-	topic := strings.Repeat("a.", 16) + "y"
+	prefix := strings.Repeat("a.", 16) + "y"
 	pub, err := dialRaw(ctx, e.b.tcp, &e.cnt, &wire.Hello{Name: "walker"})
 	if err != nil {
 		return "publisher: " + err.Error()
@@ -116,12 +117,12 @@ func trieChurn(ctx context.Context, e *env) string {
 	next := pace(rate)
 	n := 0
 	for ; next(ctx); n++ {
-		b = wire.AppendPub(b[:0], topic, "", nil, nil, false, 0)
+		b = wire.AppendPub(b[:0], prefix+strconv.Itoa(n), "", nil, nil, false, 0)
 		if _, err := pub.Write(b); err != nil {
 			break
 		}
 	}
-	return fmt.Sprintf("%d trie filters on %d connections (%d refused), ~%d SUB/UNSUB pairs, %d publishes to a 17-token topic (%.0f/s of %d/s asked)",
+	return fmt.Sprintf("%d trie filters on %d connections (%d refused), ~%d SUB/UNSUB pairs, %d publishes to new 17-token topics (%.0f/s of %d/s asked)",
 		filters, filters/perConn, e.cnt.refused.Load(), churns.Load(), n, float64(n)/time.Since(start).Seconds(), rate)
 }
 

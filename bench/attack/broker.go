@@ -20,6 +20,7 @@ import (
 // that its peak RSS belongs to that attack alone.
 type brokerProc struct {
 	tcp, ws, quic string // host:port
+	http          string // the monitoring listener, with pprof (--pprof); "" without
 	cmd           *exec.Cmd
 	exited        chan struct{}
 	log           *tailBuffer
@@ -44,12 +45,16 @@ func buildBroker(dir string) (string, error) {
 // budget under test, a memory retained store (the replay attack fills it;
 // bbolt would measure the disk), the monitoring listener off, and extra
 // (an attack's own keys, e.g. auth) appended.
-func brokerConfig(tcp, ws, quic string, budget int64, extra string) string {
+func brokerConfig(tcp, ws, quic, http string, budget int64, extra string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "limits:\n  max_memory: %d\n", budget)
 	fmt.Fprintf(&b, "retained:\n  store: memory\n")
 	fmt.Fprintf(&b, "tcp:\n  listen: %q\nws:\n  listen: %q\n  path: /ws\nquic:\n  listen: %q\n", tcp, ws, quic)
-	b.WriteString("http:\n  listen: \"\"\n")
+	if http != "" {
+		fmt.Fprintf(&b, "http:\n  listen: %q\n  pprof: true\n", http)
+	} else {
+		b.WriteString("http:\n  listen: \"\"\n")
+	}
 	b.WriteString("mqtt:\n  listen: \"\"\n  ws_path: \"\"\n") // its default port would be shared by every broker
 	b.WriteString(extra)
 	return b.String()
@@ -58,12 +63,15 @@ func brokerConfig(tcp, ws, quic string, budget int64, extra string) string {
 // startBroker writes the configuration into dir and starts bin with it, then
 // waits until its TCP listener accepts, and samples its RSS from
 // /proc/<pid>/status every interval until stop.
-func startBroker(bin, dir string, budget int64, extra, logLevel string, interval time.Duration) (*brokerProc, error) {
+func startBroker(bin, dir string, budget int64, extra, logLevel string, interval time.Duration, profile bool) (*brokerProc, error) {
 	b := &brokerProc{tcp: freeTCPPort(), ws: freeTCPPort(), quic: freeUDPPort(),
 		exited: make(chan struct{}), log: &tailBuffer{max: 64 << 10},
 		stopSamp: make(chan struct{}), sampDone: make(chan struct{})}
+	if profile {
+		b.http = freeTCPPort()
+	}
 	cfgFile := filepath.Join(dir, "broker.yaml")
-	if err := os.WriteFile(cfgFile, []byte(brokerConfig(b.tcp, b.ws, b.quic, budget, extra)), 0o600); err != nil {
+	if err := os.WriteFile(cfgFile, []byte(brokerConfig(b.tcp, b.ws, b.quic, b.http, budget, extra)), 0o600); err != nil {
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")

@@ -93,6 +93,7 @@ type options struct {
 	rate     int
 	only     string
 	logLevel string
+	pprof    string // a directory for each broker's profiles, "" for none
 }
 
 func main() {
@@ -114,6 +115,8 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "comma-separated substrings: run only the attacks whose names contain one")
 	flag.BoolVar(&list, "list", false, "list the attacks and exit")
 	flag.StringVar(&o.logLevel, "broker-log", "", "a broker log level (info, debug): print the last lines of each broker's log after its attack")
+	flag.StringVar(&o.pprof, "pprof", "", "a directory: write each broker's CPU profile and execution trace of the attack's first --pprof-for into it (monitoring listener on, with http.pprof)")
+	flag.DurationVar(&profileFor, "pprof-for", 3*time.Second, "how long --pprof profiles, from the attack's start")
 	flag.Parse()
 	if list {
 		for _, a := range attacks {
@@ -193,7 +196,7 @@ func runOne(a attack, bin, dir string, o options) (row, error) {
 			return row{}, err
 		}
 	}
-	b, err := startBroker(bin, dir, o.budget, extra, cmp.Or(o.logLevel, "warn"), 50*time.Millisecond)
+	b, err := startBroker(bin, dir, o.budget, extra, cmp.Or(o.logLevel, "warn"), 50*time.Millisecond, o.pprof != "")
 	if err != nil {
 		return row{}, err
 	}
@@ -216,8 +219,12 @@ func runOne(a attack, bin, dir string, o options) (row, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
 	noted := make(chan string, 1)
+	profiled := profile(b, o.pprof, a.name)
 	go func() { noted <- a.run(ctx, e) }()
 	<-ctx.Done()
+	if err := <-profiled; err != nil {
+		fmt.Fprintln(os.Stderr, "  profile:", err)
+	}
 	var note string
 	select {
 	case note = <-noted:
