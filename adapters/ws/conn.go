@@ -382,6 +382,50 @@ func (wc *conn) WriteFrames(p []byte) error {
 	return wc.flush()
 }
 
+// TryWriteFrames implements the engine's direct write of a small frame (a
+// PING to a quiet connection; CanTryWrite: plain ws:// on Linux): p, whole
+// frames of at most maxTryWrite bytes in all, goes out as one binary message
+// each if the socket takes it at once. It returns 0 (nothing written) when
+// the socket would block, a write is under way or queued bytes wait, and
+// len(p) otherwise: should the socket take only part of the messages, the
+// rest is kept to go out ahead of the next write.
+func (wc *conn) TryWriteFrames(p []byte) (int, error) {
+	if len(p) > maxTryWrite || !wc.wmu.TryLock() {
+		return 0, nil
+	}
+	defer wc.wmu.Unlock()
+	if wc.closed || wc.out.Len() > 0 {
+		return 0, nil
+	}
+	// A server's frames are not masked: a two-byte header for payloads
+	// under 126 bytes.
+	var buf [maxTryWrite + 2*maxTryFrames]byte
+	b := buf[:0]
+	for q := p; len(q) > 0; {
+		n, ok := wire.FrameLen(q)
+		if !ok || n > len(q) || n >= 126 || len(b)+2+n > len(buf) {
+			return 0, nil
+		}
+		b = append(b, byte(0x80|gws.OpBinary), byte(n))
+		b = append(b, q[:n]...)
+		q = q[n:]
+	}
+	n, err := wc.TryWrite(b)
+	switch {
+	case n == 0:
+		return 0, err
+	case n < len(b):
+		wc.out.Write(b[n:]) // flush writes it first
+	}
+	return len(p), nil
+}
+
+// maxTryWrite bounds what TryWriteFrames takes, maxTryFrames the frames in it.
+const (
+	maxTryWrite  = 64
+	maxTryFrames = 8
+)
+
 // SetReadDeadline implements adapters.FrameConn.
 func (wc *conn) SetReadDeadline(t time.Time) error { return wc.c.SetReadDeadline(t) }
 

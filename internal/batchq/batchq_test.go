@@ -337,3 +337,73 @@ func TestGoRefused(t *testing.T) {
 		t.Fatalf("written %v", got)
 	}
 }
+
+// WriteIdle writes in the writer's place only on an idle queue, starts no
+// goroutine when nothing else comes, and what is appended meanwhile (by
+// others, or by its own write) is written after it by a writer that starts
+// then; a Close meanwhile still ends the queue.
+func TestWriteIdle(t *testing.T) {
+	r := &recorder{}
+	q := newQueue(r, Config[int]{Held: true})
+	if q.WriteIdle(func() { t.Error("WriteIdle ran on a held queue") }) {
+		t.Fatal("WriteIdle on a held queue returned true")
+	}
+	q.Start(nil)
+	ran := false
+	if !q.WriteIdle(func() { ran = true }) || !ran {
+		t.Fatal("WriteIdle on an idle queue did not run")
+	}
+	if n := r.spawns.Load(); n != 0 {
+		t.Fatalf("%d writers started for nothing queued", n)
+	}
+	// Appends during the write wait for it, then one writer takes them.
+	inWrite := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.WriteIdle(func() {
+			close(inWrite)
+			<-release
+			q.Append(add(2)) // what it could not write itself
+		})
+	}()
+	<-inWrite
+	q.Append(add(1))
+	if n := r.spawns.Load(); n != 0 {
+		t.Fatalf("a writer started during WriteIdle's write")
+	}
+	if q.WriteIdle(func() { t.Error("nested WriteIdle ran") }) {
+		t.Fatal("WriteIdle while another writes returned true")
+	}
+	close(release)
+	<-done
+	waitFor(t, "the writer", func() {
+		for len(r.written()) < 2 {
+			time.Sleep(time.Millisecond)
+		}
+	})
+	if got := r.written(); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("written %v, want [1 2]", got)
+	}
+	// A Close during the write: End runs after it.
+	inWrite = make(chan struct{})
+	release = make(chan struct{})
+	done = make(chan struct{})
+	waitFor(t, "the writer to go idle", r.wg.Wait)
+	go func() {
+		defer close(done)
+		q.WriteIdle(func() {
+			close(inWrite)
+			<-release
+		})
+	}()
+	<-inWrite
+	q.Close(nil)
+	close(release)
+	<-done
+	waitFor(t, "Wait", q.Wait)
+	if r.ended != 1 || r.endErr != nil {
+		t.Fatalf("End ran %d times with %v", r.ended, r.endErr)
+	}
+}
