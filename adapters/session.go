@@ -389,6 +389,7 @@ func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 				if ss.resume == nil {
 					ss.resume = ss.carryOn
 				}
+				ss.shed()
 				if pk.Park(ss.resume) {
 					return true, nil
 				}
@@ -402,6 +403,20 @@ func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 			return false, err
 		}
 	}
+}
+
+// shed lets the write buffers a quiet session keeps go before it parks
+// (the kept chunks, the queue's array): the next write takes new ones.
+func (ss *session) shed() {
+	chunks, ok := ss.out.Lock()
+	if !ok {
+		return
+	}
+	if len(chunks) == 0 {
+		ss.free, ss.nfree = [2][]byte{}, 0
+		chunks = nil
+	}
+	ss.out.Unlock(chunks)
 }
 
 // carryOn takes a parked session up again, on a goroutine of its own.

@@ -2,9 +2,7 @@ package tcp_test
 
 import (
 	"net"
-	"os"
 	"runtime"
-	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -23,13 +21,9 @@ import (
 // outside.
 func BenchmarkIdleSession(b *testing.B) {
 	const n = 2000
-	// IDLE_HEAP_PROFILE=file writes a heap profile of the parked sessions
-	// (every allocation of 64 bytes and more sampled) for go tool pprof.
-	profile := os.Getenv("IDLE_HEAP_PROFILE")
-	if profile != "" {
-		defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
-		runtime.MemProfileRate = 64
-	}
+	// IDLE_HEAP_PROFILE=file: a heap profile of the parked sessions.
+	prof := adapterstest.StartHeapProfile()
+	defer prof.Stop()
 	const ping = 500 * time.Millisecond
 	srv := adapterstest.Start(b, adapterstest.Config{Engine: adapters.Options{PingInterval: ping, DeadPeerTimeout: time.Minute}})
 	hello := wire.AppendHello(nil, &wire.Hello{Version: wire.Version, Name: "idle"})
@@ -69,9 +63,7 @@ func BenchmarkIdleSession(b *testing.B) {
 			runtime.GC() // each halves the stacks that can shrink
 		}
 		runtime.ReadMemStats(&after)
-		if profile != "" {
-			writeHeapProfile(b, profile)
-		}
+		prof.Write(b)
 		goroutines += float64(runtime.NumGoroutine() - g0)
 		heap += float64(int64(after.HeapInuse) - int64(before.HeapInuse))
 		stack += float64(int64(after.StackInuse) - int64(before.StackInuse))
@@ -87,15 +79,4 @@ func BenchmarkIdleSession(b *testing.B) {
 	b.ReportMetric(heap/per, "heap-B/conn")
 	b.ReportMetric(stack/per, "stack-B/conn")
 	b.ReportMetric(0, "ns/op")
-}
-
-func writeHeapProfile(b *testing.B, name string) {
-	f, err := os.Create(name)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := pprof.WriteHeapProfile(f); err != nil {
-		b.Fatal(err)
-	}
 }
