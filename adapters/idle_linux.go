@@ -1,7 +1,6 @@
 package adapters
 
 import (
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -95,28 +94,4 @@ func (w *ReadWaiter) readFD(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-}
-
-// TryWrite writes p to the socket if it takes it without waiting, and
-// returns how much it took (0 if the write would block or failed). It
-// never waits for the socket: the caller writes what is left later, with
-// a blocking write.
-func (w *ReadWaiter) TryWrite(p []byte) (int, error) {
-	var n int
-	var err error
-	cerr := w.raw.Write(func(fd uintptr) bool {
-		for {
-			n, err = unix.Write(int(fd), p)
-			if err != unix.EINTR {
-				return true // done, whatever happened: never wait
-			}
-		}
-	})
-	if err == unix.EAGAIN {
-		err = nil
-	}
-	if cerr != nil || err != nil || n < 0 {
-		return 0, errors.Join(cerr, err)
-	}
-	return n, nil
 }

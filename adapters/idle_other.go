@@ -23,6 +23,3 @@ func NewReadWaiter(c any, into filler) *ReadWaiter { return nil }
 
 // Wait is never called on a nil waiter.
 func (w *ReadWaiter) Wait() error { return nil }
-
-// TryWrite is never called on a nil waiter.
-func (w *ReadWaiter) TryWrite(p []byte) (int, error) { return 0, nil }

@@ -338,21 +338,21 @@ func TestGoRefused(t *testing.T) {
 	}
 }
 
-// WriteIdle writes in the writer's place only on an idle queue, starts no
+// TakeIdle lets its caller write in the writer's place only on an idle queue, starts no
 // goroutine when nothing else comes, and what is appended meanwhile (by
 // others, or by its own write) is written after it by a writer that starts
 // then; a Close meanwhile still ends the queue.
-func TestWriteIdle(t *testing.T) {
+func TestTakeIdle(t *testing.T) {
 	r := &recorder{}
 	q := newQueue(r, Config[int]{Held: true})
-	if q.WriteIdle(func() { t.Error("WriteIdle ran on a held queue") }) {
-		t.Fatal("WriteIdle on a held queue returned true")
+	if q.TakeIdle() {
+		t.Fatal("TakeIdle on a held queue returned true")
 	}
 	q.Start(nil)
-	ran := false
-	if !q.WriteIdle(func() { ran = true }) || !ran {
-		t.Fatal("WriteIdle on an idle queue did not run")
+	if !q.TakeIdle() {
+		t.Fatal("TakeIdle on an idle queue returned false")
 	}
+	q.DoneIdle()
 	if n := r.spawns.Load(); n != 0 {
 		t.Fatalf("%d writers started for nothing queued", n)
 	}
@@ -362,19 +362,21 @@ func TestWriteIdle(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		q.WriteIdle(func() {
-			close(inWrite)
-			<-release
-			q.Append(add(2)) // what it could not write itself
-		})
+		if !q.TakeIdle() {
+			t.Error("TakeIdle on an idle queue returned false")
+		}
+		close(inWrite)
+		<-release
+		q.Append(add(2)) // what it could not write itself
+		q.DoneIdle()
 	}()
 	<-inWrite
 	q.Append(add(1))
 	if n := r.spawns.Load(); n != 0 {
-		t.Fatalf("a writer started during WriteIdle's write")
+		t.Fatalf("a writer started during TakeIdle's write")
 	}
-	if q.WriteIdle(func() { t.Error("nested WriteIdle ran") }) {
-		t.Fatal("WriteIdle while another writes returned true")
+	if q.TakeIdle() {
+		t.Fatal("TakeIdle while another writes returned true")
 	}
 	close(release)
 	<-done
@@ -393,10 +395,12 @@ func TestWriteIdle(t *testing.T) {
 	waitFor(t, "the writer to go idle", r.wg.Wait)
 	go func() {
 		defer close(done)
-		q.WriteIdle(func() {
-			close(inWrite)
-			<-release
-		})
+		if !q.TakeIdle() {
+			t.Error("TakeIdle on an idle queue returned false")
+		}
+		close(inWrite)
+		<-release
+		q.DoneIdle()
 	}()
 	<-inWrite
 	q.Close(nil)
