@@ -95,6 +95,10 @@ func (c *StreamConn) WriteFrames(p []byte) error {
 	}
 }
 
+// TryWriteFrames implements the engine's tryWriter (with CanTryWrite, a
+// plain socket): p goes straight to the socket if it takes it at once.
+func (c *StreamConn) TryWriteFrames(p []byte) (int, error) { return c.TryWrite(p) }
+
 // SetReadDeadline implements FrameConn.
 func (c *StreamConn) SetReadDeadline(t time.Time) error { return c.s.SetReadDeadline(t) }
 

@@ -56,6 +56,14 @@ type Engine struct {
 	pool wire.Pool
 	// scratch holds the readers' *scratch, lent for a burst of frames.
 	scratch sync.Pool
+	// wheel pings every session once per PingInterval, from one timer;
+	// epoch is what sessions' times are counted from; ping is the PING
+	// frame the wheel writes.
+	wheel *pingWheel
+	epoch time.Time
+	ping  []byte
+	// watches closes sessions when the context they were served with ends.
+	watches watches
 }
 
 // NewEngine returns an engine for b. version is announced in WELCOME.
@@ -86,7 +94,8 @@ func NewEngine(b *broker.Broker, opts Options, version string) (*Engine, error) 
 	case opts.MaxFrame < b.Options().MaxPayload:
 		return nil, fmt.Errorf("adapters: max frame %d is below the max payload %d", opts.MaxFrame, b.Options().MaxPayload)
 	}
-	e := &Engine{b: b, opts: opts, ver: version}
+	e := &Engine{b: b, opts: opts, ver: version, epoch: time.Now(), ping: wire.AppendPing(nil)}
+	e.wheel = newPingWheel(opts.PingInterval, (*session).ping)
 	// Large read buffers are the engine's share of the memory budget.
 	b.AddMemorySource(e.pool.Lent)
 	return e, nil
@@ -106,14 +115,13 @@ func (e *Engine) Options() Options { return e.opts }
 // the session ended (nil for a clean close by the client).
 func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) error {
 	ss := newSession(e, fc)
-	ss.ctx = ctx
-	ss.unwatch = context.AfterFunc(ctx, func() { fc.Close() })
+	e.watches.add(ctx, ss)
 	if r, ok := fc.(frameReader); ok {
 		r.SetPool(&e.pool)
 	}
 	s, welcome, err := e.open(fc, peer, ss)
 	if err != nil {
-		ss.unwatch()
+		e.watches.remove(ss)
 		if r, ok := fc.(frameReader); ok {
 			r.Release()
 		}
@@ -134,16 +142,16 @@ func (e *Engine) Serve(ctx context.Context, fc FrameConn, peer broker.Peer) erro
 // that happened (Serve's, or one a parked session resumed on), and returns
 // why it ended.
 func (ss *session) finish(reason error) error {
-	if ss.ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
+	if w := ss.watch; w != nil && w.ctx.Err() != nil && reason != nil && !errors.Is(reason, broker.ErrShutdown) {
 		// The read failed because ctx closed the connection: say why,
 		// before the bare network error becomes the session's reason.
-		reason = fmt.Errorf("adapter stopped: %w", context.Cause(ss.ctx))
+		reason = fmt.Errorf("adapter stopped: %w", context.Cause(w.ctx))
 	}
 	ss.stop(reason)
 	ss.wait()
 	ss.fc.Close()
 	ss.s.Load().Close(reason)
-	ss.unwatch()
+	ss.e.watches.remove(ss)
 	if r, ok := ss.fc.(frameReader); ok {
 		r.Release() // after the last read, and last: it lets a parked session's adapter return
 	}

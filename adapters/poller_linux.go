@@ -29,6 +29,87 @@ type Poller struct {
 	// ended: their adapter waits for them on shutdown, as it waits for
 	// the goroutines of sessions that never parked.
 	held sync.WaitGroup
+	// ops holds *sockOp, lent for one system call on a parked or idle
+	// connection's socket.
+	ops sync.Pool
+}
+
+// sockOp is one system call on a socket through its syscall.RawConn, with
+// its arguments and results. A RawConn takes a function; one made per call
+// (capturing the arguments) would be garbage at every park and every PING
+// of every idle connection, so the poller lends these, whose functions
+// are made once.
+type sockOp struct {
+	p   *Poller
+	buf []byte // write: what to write
+	id  uint64 // arm: the parking's id
+	n   int    // write: how much the socket took
+	err error
+	// The functions for RawConn: op.write and op.arm.
+	writeFn func(fd uintptr) bool
+	armFn   func(fd uintptr)
+}
+
+func (p *Poller) getOp() *sockOp {
+	if op, ok := p.ops.Get().(*sockOp); ok {
+		return op
+	}
+	op := &sockOp{p: p}
+	op.writeFn, op.armFn = op.write, op.arm
+	return op
+}
+
+func (p *Poller) putOp(op *sockOp) {
+	op.buf, op.err, op.n, op.id = nil, nil, 0, 0
+	p.ops.Put(op)
+}
+
+// tryWrite writes b to the socket if it takes it without waiting, and
+// returns how much it took (0 if the write would block or failed). It
+// never waits for the socket: the caller writes what is left later, with a
+// blocking write.
+func (p *Poller) tryWrite(raw syscall.RawConn, b []byte) (int, error) {
+	op := p.getOp()
+	op.buf = b
+	cerr := raw.Write(op.writeFn)
+	n, err := op.n, op.err
+	p.putOp(op)
+	if cerr != nil || err != nil {
+		return 0, errors.Join(cerr, err)
+	}
+	return n, nil
+}
+
+func (op *sockOp) write(fd uintptr) bool {
+	for {
+		n, err := unix.Write(int(fd), op.buf)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			op.n, op.err = 0, nil
+		case err != nil:
+			op.n, op.err = 0, err
+		default:
+			op.n = n
+		}
+		return true // done, whatever happened: never wait
+	}
+}
+
+// arm adds the socket to the epoll set for one readiness event (see
+// Poller.arm); op.id is the parking's.
+func (op *sockOp) arm(fd uintptr) {
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT,
+		Fd:     int32(uint32(op.id)), Pad: int32(uint32(op.id >> 32)),
+	}
+	// A socket parked before is still in the set, disabled.
+	err := unix.EpollCtl(op.p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+	if errors.Is(err, unix.ENOENT) {
+		err = unix.EpollCtl(op.p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	}
+	op.err = err
 }
 
 // stopID is the epoll data of the eventfd that stops the loop.
@@ -73,19 +154,15 @@ func (p *Poller) reserve(resume func()) uint64 {
 // Control holds the socket open while it runs, so a socket number reused
 // by another connection is never touched.
 func (p *Poller) arm(raw syscall.RawConn, id uint64) error {
-	var err error
-	cerr := raw.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{
-			Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT,
-			Fd:     int32(uint32(id)), Pad: int32(uint32(id >> 32)),
-		}
-		// A socket parked before is still in the set, disabled.
-		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
-		if errors.Is(err, unix.ENOENT) {
-			err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
-		}
-	})
-	return errors.Join(cerr, err)
+	op := p.getOp()
+	op.id = id
+	cerr := raw.Control(op.armFn)
+	err := op.err
+	p.putOp(op)
+	if cerr != nil || err != nil {
+		return errors.Join(cerr, err)
+	}
+	return nil
 }
 
 // take removes the parking id and returns its continuation, or nil if

@@ -23,3 +23,6 @@ func (p *Poller) Close() {}
 func (p *Poller) reserve(func()) uint64                   { return 0 }
 func (p *Poller) arm(raw syscall.RawConn, _ uint64) error { return errors.ErrUnsupported }
 func (p *Poller) take(uint64) func()                      { return nil }
+func (p *Poller) tryWrite(syscall.RawConn, []byte) (int, error) {
+	return 0, errors.ErrUnsupported
+}

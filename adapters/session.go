@@ -1,7 +1,6 @@
 package adapters
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -51,28 +50,38 @@ type session struct {
 	closing bool
 	reason  error
 
-	// The ping timer: every PingInterval it checks that the peer sent
-	// something lately and queues a PING. ticks counts the armed timer and
-	// a running callback, so that Serve can wait for them.
-	tick       *time.Timer
-	ticks      sync.WaitGroup
-	lastFrames uint64
-	lastSeen   time.Time
+	// The ping work (see ping), done by the engine's wheel once per
+	// PingInterval: the slot and index of the session on the wheel (only
+	// the wheel touches them), and what the last visit saw.
+	wslot, widx int32
+	lastFrames  uint64
+	lastSeen    time.Duration // since the engine's epoch, when frames last changed
 
-	// Parking (see parker): quiet is set by the ping timer when no frame
-	// but PONGs came for a whole ping interval (pongs counts those), and
+	// Parking (see parker): quiet is set by the ping when no frame but
+	// PONGs came for a whole ping interval (pongs counts those), and
 	// cleared by the reader when one does; a quiet session parks its
 	// connection between bursts instead of keeping its reader goroutine.
-	quiet      atomic.Bool
+	quiet atomic.Bool
+	// fresh counts down the first bursts of a new session, after each of
+	// which it parks too (see freshBursts). Only its reader touches it.
+	fresh      uint8
 	pongs      atomic.Uint64
 	lastActive uint64
 	resume     func() // ss.carryOn, made at the first parking
 
-	// What finish needs, wherever the session ends: Serve's context and
-	// the undoing of its watch on it.
-	ctx     context.Context
-	unwatch func() bool
+	// The context Serve was given, as the engine watches it for all its
+	// sessions (nil: one that never ends), and the session's index in it.
+	watch *watch
+	gidx  int32
 }
+
+// freshBursts is how many of its first bursts of frames a new session
+// parks after, besides parking once quiet: most clients send a burst or
+// two (a subscription, a flush) and then wait, and a connection storm
+// would otherwise hold a goroutine, its stack and, for good, the runtime's
+// record of it per connection until each is quiet a whole ping interval
+// later. A busy client pays a few wake-ups through the poller, once.
+const freshBursts = 4
 
 // maxKeep is the largest written chunk a session keeps for the next
 // deliveries; a burst's larger one is let go.
@@ -83,7 +92,7 @@ const maxKeep = 1 << 20
 const keepChunks = 64
 
 func newSession(e *Engine, fc FrameConn) *session {
-	ss := &session{e: e, fc: fc}
+	ss := &session{e: e, fc: fc, wslot: notOnWheel, fresh: freshBursts}
 	ss.out.Init(batchq.Config[[]byte]{Write: ss.write, End: ss.end, KeepCap: keepChunks, Held: true})
 	return ss
 }
@@ -243,47 +252,79 @@ func (ss *session) start(welcome []byte) {
 		}
 		return append([][]byte{welcome}, chunks...)
 	})
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	ss.lastSeen = time.Now()
-	ss.ticks.Add(1)
-	ss.tick = time.AfterFunc(ss.e.opts.PingInterval, ss.ping)
+	ss.lastSeen = time.Since(ss.e.epoch)
+	ss.e.wheel.add(ss)
 }
 
-// ping runs on the ping timer: a peer that sent nothing for the dead-peer
-// timeout is stale; otherwise it gets a PING (which the client answers, so
-// that a live but quiet client keeps sending something).
-func (ss *session) ping() {
-	defer ss.ticks.Done()
-	now := time.Now()
-	// Frames other than PONGs (which this timer's own PINGs ask for):
-	// none for a whole interval makes the session quiet.
+// ping is the session's visit from the engine's ping wheel, once per ping
+// interval: a peer that sent nothing for the dead-peer timeout is stale;
+// otherwise it gets a PING (which the client answers, so that a live but
+// quiet client keeps sending something).
+func (ss *session) ping(now time.Time) {
+	// Frames other than PONGs (which these PINGs ask for): none for a
+	// whole interval makes the session quiet.
 	active := ss.frames.Load() - ss.pongs.Load()
 	ss.quiet.Store(active == ss.lastActive)
 	ss.lastActive = active
+	at := now.Sub(ss.e.epoch)
 	if n := ss.frames.Load(); n != ss.lastFrames {
-		ss.lastFrames, ss.lastSeen = n, now
-	} else if now.Sub(ss.lastSeen) >= ss.e.opts.DeadPeerTimeout {
+		ss.lastFrames, ss.lastSeen = n, at
+	} else if at-ss.lastSeen >= ss.e.opts.DeadPeerTimeout {
 		ss.stop(ErrStale)
+		return
 	}
-	ss.send(wire.AppendPing)
-	ss.mu.Lock()
-	if !ss.closing {
-		ss.ticks.Add(1)
-		ss.tick.Reset(ss.e.opts.PingInterval)
-	}
-	ss.mu.Unlock()
+	ss.sendPing()
 }
 
-// wait returns once the writer has closed the connection and the ping
-// timer is stopped and its callback done. ss.stop must have been called.
-func (ss *session) wait() {
-	ss.mu.Lock()
-	if ss.tick != nil && ss.tick.Stop() {
-		ss.ticks.Done() // it will not fire
+// sendPing writes a PING straight to a connection that can take it without
+// blocking (see tryWriter) when nothing else is queued or being written,
+// on the wheel's goroutine; otherwise it queues it for the writer.
+func (ss *session) sendPing() {
+	if tw, ok := ss.fc.(tryWriter); ok && tw.CanTryWrite() && ss.out.TakeIdle() {
+		ss.tryPing(tw)
+		ss.out.DoneIdle()
+		return
 	}
-	ss.mu.Unlock()
-	ss.ticks.Wait()
+	ss.send(wire.AppendPing)
+}
+
+// tryPing is sendPing's write in the writer's place: what the connection
+// does not take goes to the queue, whose writer then starts.
+func (ss *session) tryPing(tw tryWriter) {
+	ping := ss.e.ping
+	n, _ := tw.TryWriteFrames(ping)
+	switch {
+	case n == len(ping):
+	case n == 0:
+		// It would block, or failed: the writer writes it, or finds
+		// the error and ends the session.
+		ss.send(wire.AppendPing)
+	default:
+		// Part of it went: the rest goes out next, as raw bytes (a
+		// chunk that is not a whole frame is written as it is).
+		rest := ping[n:]
+		ss.send(func(b []byte) []byte { return append(b, rest...) })
+	}
+}
+
+// tryWriter is implemented by FrameConns that can write a few bytes
+// without blocking (a plain socket on Linux).
+type tryWriter interface {
+	CanTryWrite() bool
+	// TryWriteFrames writes p (whole frames) if the connection takes it
+	// at once, and returns how much of p it took: 0 if writing would
+	// block or failed (the error is for the caller's information: the
+	// next blocking write finds it again), all of p, or, where the
+	// transport can take part of a write, the first n bytes: the rest
+	// must then be written next, as bytes.
+	TryWriteFrames(p []byte) (int, error)
+}
+
+// wait returns once the writer has closed the connection, and the session
+// is off the ping wheel (the wheel no longer visits it). ss.stop must have
+// been called.
+func (ss *session) wait() {
+	ss.e.wheel.remove(ss)
 	ss.out.Wait()
 }
 
@@ -355,10 +396,11 @@ func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 	for {
 		if ir != nil && ir.Buffered() == 0 {
 			// Just woken, it reads what woke it before parking again.
-			if pk != nil && !woke && ss.quiet.Load() {
+			if pk != nil && !woke && (ss.fresh > 0 || ss.quiet.Load()) {
 				if ss.resume == nil {
 					ss.resume = ss.carryOn
 				}
+				ss.shed()
 				if pk.Park(ss.resume) {
 					return true, nil
 				}
@@ -367,11 +409,28 @@ func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 				return false, ss.readErr(err)
 			}
 			woke = false
+			if ss.fresh > 0 {
+				ss.fresh--
+			}
 		}
 		if done, err := ss.readFrames(ir); done {
 			return false, err
 		}
 	}
+}
+
+// shed lets the write buffers a quiet session keeps go before it parks
+// (the kept chunks, the queue's array): the next write takes new ones.
+func (ss *session) shed() {
+	chunks, ok := ss.out.Lock()
+	if !ok {
+		return
+	}
+	if len(chunks) == 0 {
+		ss.free, ss.nfree = [2][]byte{}, 0
+		chunks = nil
+	}
+	ss.out.Unlock(chunks)
 }
 
 // carryOn takes a parked session up again, on a goroutine of its own.

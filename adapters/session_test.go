@@ -45,6 +45,7 @@ func (h *heldConn) Close() error                     { return nil }
 func TestSlowConsumerStoppedMidBatch(t *testing.T) {
 	hc := &heldConn{first: make(chan struct{}), release: make(chan struct{})}
 	e := &Engine{opts: Options{WriteTimeout: 10 * time.Second, PingInterval: time.Hour}}
+	e.wheel = newPingWheel(e.opts.PingInterval, (*session).ping)
 	ss := newSession(e, hc)
 	big := make([]byte, 200<<10) // one MSG per 256 KiB chunk
 	for range 3 {

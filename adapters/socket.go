@@ -40,6 +40,15 @@ func (s *IdleSocket) CanWaitIdle() bool { return s.w != nil }
 // it has to wait.
 func (s *IdleSocket) WaitIdle() error { return s.w.Wait() }
 
+// CanTryWrite reports whether TryWrite works on this connection: a plain
+// socket with a Poller can (on Linux).
+func (s *IdleSocket) CanTryWrite() bool { return s.p != nil }
+
+// TryWrite writes p if the socket takes it without waiting, and returns how
+// much it took: 0 if it would block or failed, possibly less than len(p)
+// (the caller writes the rest next). CanTryWrite must be true.
+func (s *IdleSocket) TryWrite(p []byte) (int, error) { return s.p.tryWrite(s.w.raw, p) }
+
 // CanPark implements parker.
 func (s *IdleSocket) CanPark() bool { return s.p != nil }
 

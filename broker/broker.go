@@ -115,7 +115,7 @@ func (b *Broker) Connect(info SessionInfo, cred Credentials, conn Conn) (*Sessio
 	}
 	info.ID = b.nextID.Add(1)
 	info.Opened = time.Now()
-	s := &Session{b: b, info: info, conn: conn, subs: make(map[uint32]*subscription)}
+	s := &Session{b: b, info: info, conn: conn}
 	s.principal.Store(p.withRules())
 	b.sessions[info.ID] = s
 	b.byProto[info.Protocol]++

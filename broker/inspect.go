@@ -55,8 +55,8 @@ type SubscriptionInfo struct {
 // Subscriptions lists the session's subscriptions, by sid.
 func (s *Session) Subscriptions() []SubscriptionInfo {
 	s.mu.Lock()
-	out := make([]SubscriptionInfo, 0, len(s.subs))
-	for _, sub := range s.subs {
+	out := make([]SubscriptionInfo, 0, s.subs.len())
+	for sub := range s.subs.all {
 		out = append(out, SubscriptionInfo{SID: sub.sid, Filter: sub.filter, Queue: sub.queue, Delivered: sub.delivered.Load()})
 	}
 	s.mu.Unlock()

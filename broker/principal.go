@@ -130,7 +130,7 @@ func (s *Session) SetPrincipal(p Principal) {
 	s.principal.Store(p.withRules())
 	var revoked []*subscription
 	s.mu.Lock()
-	for _, sub := range s.subs {
+	for sub := range s.subs.all {
 		ok, filtered := p.maySubscribe(sub.filter, sub.queue)
 		if !ok {
 			s.removeLocked(sub)

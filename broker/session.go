@@ -115,7 +115,7 @@ type Session struct {
 
 	// mu guards the subscriptions and orders deliveries to the connection.
 	mu     sync.Mutex
-	subs   map[uint32]*subscription
+	subs   subSet
 	closed bool
 	// The same subscriptions by filter, to count the ones a new filter
 	// overlaps (MaxSubscriptionsPerTopic): literal filters with how many
@@ -127,30 +127,32 @@ type Session struct {
 	maxDup   int // at least the largest count in literals: a scan that reaches it can stop
 	wild     []*subscription
 
-	// reasonMu guards reason apart from mu: a slow consumer is detected
-	// while mu is held.
-	reasonMu sync.Mutex
-	reason   error
+	// reason is the first reason given for closing (an atomic apart from
+	// mu: a slow consumer is detected while mu is held).
+	reason atomic.Pointer[error]
 }
 
 type subscription struct {
 	sess    *Session // nil for another node's interest (remote.go)
 	node    string   // that node
-	sid     uint32
 	filter  string
 	queue   string
+	sid     uint32
 	noLocal bool // not the session's own publishes
+	// replaying: see held. (The small fields are together so that the
+	// struct, one per subscription, fits 128 bytes.)
+	replaying bool
+	filtered  atomic.Bool // each message asks Permissions.MayReceive
 	// max > 0: remove the subscription after max deliveries (auto-unsubscribe).
 	max       atomic.Uint64
 	delivered atomic.Uint64
-	filtered  atomic.Bool // each message asks Permissions.MayReceive
 
 	wildIdx int // its index in the session's wild, for a wildcard filter
 
-	// While its retained messages are being replayed (without the session's
-	// lock), live messages for the subscription wait in held, copied, so
-	// that they follow the retained ones. Both under the session's mu.
-	replaying bool
+	// While its retained messages are being replayed (replaying, without
+	// the session's lock), live messages for the subscription wait in
+	// held, copied, so that they follow the retained ones. Both under the
+	// session's mu.
 	held      []Message
 	heldBytes int
 }
@@ -164,7 +166,7 @@ func (s *Session) ID() uint64 { return s.info.ID }
 // Stats returns the session's counters.
 func (s *Session) Stats() SessionStats {
 	s.mu.Lock()
-	n := len(s.subs)
+	n := s.subs.len()
 	s.mu.Unlock()
 	return SessionStats{
 		MsgsIn: s.msgsIn.Load(), BytesIn: s.bytesIn.Load(),
@@ -267,12 +269,12 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 		}
 		return err
 	}
-	if _, dup := s.subs[sid]; dup {
+	if s.subs.get(sid) != nil {
 		err := s.refusedLocked(errs.sidInUse)
 		s.mu.Unlock()
 		return err
 	}
-	if len(s.subs) >= s.b.opts.MaxSubscriptions {
+	if s.subs.len() >= s.b.opts.MaxSubscriptions {
 		err := s.refusedLocked(errs.maxSubs)
 		s.mu.Unlock()
 		return err
@@ -298,7 +300,7 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 	// member would hand each of them the same message.
 	sub.replaying = queue == "" && o.Retained != RetainNever
 	if sub.replaying && o.Retained == RetainIfNew {
-		for _, other := range s.subs {
+		for other := range s.subs.all {
 			if other.filter == filter && other.queue == queue {
 				sub.replaying = false
 				break
@@ -310,7 +312,7 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 		s.mu.Unlock()
 		return err
 	}
-	s.subs[sid] = sub
+	s.subs.put(sub)
 	s.indexLocked(sub)
 	s.mu.Unlock()
 	if !sub.replaying {
@@ -356,8 +358,8 @@ func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 func (s *Session) Unsubscribe(sid uint32, max uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub, ok := s.subs[sid]
-	if !ok {
+	sub := s.subs.get(sid)
+	if sub == nil {
 		return s.refusedLocked(s.b.refusalErrs.sidUnknown)
 	}
 	if max > 0 {
@@ -371,10 +373,10 @@ func (s *Session) Unsubscribe(sid uint32, max uint32) error {
 }
 
 func (s *Session) removeLocked(sub *subscription) {
-	if s.subs[sub.sid] != sub {
+	if s.subs.get(sub.sid) != sub {
 		return
 	}
-	delete(s.subs, sub.sid)
+	s.subs.del(sub.sid)
 	s.unindexLocked(sub)
 	s.b.interest.remove(sub)
 }
@@ -449,7 +451,7 @@ func (s *Session) deliver(sub *subscription, m *Message) bool {
 }
 
 func (s *Session) deliverLocked(sub *subscription, m *Message) bool {
-	if s.closed || s.subs[sub.sid] != sub || (sub.filtered.Load() && !s.mayReceive(m.Topic)) {
+	if s.closed || s.subs.get(sub.sid) != sub || (sub.filtered.Load() && !s.mayReceive(m.Topic)) {
 		return false
 	}
 	if sub.replaying && !m.Retained {
@@ -523,12 +525,13 @@ func (s *Session) requestClose(reason error) bool {
 // setReason records why the session ends, keeping the first reason, and
 // returns the one in force.
 func (s *Session) setReason(reason error) error {
-	s.reasonMu.Lock()
-	defer s.reasonMu.Unlock()
-	if s.reason == nil {
-		s.reason = reason
+	if reason != nil {
+		s.reason.CompareAndSwap(nil, &reason)
 	}
-	return s.reason
+	if p := s.reason.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Close ends the session: the adapter calls it once the connection is gone,
@@ -544,7 +547,7 @@ func (s *Session) Close(reason error) {
 	}
 	s.closed = true
 	reason = s.setReason(reason)
-	for _, sub := range s.subs {
+	for sub := range s.subs.all {
 		s.removeLocked(sub)
 	}
 	s.mu.Unlock()

@@ -5,6 +5,9 @@ package adapterstest
 import (
 	"context"
 	"crypto/tls"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -124,4 +127,42 @@ func (s *Server) Drain(d time.Duration) error {
 	err := s.B.Shutdown(ctx)
 	s.Stop()
 	return err
+}
+
+// HeapProfiler writes heap profiles for a benchmark of idle sessions when
+// the environment variable IDLE_HEAP_PROFILE names a file: Start samples
+// every allocation of 64 bytes and more from then on (until the returned
+// function), Write writes the profile, for go tool pprof.
+type HeapProfiler struct{ name string }
+
+// StartHeapProfile begins sampling if IDLE_HEAP_PROFILE is set; call the
+// result's Stop when done (deferred).
+func StartHeapProfile() *HeapProfiler {
+	p := &HeapProfiler{name: os.Getenv("IDLE_HEAP_PROFILE")}
+	if p.name != "" {
+		runtime.MemProfileRate = 64
+	}
+	return p
+}
+
+// Stop puts Go's default sampling back.
+func (p *HeapProfiler) Stop() {
+	if p.name != "" {
+		runtime.MemProfileRate = 512 * 1024
+	}
+}
+
+// Write writes the profile of what is live now, if one was asked for.
+func (p *HeapProfiler) Write(tb testing.TB) {
+	if p.name == "" {
+		return
+	}
+	f, err := os.Create(p.name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		tb.Fatal(err)
+	}
 }

@@ -3,6 +3,7 @@ package tcp_test
 import (
 	"net"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,14 +19,19 @@ import (
 // sessions, lets them go quiet for two ping intervals, answers the PING
 // with a PONG as every client does (the session then parks), and closes
 // them. `msgtrans bench --scenario idle` measures the broker's RSS from
-// outside.
+// outside. alloc-B/conn/ping is the garbage each parked session makes per
+// ping interval (its PING, the wake-up for the PONG, parking again): what
+// makes the heap grow toward the collector's goal while nothing happens.
 func BenchmarkIdleSession(b *testing.B) {
 	const n = 2000
+	// IDLE_HEAP_PROFILE=file: a heap profile of the parked sessions.
+	prof := adapterstest.StartHeapProfile()
+	defer prof.Stop()
 	const ping = 500 * time.Millisecond
 	srv := adapterstest.Start(b, adapterstest.Config{Engine: adapters.Options{PingInterval: ping, DeadPeerTimeout: time.Minute}})
 	hello := wire.AppendHello(nil, &wire.Hello{Version: wire.Version, Name: "idle"})
 	pong := wire.AppendPong(nil)
-	var goroutines, heap, stack float64
+	var goroutines, heap, stack, allocs float64
 	for range b.N {
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -60,12 +66,16 @@ func BenchmarkIdleSession(b *testing.B) {
 			runtime.GC() // each halves the stacks that can shrink
 		}
 		runtime.ReadMemStats(&after)
+		prof.Write(b)
 		goroutines += float64(runtime.NumGoroutine() - g0)
 		heap += float64(int64(after.HeapInuse) - int64(before.HeapInuse))
 		stack += float64(int64(after.StackInuse) - int64(before.StackInuse))
+		garbage, readers := pingGarbage(conns, ping)
+		allocs += garbage
 		for _, c := range conns {
 			c.Close()
 		}
+		readers()
 		for srv.B.Stats().Connections > 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -74,5 +84,38 @@ func BenchmarkIdleSession(b *testing.B) {
 	b.ReportMetric(goroutines/per, "goroutines/conn")
 	b.ReportMetric(heap/per, "heap-B/conn")
 	b.ReportMetric(stack/per, "stack-B/conn")
+	b.ReportMetric(allocs/per, "alloc-B/conn/ping")
 	b.ReportMetric(0, "ns/op")
+}
+
+// pingGarbage lets the clients on conns answer PINGs (one PONG per read;
+// the readers allocate nothing) for a few ping intervals, and returns the
+// bytes the process allocated per ping interval, and a wait for the
+// readers, which end when their connections are closed.
+func pingGarbage(conns []net.Conn, ping time.Duration) (float64, func()) {
+	pong := wire.AppendPong(nil)
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				if n > 0 {
+					c.Write(pong)
+				}
+			}
+		}()
+	}
+	time.Sleep(ping + ping/2) // the backlog read, the sessions parked again
+	const intervals = 4
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	time.Sleep(intervals * ping)
+	runtime.ReadMemStats(&after)
+	return float64(after.TotalAlloc-before.TotalAlloc) / intervals, wg.Wait
 }

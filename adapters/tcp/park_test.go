@@ -62,6 +62,17 @@ func (pc *parkClient) write(p []byte) {
 	pc.c.Write(p)
 }
 
+// writeSplit writes p in two pieces, the first at bytes, a moment apart;
+// the PONGs the client's reader answers with wait (inside the frame they
+// would be garbage).
+func (pc *parkClient) writeSplit(p []byte, at int) {
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	pc.c.Write(p[:at])
+	time.Sleep(time.Millisecond)
+	pc.c.Write(p[at:])
+}
+
 func (pc *parkClient) expect(t *testing.T, typ wire.Type) wire.Frame {
 	t.Helper()
 	select {
@@ -73,7 +84,7 @@ func (pc *parkClient) expect(t *testing.T, typ wire.Type) wire.Frame {
 			t.Fatalf("got %v (%q), want %v", f.Type, f.Text, typ)
 		}
 		return f
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatalf("no %v within 10s", typ)
 	}
 	panic("unreachable")
@@ -116,9 +127,7 @@ func TestParkedSessionsHoldNoGoroutineAndStillWork(t *testing.T) {
 		for i, pc := range clients {
 			// Client i publishes to client i+1, in two pieces.
 			p := wire.AppendPub(nil, fmt.Sprintf("park.%d", (i+1)%n), "", nil, []byte{byte(round), byte(i)}, false, 0)
-			pc.write(p[:3])
-			time.Sleep(time.Millisecond)
-			pc.write(p[3:])
+			pc.writeSplit(p, 3)
 		}
 		for i, pc := range clients {
 			f := pc.expect(t, wire.TypeMsg)
@@ -178,4 +187,45 @@ func TestParkedSessionsEnd(t *testing.T) {
 	}
 	live.write(wire.AppendPing(nil))
 	live.expect(t, wire.TypePong)
+}
+
+// A new session that goes quiet after its first bursts (HELLO, a
+// subscription) parks at once, without waiting a ping interval, so that
+// a connection storm does not hold a goroutine per connection; such
+// sessions still get deliveries, and one that turns busy keeps working.
+func TestNewSessionsParkAfterSetup(t *testing.T) {
+	const n = 30
+	srv := adapterstest.Start(t, adapterstest.Config{Engine: adapters.Options{PingInterval: time.Minute}})
+	base := runtime.NumGoroutine()
+	clients := make([]*parkClient, n)
+	for i := range clients {
+		pc := dialPark(t, srv.Addr, true)
+		pc.write(wire.AppendPing(wire.AppendSub(nil, 1, fmt.Sprintf("fresh.%d", i), "")))
+		pc.expect(t, wire.TypePong)
+		clients[i] = pc
+	}
+	// The clients' reader goroutines; none on the server's side.
+	waitGoroutines(t, base+n+2, "new quiet sessions")
+	for i, pc := range clients {
+		pc.write(wire.AppendPub(nil, fmt.Sprintf("fresh.%d", (i+1)%n), "", nil, []byte{byte(i)}, false, 0))
+	}
+	for i, pc := range clients {
+		if f := pc.expect(t, wire.TypeMsg); len(f.Payload) != 1 || int(f.Payload[0]) != (i+n-1)%n {
+			t.Fatalf("client %d got %v", i, f.Payload)
+		}
+	}
+	// Client 0 turns busy: a thousand publishes to itself, in bursts.
+	busy := clients[0]
+	for burst := range 100 {
+		var p []byte
+		for k := range 10 {
+			p = wire.AppendPub(p, "fresh.0", "", nil, []byte{byte(burst), byte(k)}, false, 0)
+		}
+		busy.write(p)
+		for k := range 10 {
+			if f := busy.expect(t, wire.TypeMsg); f.Payload[0] != byte(burst) || f.Payload[1] != byte(k) {
+				t.Fatalf("burst %d: got %v, want [%d %d]", burst, f.Payload, burst, k)
+			}
+		}
+	}
 }

@@ -29,10 +29,10 @@ var (
 // serialized by wmu.
 type conn struct {
 	c        net.Conn
-	rb       *wire.Buffer // under rd, and read directly by fastFrame
-	rerr     error        // the first read error, returned from then on
-	rd       wsutil.Reader
-	msg      []byte // the current message, reassembled from its fragments
+	rb       *wire.Buffer   // under rd, and read directly by fastFrame
+	rerr     error          // the first read error, returned from then on
+	rd       *wsutil.Reader // the general path's reader, made when first needed (see reader)
+	msg      []byte         // the current message, reassembled from its fragments
 	maxFrame int
 	pool     *wire.Pool // lends msg for messages over 64 KiB (SetPool)
 	grant    int        // msg may start this large: a size the peer has sent whole
@@ -79,15 +79,22 @@ func (wc *conn) flush() error {
 
 func newConn(c net.Conn, maxFrame int) *conn {
 	wc := &conn{c: c, maxFrame: maxFrame, rb: wire.NewBuffer(c, maxFastFrame)}
-	wc.rd = wsutil.Reader{
-		Source:         wc.rb,
-		State:          gws.StateServerSide,
-		MaxFrameSize:   int64(maxFrame + wire.HeaderLen),
-		MaxMessageSize: int64(maxFrame + wire.HeaderLen),
-		OnIntermediate: wc.control,
-	}
 	wc.Init(c, wc.rb)
 	return wc
+}
+
+// reader returns the general path's reader (control frames, fragments,
+// text, large or malformed frames), made at its first use: a client whose
+// messages all take fastFrame, as an idle one's do, never needs its
+// couple of hundred bytes. Between messages it holds no state, so its
+// limits are set here, from the current max frame.
+func (wc *conn) reader() *wsutil.Reader {
+	if wc.rd == nil {
+		wc.rd = &wsutil.Reader{Source: wc.rb, State: gws.StateServerSide, OnIntermediate: wc.control}
+	}
+	wc.rd.MaxFrameSize = int64(wc.maxFrame + wire.HeaderLen)
+	wc.rd.MaxMessageSize = int64(wc.maxFrame + wire.HeaderLen)
+	return wc.rd
 }
 
 // Buffered implements the engine's idle wait: the bytes read and not yet
@@ -97,9 +104,7 @@ func (wc *conn) Buffered() int { return wc.rb.Buffered() }
 // SetMaxFrame changes the largest frame (and so message) accepted from the
 // next message on.
 func (wc *conn) SetMaxFrame(n int) {
-	wc.maxFrame = n
-	wc.rd.MaxFrameSize = int64(n + wire.HeaderLen)
-	wc.rd.MaxMessageSize = int64(n + wire.HeaderLen)
+	wc.maxFrame = n // the reader takes it at its next message
 }
 
 // SetPool makes the connection borrow buffers for large messages from p,
@@ -142,13 +147,14 @@ func (wc *conn) readFrame(f *wire.Frame) error {
 	if done, err := wc.fastFrame(f); done {
 		return err
 	}
+	rd := wc.reader()
 	for {
-		hdr, err := wc.rd.NextFrame()
+		hdr, err := rd.NextFrame()
 		if err != nil {
 			return wc.readError(err)
 		}
 		if hdr.OpCode.IsControl() {
-			if err := wc.control(hdr, &wc.rd); err != nil {
+			if err := wc.control(hdr, rd); err != nil {
 				return err
 			}
 			continue
@@ -380,6 +386,63 @@ func (wc *conn) WriteFrames(p []byte) error {
 		p = p[n:]
 	}
 	return wc.flush()
+}
+
+// TryWriteFrames implements the engine's direct write of a small frame (a
+// PING to a quiet connection; CanTryWrite: plain ws:// on Linux): p, whole
+// frames of at most maxTryWrite bytes in all, goes out as one binary message
+// each if the socket takes it at once. It returns 0 (nothing written) when
+// the socket would block, a write is under way or queued bytes wait, and
+// len(p) otherwise: should the socket take only part of the messages, the
+// rest is kept to go out ahead of the next write.
+func (wc *conn) TryWriteFrames(p []byte) (int, error) {
+	if len(p) > maxTryWrite || !wc.wmu.TryLock() {
+		return 0, nil
+	}
+	defer wc.wmu.Unlock()
+	if wc.closed || wc.out.Len() > 0 {
+		return 0, nil
+	}
+	// A server's frames are not masked: a two-byte header for payloads
+	// under 126 bytes.
+	var buf [maxTryWrite + 2*maxTryFrames]byte
+	b := buf[:0]
+	for q := p; len(q) > 0; {
+		n, ok := wire.FrameLen(q)
+		if !ok || n > len(q) || n >= 126 || len(b)+2+n > len(buf) {
+			return 0, nil
+		}
+		b = append(b, byte(0x80|gws.OpBinary), byte(n))
+		b = append(b, q[:n]...)
+		q = q[n:]
+	}
+	n, err := wc.TryWrite(b)
+	switch {
+	case n == 0:
+		return 0, err
+	case n < len(b):
+		wc.out.Write(b[n:]) // flush writes it first
+	}
+	return len(p), nil
+}
+
+// maxTryWrite bounds what TryWriteFrames takes, maxTryFrames the frames in it.
+const (
+	maxTryWrite  = 64
+	maxTryFrames = 8
+)
+
+// Park implements the engine's parking of a quiet connection: besides
+// its read buffer (adapters.IdleSocket.Park), it lets its write buffer go;
+// the next write takes one again.
+func (wc *conn) Park(resume func()) bool {
+	if wc.wmu.TryLock() {
+		if wc.out.Len() == 0 {
+			wc.out = bytes.Buffer{}
+		}
+		wc.wmu.Unlock()
+	}
+	return wc.IdleSocket.Park(resume)
 }
 
 // SetReadDeadline implements adapters.FrameConn.

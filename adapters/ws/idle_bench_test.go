@@ -22,6 +22,9 @@ import (
 // and stacks per connection, the dialing side's included.
 func BenchmarkIdleSession(b *testing.B) {
 	const n = 1000
+	// IDLE_HEAP_PROFILE=file: a heap profile of the parked sessions.
+	prof := adapterstest.StartHeapProfile()
+	defer prof.Stop()
 	const ping = 500 * time.Millisecond
 	srv := adapterstest.Start(b, adapterstest.Config{Engine: adapters.Options{PingInterval: ping, DeadPeerTimeout: time.Minute}})
 	hello := wire.AppendHello(nil, &wire.Hello{Version: wire.Version, Name: "idle"})
@@ -57,6 +60,7 @@ func BenchmarkIdleSession(b *testing.B) {
 			runtime.GC()
 		}
 		runtime.ReadMemStats(&after)
+		prof.Write(b)
 		goroutines += float64(runtime.NumGoroutine() - g0)
 		heap += float64(int64(after.HeapInuse) - int64(before.HeapInuse))
 		stack += float64(int64(after.StackInuse) - int64(before.StackInuse))

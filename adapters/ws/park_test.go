@@ -92,3 +92,47 @@ func TestParkedWebSocketSessions(t *testing.T) {
 		}
 	}
 }
+
+// A parked ws:// session keeps getting its PINGs (written straight to the
+// socket when nothing else is queued), each a whole binary message with
+// one frame, and a client that answers them stays connected past the
+// dead-peer timeout; one that stops answering is closed as stale.
+func TestParkedWebSocketPings(t *testing.T) {
+	const ping = 100 * time.Millisecond
+	srv := adapterstest.Start(t, adapterstest.Config{Engine: adapters.Options{PingInterval: ping, DeadPeerTimeout: 3 * ping}})
+	live := dial(t, srv.WSURL, true)
+	mute := dial(t, srv.WSURL, true)
+	send(t, live, wire.AppendSub(nil, 1, "wsping", ""))
+	// The live client answers every PING, for ten dead-peer timeouts;
+	// recvFrame fails the test on anything that is not one binary
+	// message holding one frame.
+	pings := 0
+	for end := time.Now().Add(30 * ping); time.Now().Before(end); {
+		f := recvFrame(t, live)
+		if f.Type != wire.TypePing {
+			t.Fatalf("got %v, want only PINGs", f.Type)
+		}
+		pings++
+		send(t, live, wire.AppendPong(nil))
+	}
+	if pings < 10 {
+		t.Fatalf("%d PINGs in 30 ping intervals", pings)
+	}
+	// Still connected, and delivered to (its own publish).
+	send(t, live, wire.AppendPub(nil, "wsping", "", nil, []byte("hi"), false, 0))
+	if f := recvSkipPing(t, live); f.Type != wire.TypeMsg || string(f.Payload) != "hi" {
+		t.Fatalf("got %v %q, want MSG hi", f.Type, f.Payload)
+	}
+	// The mute client read nothing all along: its session was closed as
+	// stale (the PINGs, then the fatal ERR, wait in its socket).
+	for {
+		f := recvFrame(t, mute)
+		if f.Type == wire.TypePing {
+			continue
+		}
+		if f.Type != wire.TypeErr || f.Code != wire.CodeStale {
+			t.Fatalf("mute client got %v %v, want ERR STALE", f.Type, f.Code)
+		}
+		break
+	}
+}

@@ -146,6 +146,33 @@ func (q *Queue[T]) Start(fn func([]T) []T) {
 	q.mu.Unlock()
 }
 
+// TakeIdle lets the caller write in the writer's place when the queue is
+// idle: nothing queued or being written, no writer running, not held,
+// closed or failed. It is for a small item its owner can write without
+// blocking (a heartbeat to a quiet connection), so that it costs no
+// goroutine. It returns false when the queue is not idle; after true the
+// caller writes and then must call DoneIdle. Meanwhile appends are queued
+// as if a writer ran (the caller may append what it could not write), and
+// DoneIdle starts a writer if anything was queued or the queue was closed.
+// (Two calls, not one taking a function: no closure per heartbeat.)
+func (q *Queue[T]) TakeIdle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.running || q.held || q.closed || q.err != nil || len(q.items) > 0 {
+		return false
+	}
+	q.running = true
+	return true
+}
+
+// DoneIdle ends a write that TakeIdle allowed.
+func (q *Queue[T]) DoneIdle() {
+	q.mu.Lock()
+	q.running = false
+	q.startLocked(true)
+	q.mu.Unlock()
+}
+
 // Kick starts the writer if anything is queued, however little (see
 // Config.StartAt).
 func (q *Queue[T]) Kick() {

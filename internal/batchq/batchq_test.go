@@ -337,3 +337,77 @@ func TestGoRefused(t *testing.T) {
 		t.Fatalf("written %v", got)
 	}
 }
+
+// TakeIdle lets its caller write in the writer's place only on an idle queue, starts no
+// goroutine when nothing else comes, and what is appended meanwhile (by
+// others, or by its own write) is written after it by a writer that starts
+// then; a Close meanwhile still ends the queue.
+func TestTakeIdle(t *testing.T) {
+	r := &recorder{}
+	q := newQueue(r, Config[int]{Held: true})
+	if q.TakeIdle() {
+		t.Fatal("TakeIdle on a held queue returned true")
+	}
+	q.Start(nil)
+	if !q.TakeIdle() {
+		t.Fatal("TakeIdle on an idle queue returned false")
+	}
+	q.DoneIdle()
+	if n := r.spawns.Load(); n != 0 {
+		t.Fatalf("%d writers started for nothing queued", n)
+	}
+	// Appends during the write wait for it, then one writer takes them.
+	inWrite := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if !q.TakeIdle() {
+			t.Error("TakeIdle on an idle queue returned false")
+		}
+		close(inWrite)
+		<-release
+		q.Append(add(2)) // what it could not write itself
+		q.DoneIdle()
+	}()
+	<-inWrite
+	q.Append(add(1))
+	if n := r.spawns.Load(); n != 0 {
+		t.Fatalf("a writer started during TakeIdle's write")
+	}
+	if q.TakeIdle() {
+		t.Fatal("TakeIdle while another writes returned true")
+	}
+	close(release)
+	<-done
+	waitFor(t, "the writer", func() {
+		for len(r.written()) < 2 {
+			time.Sleep(time.Millisecond)
+		}
+	})
+	if got := r.written(); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("written %v, want [1 2]", got)
+	}
+	// A Close during the write: End runs after it.
+	inWrite = make(chan struct{})
+	release = make(chan struct{})
+	done = make(chan struct{})
+	waitFor(t, "the writer to go idle", r.wg.Wait)
+	go func() {
+		defer close(done)
+		if !q.TakeIdle() {
+			t.Error("TakeIdle on an idle queue returned false")
+		}
+		close(inWrite)
+		<-release
+		q.DoneIdle()
+	}()
+	<-inWrite
+	q.Close(nil)
+	close(release)
+	<-done
+	waitFor(t, "Wait", q.Wait)
+	if r.ended != 1 || r.endErr != nil {
+		t.Fatalf("End ran %d times with %v", r.ended, r.endErr)
+	}
+}
