@@ -56,6 +56,9 @@ type Engine struct {
 	pool wire.Pool
 	// scratch holds the readers' *scratch, lent for a burst of frames.
 	scratch sync.Pool
+	// chunks recycles the full-size output chunks of sessions with a
+	// backlog (*outChunk; see session.chunkLocked).
+	chunks sync.Pool
 }
 
 // NewEngine returns an engine for b. version is announced in WELCOME.

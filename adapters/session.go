@@ -105,9 +105,42 @@ func (ss *session) newChunkLocked() []byte {
 // queue's lock is held.
 func (ss *session) withTailLocked(chunks [][]byte) [][]byte {
 	if n := len(chunks); n == 0 || len(chunks[n-1]) >= writeChunk {
-		chunks = append(chunks, ss.newChunkLocked())
+		c := ss.newChunkLocked()
+		if c == nil && ss.queued >= writeChunk {
+			// A backlog: this chunk will fill up too. Grown from nothing
+			// it would double its way there, copying what it holds at each
+			// step and dropping the old arrays; at 16 KiB per message that
+			// was a third of the broker's CPU. A full-size chunk from the
+			// engine's pool never grows and allocates nothing.
+			c = ss.e.getChunk()
+		}
+		chunks = append(chunks, c)
 	}
 	return chunks
+}
+
+// outChunkSize is the capacity of a pooled output chunk: writeChunk bytes
+// and room for the frame that crosses that mark, up to 64 KiB, without
+// growing. (A larger frame grows its chunk once; the grown one is not
+// pooled.)
+const outChunkSize = writeChunk + 64<<10
+
+type outChunk [outChunkSize]byte
+
+// getChunk returns an empty output chunk of capacity outChunkSize.
+func (e *Engine) getChunk() []byte {
+	if p, ok := e.chunks.Get().(*outChunk); ok {
+		return p[:0]
+	}
+	return make([]byte, 0, outChunkSize)
+}
+
+// putChunk takes back a written chunk that getChunk made (and that did
+// not grow); others are left to the collector.
+func (e *Engine) putChunk(c []byte) {
+	if cap(c) == outChunkSize {
+		e.chunks.Put((*outChunk)(c[:outChunkSize]))
+	}
 }
 
 // appendLocked encodes a frame with enc at the end of the queued chunks
@@ -487,15 +520,18 @@ func (ss *session) write(batch [][]byte) (int, error) {
 	defer func() {
 		// The bytes are gone: counted out, and a chunk kept for the next
 		// deliveries (one lock per batch, next to the write calls).
+		// Pooled chunks go back to the pool, not to ss.free: a
+		// session that had a backlog keeps none of them once idle.
 		var keep []byte
 		if written > 0 {
-			if c := batch[written-1]; cap(c) <= maxKeep {
+			if c := batch[written-1]; cap(c) <= maxKeep && cap(c) != outChunkSize {
 				keep = c[:0]
 			}
 		}
 		n := 0
 		for _, c := range batch[:written] {
 			n += len(c)
+			ss.e.putChunk(c)
 		}
 		clear(batch)                // the array may be kept: let the chunks go
 		chunks, ok := ss.out.Lock() // no closure: this runs per batch
