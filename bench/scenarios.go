@@ -16,6 +16,9 @@ type metric struct {
 	name        string
 	unit        string
 	lowerBetter bool
+	// serverCost: a cost of the server, not a client-side result; no
+	// ratio to TCP is shown for it.
+	serverCost bool
 }
 
 // scenario runs once against a system and returns one value per metric,
@@ -35,11 +38,11 @@ var scenarioKeys = []string{"publish", "1to1", "fanout", "reqrep", "large", "16k
 // The table's rows, in order. The first three are the throughput ones that
 // issue 6's WebSocket and QUIC targets are about.
 var (
-	mPublish = metric{"publish only", "msgs/s", false}
-	mOneOne  = metric{"1 -> 1", "msgs/s received", false}
-	mFanout  = metric{"1 -> 4 fan-out", "msgs/s received, all subscribers", false}
-	mReqP50  = metric{"request-reply p50", "µs", true}
-	mReqP99  = metric{"request-reply p99", "µs", true}
+	mPublish = metric{name: "publish only", unit: "msgs/s"}
+	mOneOne  = metric{name: "1 -> 1", unit: "msgs/s received"}
+	mFanout  = metric{name: "1 -> 4 fan-out", unit: "msgs/s received, all subscribers"}
+	mReqP50  = metric{name: "request-reply p50", unit: "µs", lowerBetter: true}
+	mReqP99  = metric{name: "request-reply p99", unit: "µs", lowerBetter: true}
 )
 
 // largeSizes are the payload sizes of the large-message rows (issue 18),
@@ -68,8 +71,8 @@ func scenarios(msgs, reqs int, payload []byte, largeMB int) []scenario {
 		return scs
 	}
 	for _, l := range largeSizes {
-		m := metric{"1 -> 1, " + l.name, "MB/s received", false}
-		cpu := metric{"server CPU, " + l.name, "CPU ms per MB received", true}
+		m := metric{name: "1 -> 1, " + l.name, unit: "MB/s received"}
+		cpu := metric{name: "server CPU, " + l.name, unit: "CPU ms per MB received", lowerBetter: true, serverCost: true}
 		big := make([]byte, l.size)
 		n := max(20, largeMB*1000000/l.size)
 		scs = append(scs, scenario{m.name, l.key, []metric{m, cpu}, func(s system) ([]float64, error) {
