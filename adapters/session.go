@@ -100,13 +100,13 @@ func (ss *session) newChunkLocked() []byte {
 	return c[:0]
 }
 
-// withTailLocked returns chunks with a last chunk to append to: the last
-// one, or a new one (a kept one, if any) once it has writeChunk bytes. The
-// queue's lock is held.
-func (ss *session) withTailLocked(chunks [][]byte) [][]byte {
+// withTailLocked returns chunks with a last chunk to append a frame of
+// about size bytes to: the last one, or a new one (a kept one, if any)
+// once it has writeChunk bytes. The queue's lock is held.
+func (ss *session) withTailLocked(chunks [][]byte, size int) [][]byte {
 	if n := len(chunks); n == 0 || len(chunks[n-1]) >= writeChunk {
 		c := ss.newChunkLocked()
-		if c == nil && ss.queued >= writeChunk {
+		if c == nil && ss.queued >= writeChunk && size <= outChunkSize-writeChunk {
 			// A backlog: this chunk will fill up too. Grown from nothing
 			// it would double its way there, copying what it holds at each
 			// step and dropping the old arrays; at 16 KiB per message that
@@ -121,8 +121,9 @@ func (ss *session) withTailLocked(chunks [][]byte) [][]byte {
 
 // outChunkSize is the capacity of a pooled output chunk: writeChunk bytes
 // and room for the frame that crosses that mark, up to 64 KiB, without
-// growing. (A larger frame grows its chunk once; the grown one is not
-// pooled.)
+// growing. Frames larger than that do not start pooled chunks (one would
+// hold only the start of the frame); one that grows a pooled chunk
+// anyway makes it an ordinary one, which the pool does not take back.
 const outChunkSize = writeChunk + 64<<10
 
 type outChunk [outChunkSize]byte
@@ -146,7 +147,7 @@ func (e *Engine) putChunk(c []byte) {
 // appendLocked encodes a frame with enc at the end of the queued chunks
 // and counts it in queued. The queue's lock is held.
 func (ss *session) appendLocked(chunks [][]byte, enc func([]byte) []byte) [][]byte {
-	chunks = ss.withTailLocked(chunks)
+	chunks = ss.withTailLocked(chunks, 0) // server frames are small
 	n := len(chunks)
 	before := len(chunks[n-1])
 	chunks[n-1] = enc(chunks[n-1])
@@ -172,7 +173,9 @@ func (ss *session) Deliver(sid uint32, d *broker.Message) (int, bool) {
 		return 0, false
 	}
 	// appendLocked, written out: a closure here cost the hot path.
-	chunks = ss.withTailLocked(chunks)
+	// The frame's size, within the few bytes of its fixed fields.
+	size := 32 + len(d.Topic) + len(d.Reply) + len(d.Header) + len(d.Payload)
+	chunks = ss.withTailLocked(chunks, size)
 	n := len(chunks)
 	before := len(chunks[n-1])
 	chunks[n-1] = wire.AppendMsgTTL(chunks[n-1], flags, sid, wire.TTLMillis(d.TTL), d.Topic, d.Reply, d.Header, d.Payload)
