@@ -42,3 +42,32 @@ func cpuTime(pid int) (time.Duration, error) {
 	}
 	return time.Duration(ticks) * clockTick, nil
 }
+
+// serverUse is what a server process has used so far: CPU time, and
+// write system calls (write, writev, sendmsg and the like: syscw in
+// /proc/<pid>/io), which tell how well it coalesces its output.
+type serverUse struct {
+	cpu    time.Duration
+	writes int64
+}
+
+func readServerUse(pid int) (serverUse, error) {
+	cpu, err := cpuTime(pid)
+	if err != nil {
+		return serverUse{}, err
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return serverUse{}, err
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte("syscw: ")); ok {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil {
+				return serverUse{}, fmt.Errorf("/proc/%d/io: %w", pid, err)
+			}
+			return serverUse{cpu, n}, nil
+		}
+	}
+	return serverUse{}, fmt.Errorf("/proc/%d/io: no syscw", pid)
+}

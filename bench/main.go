@@ -14,8 +14,8 @@
 //	cd bench && go run . --transports tcp,ws --scenarios large --runs 3   # only the large-message rows
 //
 // The large-message rows (16 KiB, 256 KiB, 1 MiB, 1 -> 1) report MB/s
-// received and each server's CPU time per MB received (from /proc, over
-// the run). --cpuprofile and --memprofile profile the driver process
+// received and, per MB received, each server's CPU time and write system
+// calls (from /proc, over the run). --cpuprofile and --memprofile profile the driver process
 // itself, where both systems' clients run.
 //
 // The cluster transport (cluster.go) also needs redis-server: it compares

@@ -73,13 +73,14 @@ func scenarios(msgs, reqs int, payload []byte, largeMB int) []scenario {
 	for _, l := range largeSizes {
 		m := metric{name: "1 -> 1, " + l.name, unit: "MB/s received"}
 		cpu := metric{name: "server CPU, " + l.name, unit: "CPU ms per MB received", lowerBetter: true, serverCost: true}
+		writes := metric{name: "server writes, " + l.name, unit: "write calls per MB received", lowerBetter: true, serverCost: true}
 		big := make([]byte, l.size)
 		n := max(20, largeMB*1000000/l.size)
-		scs = append(scs, scenario{m.name, l.key, []metric{m, cpu}, func(s system) ([]float64, error) {
-			var before time.Duration
+		scs = append(scs, scenario{m.name, l.key, []metric{m, cpu, writes}, func(s system) ([]float64, error) {
+			var before serverUse
 			if s.pid > 0 {
 				var err error
-				if before, err = cpuTime(s.pid); err != nil {
+				if before, err = readServerUse(s.pid); err != nil {
 					return nil, err
 				}
 			}
@@ -87,12 +88,14 @@ func scenarios(msgs, reqs int, payload []byte, largeMB int) []scenario {
 			if err != nil || s.pid <= 0 {
 				return []float64{rate * float64(l.size) / 1e6}, err
 			}
-			after, err := cpuTime(s.pid)
+			after, err := readServerUse(s.pid)
 			if err != nil {
 				return nil, err
 			}
 			mb := float64(n) * float64(l.size) / 1e6
-			return []float64{rate * float64(l.size) / 1e6, float64(after-before) / float64(time.Millisecond) / mb}, nil
+			return []float64{rate * float64(l.size) / 1e6,
+				float64(after.cpu-before.cpu) / float64(time.Millisecond) / mb,
+				float64(after.writes-before.writes) / mb}, nil
 		}})
 	}
 	return scs
