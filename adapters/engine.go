@@ -64,6 +64,9 @@ type Engine struct {
 	ping  []byte
 	// watches closes sessions when the context they were served with ends.
 	watches watches
+	// chunks recycles the full-size output chunks of sessions with a
+	// backlog (*outChunk; see session.chunkLocked).
+	chunks sync.Pool
 }
 
 // NewEngine returns an engine for b. version is announced in WELCOME.

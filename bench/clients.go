@@ -51,6 +51,9 @@ type system struct {
 	name      string // msgtrans or nats-server
 	transport string
 	dial      func() (client, error)
+	// pid is the server's process, whose CPU time the large-message rows
+	// report per megabyte; 0 where there is no one process (a cluster).
+	pid int
 	// settle is how long to wait after subscribing, before publishing: for
 	// a cluster, the time for interest to reach the other nodes.
 	settle time.Duration

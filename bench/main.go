@@ -11,6 +11,12 @@
 //	cd bench && go run . --transports tcp,plugin --msgs 100000 --runs 1
 //	cd bench && go run . --transports tcp,cluster --msgs 200000 --runs 3
 //	cd bench && go run . --mqtt --msgs 200000 --runs 3   # MQTT rows (mosquitto installed)
+//	cd bench && go run . --transports tcp,ws --scenarios large --runs 3   # only the large-message rows
+//
+// The large-message rows (16 KiB, 256 KiB, 1 MiB, 1 -> 1) report MB/s
+// received and, per MB received, each server's CPU time and write system
+// calls (from /proc, over the run). --cpuprofile and --memprofile profile the driver process
+// itself, where both systems' clients run.
 //
 // The cluster transport (cluster.go) also needs redis-server: it compares
 // three msgtrans nodes linked through Redis with three nats-servers linked
@@ -53,6 +59,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -61,6 +68,9 @@ type options struct {
 	msgs, reqs, size, runs int
 	largeMB                int
 	transports             string
+	scenarios              string
+	cpuProfile, memProfile string
+	brokerPprof            string
 	natsBin                string
 	asJSON                 bool
 	mqtt                   bool
@@ -75,6 +85,10 @@ func main() {
 	flag.IntVar(&o.reqs, "reqs", 20000, "requests in the request-reply scenario (plus a tenth to warm up; the plugin row warms up with one)")
 	flag.IntVar(&o.size, "size", 16, "payload bytes")
 	flag.IntVar(&o.largeMB, "large-mb", 256, "megabytes per large-message row (1 -> 1 at 16 KiB, 256 KiB and 1 MiB, in MB/s); 0 leaves those rows out")
+	flag.StringVar(&o.scenarios, "scenarios", "", "comma-separated scenarios to measure (default all): "+strings.Join(scenarioKeys, ", ")+" (the three large-message rows)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the clients of both systems) to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of this process to this file at the end")
+	flag.StringVar(&o.brokerPprof, "broker-pprof", "", "have the broker serve Go's profiler on this loopback address (127.0.0.1:port), at /debug/pprof/")
 	flag.IntVar(&o.runs, "runs", 3, "runs per scenario, server and transport; the median is reported")
 	flag.StringVar(&o.transports, "transports", "tcp,ws,quic,plugin",
 		"comma-separated transports to measure: tcp, ws, quic, plugin (msgtrans through cmd/example-plugin, driven by msgtrans bench), cluster (3 nodes over Redis vs 3 routed nats-servers); the ratio to TCP needs tcp")
@@ -132,7 +146,7 @@ func run(o options) error {
 		fmt.Fprintf(os.Stderr, "%d runs each, %d msgs, %d-byte payloads; took %s\n", o.runs, o.msgs, o.size, time.Since(start).Round(time.Second))
 		return nil
 	}
-	srv, err := startServers(dir, want, o.natsBin, max(o.size, largest(o.largeMB)))
+	srv, err := startServers(dir, want, o.natsBin, max(o.size, largest(o.largeMB)), o.brokerPprof)
 	if err != nil {
 		return err
 	}
@@ -142,13 +156,39 @@ func run(o options) error {
 	if o.asJSON {
 		progress = io.Discard
 	}
-	scs := scenarios(o.msgs, o.reqs, make([]byte, o.size), o.largeMB)
+	scs, err := pickScenarios(scenarios(o.msgs, o.reqs, make([]byte, o.size), o.largeMB), o.scenarios)
+	if err != nil {
+		return err
+	}
+	picked := map[string]bool{}
+	for _, sc := range scs {
+		picked[sc.name] = true
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if o.memProfile != "" {
+		defer func() {
+			if f, err := os.Create(o.memProfile); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 	var ts []transport
 	for _, name := range transportNames {
 		switch {
 		case !want[name]:
 		case name == "plugin":
-			ts = append(ts, pluginTransport(srv, o.msgs, o.reqs, o.size, o.runs, progress))
+			ts = append(ts, pluginTransport(srv, o.msgs, o.reqs, o.size, o.runs, picked, progress))
 		default:
 			ts = append(ts, builtinTransport(name, srv, scs, o.runs, progress))
 		}

@@ -43,7 +43,7 @@ func buildRows(metrics []metric, ts []transport, results []medians) []row {
 			}
 			r := row{Scenario: m.name, Transport: t.name, Unit: m.unit, Values: v, LowerIsBetter: m.lowerBetter, Note: t.note}
 			r.Ratio = div(v[0], v[1])
-			if t.name != "tcp" && tcp != nil {
+			if t.name != "tcp" && tcp != nil && !m.serverCost {
 				r.VsTCP = div(v[0], tcp[m.name][0])
 			}
 			if !m.lowerBetter {

@@ -27,6 +27,8 @@ type servers struct {
 	caFile              string // the QUIC certificate, trusted by the SDK
 	// nats-server (it has no QUIC)
 	natsTCP, natsWS string
+	// the two processes, for their CPU time
+	mtPID, natsPID int
 	// msgtrans through cmd/example-plugin, which the broker launches: the
 	// plugin's text-protocol listener, and cmd/msgtrans, whose bench
 	// command is the client that speaks it
@@ -46,8 +48,10 @@ type servers struct {
 // ../cmd/example-plugin and ../cmd/msgtrans and configures the broker to
 // launch the plugin, its text protocol on a free port and its line limit
 // large enough for size-byte payloads; the broker's limits apply to the
-// plugin's sessions like to any other.
-func startServers(dir string, want map[string]bool, natsBin string, size int) (_ *servers, err error) {
+// plugin's sessions like to any other. A non-empty pprofAddr has the
+// broker serve its monitoring and Go's profiler there, to profile it
+// during a run (go tool pprof http://<addr>/debug/pprof/profile).
+func startServers(dir string, want map[string]bool, natsBin string, size int, pprofAddr string) (_ *servers, err error) {
 	s := &servers{dir: dir}
 	defer func() {
 		if err != nil {
@@ -70,7 +74,12 @@ func startServers(dir string, want map[string]bool, natsBin string, size int) (_
 	var cfg strings.Builder
 	cfg.WriteString("retained:\n  store: memory\nlimits:\n  max_pending: 1GiB\n")
 	// MQTT is measured by --mqtt; here it would only hold port 1883.
-	cfg.WriteString("mqtt:\n  listen: \"\"\n  ws_path: \"\"\nhttp:\n  listen: \"\"\n")
+	cfg.WriteString("mqtt:\n  listen: \"\"\n  ws_path: \"\"\n")
+	if pprofAddr != "" {
+		fmt.Fprintf(&cfg, "http:\n  listen: %q\n  pprof: true\n", pprofAddr)
+	} else {
+		cfg.WriteString("http:\n  listen: \"\"\n")
+	}
 	listen := func(section, addr string) { fmt.Fprintf(&cfg, "%s:\n  listen: %q\n", section, addr) }
 	if want["tcp"] {
 		s.mtTCP = freeTCPPort()
@@ -118,6 +127,7 @@ func startServers(dir string, want map[string]bool, natsBin string, size int) (_
 	if err := s.start(mt); err != nil {
 		return nil, err
 	}
+	s.mtPID = mt.Process.Pid
 
 	if want["cluster"] {
 		if s.cluster, err = startCluster(s, natsBin); err != nil {
@@ -152,6 +162,7 @@ func startServers(dir string, want map[string]bool, natsBin string, size int) (_
 	if err := s.start(ns); err != nil {
 		return nil, err
 	}
+	s.natsPID = ns.Process.Pid
 	return s, nil
 }
 

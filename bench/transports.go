@@ -67,9 +67,11 @@ func parseTransports(list string) (map[string]bool, error) {
 // nats.go.
 func builtinTransport(name string, srv *servers, scs []scenario, runs int, progress io.Writer) transport {
 	mt := func(url string, opts ...sdk.Option) system {
-		return system{name: "msgtrans", transport: name, dial: dialMsgtrans(url, opts...)}
+		return system{name: "msgtrans", transport: name, dial: dialMsgtrans(url, opts...), pid: srv.mtPID}
 	}
-	nt := func(url string) system { return system{name: "nats-server", transport: name, dial: dialNATS(url)} }
+	nt := func(url string) system {
+		return system{name: "nats-server", transport: name, dial: dialNATS(url), pid: srv.natsPID}
+	}
 	var (
 		systems []system
 		target  float64
@@ -122,10 +124,15 @@ func measureClients(systems []system, scs []scenario, runs int, progress io.Writ
 		for m, met := range sc.metrics {
 			var v values
 			for i := range systems {
+				if len(samples[i][m]) == 0 {
+					continue // not measured for this system (no server pid)
+				}
 				med := median(samples[i][m])
 				v[i] = &med
 			}
-			out[met.name] = v
+			if v[0] != nil || v[1] != nil {
+				out[met.name] = v
+			}
 		}
 		fmt.Fprintf(progress, "done: %s over %s\n", sc.name, systems[0].transport)
 	}

@@ -128,12 +128,27 @@ func BenchmarkPubSub(b *testing.B) {
 func benchPubSub(b *testing.B, tr string, subs int) {
 	srv := benchServer(b)
 	url, opts := transportURL(srv, tr)
-	benchFanOut(b, url, opts, "bench.fan", subs)
+	benchFanOut(b, url, opts, "bench.fan", subs, payload16)
 }
 
-// benchFanOut times b.N publishes to topic, each received by subs
-// subscribers on connections of their own, and reports deliveries/s.
-func benchFanOut(b *testing.B, url string, opts []sdk.Option, topic string, subs int) {
+// BenchmarkPubSubLarge: BenchmarkPubSub's 1 -> 1 with the payload sizes
+// of the side-by-side driver's large-message rows (issue 18); MB/s is
+// payload bytes received.
+func BenchmarkPubSubLarge(b *testing.B) {
+	for _, tr := range []string{"tcp", "ws", "quic"} {
+		for _, size := range []int{16 << 10, 256 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("transport=%s/size=%dKiB", tr, size>>10), func(b *testing.B) {
+				srv := adapterstest.Start(b, adapterstest.Config{Broker: broker.Options{MaxPending: 256 << 20, MaxPayload: 2 << 20}})
+				url, opts := transportURL(srv, tr)
+				benchFanOut(b, url, opts, "bench.large", 1, make([]byte, size))
+			})
+		}
+	}
+}
+
+// benchFanOut times b.N publishes of payload to topic, each received by
+// subs subscribers on connections of their own, and reports deliveries/s.
+func benchFanOut(b *testing.B, url string, opts []sdk.Option, topic string, subs int, payload []byte) {
 	var got atomic.Int64
 	done := make(chan struct{}, 1)
 	var want atomic.Int64
@@ -151,11 +166,11 @@ func benchFanOut(b *testing.B, url string, opts []sdk.Option, topic string, subs
 	}
 	pub := benchConnOpts(b, url, opts...)
 	b.ReportAllocs()
-	b.SetBytes(int64(len(payload16)))
+	b.SetBytes(int64(len(payload)))
 	b.ResetTimer()
 	want.Store(int64(b.N * subs))
 	for range b.N {
-		if err := pub.Publish(topic, payload16); err != nil {
+		if err := pub.Publish(topic, payload); err != nil {
 			b.Fatal(err)
 		}
 	}

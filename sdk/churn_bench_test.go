@@ -46,6 +46,6 @@ func BenchmarkPubSubDuringWildcardChurn(b *testing.B) {
 
 	time.Sleep(100 * time.Millisecond) // let the churn get going
 	start := changes.Load()
-	benchFanOut(b, srv.URL, nil, "bench.churn", 1)
+	benchFanOut(b, srv.URL, nil, "bench.churn", 1, payload16)
 	b.ReportMetric(float64(changes.Load()-start)/b.Elapsed().Seconds(), "changes/s")
 }

@@ -171,6 +171,9 @@ func (c *Conn) connectOne(u *url.URL) (transport, *wire.Reader, wire.Welcome, er
 	}
 	r := wire.NewReader(tr, clientMaxFrame)
 	r.SetPool(&c.pool)
+	// A large payload is read into the message's own buffer: one
+	// allocation the user keeps, no read buffer as large as the frame.
+	r.SetOwnedPayloads(ownedPayload, newPayload)
 	var f wire.Frame
 	if err := r.Next(&f); err != nil {
 		return fail(fmt.Errorf("handshake: %w", err))

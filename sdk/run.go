@@ -267,6 +267,17 @@ type smallMsg struct {
 // smallPayload makes a smallMsg 192 bytes, a size class of Go's allocator.
 const smallPayload = 88
 
+// ownedPayload: payloads of at least this many bytes the reader reads into
+// a buffer of their own (wire.Reader.SetOwnedPayloads), which becomes the
+// message's Data. Smaller ones are copied out of the read buffer: a fresh
+// buffer is zeroed before the read fills it, which costs about as much as
+// the copy, so the direct read pays off only when most of the payload
+// comes straight from the socket (reads the size of the read buffer,
+// 64 KiB, and more).
+const ownedPayload = 64 << 10
+
+func newPayload(n int) []byte { return make([]byte, n) }
+
 func (c *Conn) processMsg(f *wire.Frame) {
 	c.subsMu.RLock()
 	s := c.subs[f.SID]
@@ -285,6 +296,8 @@ func (c *Conn) processMsg(f *wire.Frame) {
 			m.Data = sm.data[:n:n]
 			copy(m.Data, f.Payload)
 		}
+	} else if n >= ownedPayload {
+		m = &Msg{Data: f.Payload} // the reader read it into a buffer of its own
 	} else {
 		m = &Msg{Data: append([]byte(nil), f.Payload...)}
 	}

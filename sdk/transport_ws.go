@@ -3,11 +3,13 @@ package sdk
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,6 +31,10 @@ type wsTransport struct {
 	wmu sync.Mutex
 	bw  *bufio.Writer
 	hdr [gws.MaxHeaderSize]byte
+	// out and iov are writeDirect's: the copied pieces, and the pieces of
+	// its vectored write.
+	out []byte
+	iov [][]byte
 }
 
 func (c *Conn) dialWS(ctx context.Context, u *url.URL) (transport, error) {
@@ -116,23 +122,102 @@ func (t *wsTransport) control(h gws.Header, r io.Reader) error {
 	return nil
 }
 
+// directFrame: frames at least this large are written from p itself,
+// beside their headers, in one vectored write, rather than copied into the
+// buffered writer first.
+const directFrame = 4 << 10
+
 // Write sends each frame in p as one masked binary message. It masks p in
 // place: the caller does not reuse what it wrote.
 func (t *wsTransport) Write(p []byte) (int, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	total := len(p)
-	for len(p) > 0 {
-		n, ok := wire.FrameLen(p)
-		if !ok || n > len(p) {
-			return total - len(p), errors.New("sdk: partial frame in websocket write")
+	for q := p; len(q) > 0; {
+		n, ok := wire.FrameLen(q)
+		if !ok || n > len(q) {
+			return 0, errors.New("sdk: partial frame in websocket write")
 		}
+		if n >= directFrame {
+			return t.writeDirect(p)
+		}
+		q = q[n:]
+	}
+	for len(p) > 0 {
+		n, _ := wire.FrameLen(p)
 		if err := t.writeMessage(gws.OpBinary, p[:n]); err != nil {
 			return total - len(p), err
 		}
 		p = p[n:]
 	}
 	return total, t.bw.Flush()
+}
+
+// writeDirect writes the whole frames of p as masked binary messages in
+// one vectored write: headers and small frames are copied into t.out,
+// large frames are masked in place and written from p. t.wmu is held.
+func (t *wsTransport) writeDirect(p []byte) (int, error) {
+	if err := t.bw.Flush(); err != nil { // a pong may wait there
+		return 0, err
+	}
+	out, bufs, mark := t.out[:0], t.iov[:0], 0
+	// Headers and small frames, first, so that out never moves while
+	// slices of it wait for the write.
+	size := 0
+	for q := p; len(q) > 0; {
+		n, _ := wire.FrameLen(q)
+		size += gws.MaxHeaderSize
+		if n < directFrame {
+			size += n
+		}
+		q = q[n:]
+	}
+	out = slices.Grow(out, size)
+	for q := p; len(q) > 0; {
+		n, _ := wire.FrameLen(q)
+		mask := gws.NewMask()
+		out = appendWSHeader(out, n, mask)
+		gws.Cipher(q[:n], mask, 0)
+		if n < directFrame {
+			out = append(out, q[:n]...)
+		} else {
+			bufs = append(bufs, out[mark:], q[:n])
+			mark = len(out)
+		}
+		q = q[n:]
+	}
+	if mark < len(out) {
+		bufs = append(bufs, out[mark:])
+	}
+	v := net.Buffers(bufs) // WriteTo consumes v, not t.iov
+	_, err := v.WriteTo(t.Conn)
+	clear(bufs) // hold none of the caller's buffer
+	t.iov = bufs[:0]
+	if cap(out) <= 64<<10 {
+		t.out = out[:0]
+	} else {
+		t.out = nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// appendWSHeader appends the header of a final, masked binary message of
+// n payload bytes (RFC 6455, section 5.2).
+func appendWSHeader(b []byte, n int, mask [4]byte) []byte {
+	b = append(b, 0x80|byte(gws.OpBinary))
+	switch {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, mask[:]...)
 }
 
 // writeMessage buffers one masked message; t.wmu is held.

@@ -75,7 +75,8 @@ func FuzzDecode(f *testing.F) {
 }
 
 // FuzzReader checks that a Reader over any chunking of a stream, with any
-// small initial buffer, gives what Decode gives over the whole stream.
+// small initial buffer, with or without owned payloads, gives what Decode
+// gives over the whole stream.
 func FuzzReader(f *testing.F) {
 	all, _ := stream(f)
 	f.Add(all, uint64(1), uint8(1), uint8(7))
@@ -115,6 +116,10 @@ func FuzzReader(f *testing.F) {
 		}
 		cr := &chunkReader{data: data, rng: rand.New(rand.NewPCG(seed, seed)), max: int(chunk) + 1}
 		r := newReaderSize(cr, limit, int(bufSize)+1)
+		if seed%2 == 1 {
+			// MSG payloads from a few bytes up in buffers of their own.
+			r.SetOwnedPayloads(1+int(chunk)%32, func(n int) []byte { return make([]byte, n) })
+		}
 		var fr Frame
 		for i, w := range want {
 			err := r.Next(&fr)

@@ -20,6 +20,15 @@ import (
 type Reader struct {
 	b   Buffer
 	max int
+
+	// Owned payloads (SetOwnedPayloads): MSG payloads of at least ownMin
+	// bytes go into buffers from alloc; prefix holds the frame's header
+	// and the fields before the payload meanwhile. broken is a read error
+	// inside such a payload, returned from then on.
+	ownMin int
+	alloc  func(n int) []byte
+	prefix []byte
+	broken error
 }
 
 // NewReader returns a Reader of frames from r whose declared body length is
@@ -87,6 +96,9 @@ func (r *Reader) SetStallTimeout(d time.Duration, setDeadline func(time.Time) er
 // returned once buffered frames are used up, and the call may be retried
 // (for example after a read deadline) without losing data.
 func (r *Reader) Next(f *Frame) error {
+	if r.broken != nil {
+		return r.broken
+	}
 	b := &r.b
 	if len(b.buf) > len(b.small) && len(b.buf) > b.working {
 		b.Shrink(r.pendingFrameLen())
@@ -97,7 +109,7 @@ func (r *Reader) Next(f *Frame) error {
 		if uint64(n) > uint64(r.max) {
 			return ErrFrameTooLarge
 		}
-		if need := HeaderLen + int(n); len(avail) >= need {
+		if need := HeaderLen + int(n); len(avail) >= need && (r.alloc == nil || int(n) < r.ownMin || Type(avail[4]) != TypeMsg) {
 			b.Discard(need)
 			return decodeBody(Type(avail[4]), Flags(avail[5]), avail[HeaderLen:need:need], f)
 		}
@@ -109,6 +121,11 @@ func (r *Reader) Next(f *Frame) error {
 	n := binary.BigEndian.Uint32(p)
 	if uint64(n) > uint64(r.max) {
 		return ErrFrameTooLarge
+	}
+	if r.alloc != nil && int(n) >= r.ownMin && Type(p[4]) == TypeMsg {
+		if handled, err := r.nextOwned(f, Flags(p[5]), int(n)); handled {
+			return err
+		}
 	}
 	need := HeaderLen + int(n)
 	if p, err = b.Peek(need); err != nil {

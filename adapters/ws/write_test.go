@@ -95,3 +95,51 @@ func TestControlFrameKeepsTheWritersDeadline(t *testing.T) {
 		t.Fatal("no pong written")
 	}
 }
+
+// A batch of small and large frames (the large ones written from the
+// caller's buffer, beside the copied headers) reaches the peer as one
+// binary message per frame, in order, byte for byte; the writer keeps no
+// reference to the caller's buffer afterwards.
+func TestMixedBatchArrivesInOrder(t *testing.T) {
+	var batch []byte
+	var want [][]byte
+	for i, size := range []int{10, directFrame, 100, 64 << 10, directFrame - 1, 200 << 10, 0, 16 << 10} {
+		f := wire.AppendMsg(nil, 0, uint32(i), []byte("t"), nil, nil, bytes.Repeat([]byte{byte(i + 1)}, size))
+		want = append(want, f)
+		batch = append(batch, f...)
+	}
+	dc := &deadlineConn{}
+	wc := newConn(dc, 1<<20)
+	for round := range 2 { // the second batch reuses the writer's buffers
+		if err := wc.WriteFrames(batch); err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range wc.iov[:cap(wc.iov)] {
+			if p != nil {
+				t.Fatalf("round %d: the writer still holds piece %d of the batch", round, i)
+			}
+		}
+	}
+	rd := wsutil.Reader{Source: bytes.NewReader(dc.out.Bytes()), State: gws.StateClientSide}
+	for round := range 2 {
+		for i, w := range want {
+			hdr, err := rd.NextFrame()
+			if err != nil {
+				t.Fatalf("round %d, message %d: %v", round, i, err)
+			}
+			if hdr.OpCode != gws.OpBinary || !hdr.Fin || hdr.Masked {
+				t.Fatalf("round %d, message %d: header %+v", round, i, hdr)
+			}
+			got, err := io.ReadAll(&rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, w) {
+				t.Fatalf("round %d, message %d: %d bytes, want the frame's %d", round, i, len(got), len(w))
+			}
+		}
+	}
+	if _, err := rd.NextFrame(); err != io.EOF {
+		t.Fatalf("after the messages: %v, want EOF", err)
+	}
+}
