@@ -51,7 +51,7 @@ func newRefusalErrs(o *Options) refusalErrs {
 		sidInUse:   fmt.Errorf("%w: already in use", ErrBadSubscription),
 		sidUnknown: fmt.Errorf("%w: not subscribed", ErrBadSubscription),
 		maxSubs:    fmt.Errorf("%w: a session may hold %d", ErrTooManySubs, o.MaxSubscriptions),
-		perTopic: fmt.Errorf("%w: one topic could match more than %d of this session's subscriptions with this one",
+		perTopic: fmt.Errorf("%w: the filter overlaps too many of this session's subscriptions; one topic may match at most %d",
 			ErrTooManySubs, o.MaxSubscriptionsPerTopic),
 		closeReason: fmt.Errorf("%w: more than %d within %s", ErrRefusals, MaxRefusals, RefusalWindow),
 	}

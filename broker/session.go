@@ -237,7 +237,9 @@ const (
 // delivered first (as o.Retained says): a live message for the
 // subscription that arrives during their replay waits until they are
 // queued. If the replay fails, the subscription is removed again and the
-// error returned.
+// error returned. A session refused more than MaxRefusals SUB or UNSUB
+// requests within RefusalWindow is closed (ErrRefusals), and that request
+// returns ErrSessionClosed.
 func (s *Session) Subscribe(sid uint32, filter string, o SubOptions) error {
 	if s.closing.Load() {
 		// Being closed (perhaps for its refusals): what is still buffered
