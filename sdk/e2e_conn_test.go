@@ -432,7 +432,7 @@ func TestOverlappingSubscriptionsBounded(t *testing.T) {
 			t.Fatalf("subscription %d to '>': valid %v, want %v (err %v)", i+1, s.IsValid(), want, s.Err())
 		}
 	}
-	if err := subs[5].Err(); !errors.Is(err, sdk.ErrTooManySubs) || !strings.Contains(err.Error(), "more than 4") {
+	if err := subs[5].Err(); !errors.Is(err, sdk.ErrTooManySubs) || !strings.Contains(err.Error(), "at most 4") {
 		t.Fatalf("refusal: %v", err)
 	}
 	if err := c.Publish("any.topic", []byte("x")); err != nil {
