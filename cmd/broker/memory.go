@@ -34,13 +34,6 @@ func memoryBudget(configured Size) int64 {
 // and for the garbage collector's headroom.
 func clientShare(budget int64) int64 { return budget / 4 * 3 }
 
-// runtimeLimit is the Go runtime's soft memory limit for a budget: the
-// budget less what the process's resident memory holds outside the Go
-// runtime's count (the program's own code and data as they are paged in,
-// about 20-30 MiB for this binary), so that the resident total, which is
-// what the budget promises, stays within it.
-func runtimeLimit(budget int64) int64 { return budget - min(budget/8, 64<<20) }
-
 // applyMemoryLimit makes the budget the Go runtime's soft memory limit
 // (unless GOMEMLIMIT is set), so that the collector works harder as the
 // heap nears it instead of letting it reach twice what is live: with
@@ -51,9 +44,8 @@ func applyMemoryLimit(budget int64, log zerolog.Logger) {
 			Msg("memory budget set; GOMEMLIMIT from the environment left as is")
 		return
 	}
-	debug.SetMemoryLimit(runtimeLimit(budget))
-	log.Info().Int64("budget", budget).Int64("go_memory_limit", runtimeLimit(budget)).Int64("clients", clientShare(budget)).
-		Msg("memory budget; clients' buffers get three quarters")
+	debug.SetMemoryLimit(budget)
+	log.Info().Int64("budget", budget).Int64("clients", clientShare(budget)).Msg("memory budget (the Go memory limit); clients' buffers get three quarters")
 }
 
 // machineMemory is MemTotal from /proc/meminfo, in bytes, or 0.
