@@ -31,6 +31,7 @@ type session struct {
 	// the rest of the batch being written; only the ERR frame that says
 	// why still goes out, within slowGrace.
 	slow atomic.Bool
+	gidx int32 // the session's index in its watch (see watch, below)
 
 	// out holds encoded frames for the writer, in chunks of up to about
 	// writeChunk bytes: a backlog grows by adding chunks, never by copying
@@ -43,11 +44,13 @@ type session struct {
 	out    batchq.Queue[[]byte]
 	queued int
 	free   [2][]byte // written chunks kept for the next ones: one is being
-	nfree  int       // filled while another is written, so two suffice
+	// filled while another is written, so two suffice; nfree (below) of
+	// them are kept.
 	last   []byte
 
 	mu      sync.Mutex
 	closing bool
+	nfree   uint8 // of free (under the queue's lock, not mu)
 	reason  error
 
 	// The ping work (see ping), done by the engine's wheel once per
@@ -70,9 +73,9 @@ type session struct {
 	resume     func() // ss.carryOn, made at the first parking
 
 	// The context Serve was given, as the engine watches it for all its
-	// sessions (nil: one that never ends), and the session's index in it.
+	// sessions (nil: one that never ends); gidx, above, is the session's
+	// index in it.
 	watch *watch
-	gidx  int32
 }
 
 // freshBursts is how many of its first bursts of frames a new session
@@ -562,7 +565,7 @@ func (ss *session) write(batch [][]byte) (int, error) {
 			return
 		}
 		ss.queued -= n
-		if keep != nil && ss.nfree < len(ss.free) {
+		if keep != nil && int(ss.nfree) < len(ss.free) {
 			ss.free[ss.nfree] = keep
 			ss.nfree++
 		}
