@@ -46,7 +46,7 @@ type session struct {
 	free   [2][]byte // written chunks kept for the next ones: one is being
 	// filled while another is written, so two suffice; nfree (below) of
 	// them are kept.
-	last   []byte
+	last []byte
 
 	mu      sync.Mutex
 	closing bool
