@@ -64,10 +64,7 @@ type session struct {
 	// PONGs came for a whole ping interval (pongs counts those), and
 	// cleared by the reader when one does; a quiet session parks its
 	// connection between bursts instead of keeping its reader goroutine.
-	quiet atomic.Bool
-	// fresh counts down the first bursts of a new session, after each of
-	// which it parks too (see freshBursts). Only its reader touches it.
-	fresh      uint8
+	quiet      atomic.Bool
 	pongs      atomic.Uint64
 	lastActive uint64
 	resume     func() // ss.carryOn, made at the first parking
@@ -78,14 +75,6 @@ type session struct {
 	watch *watch
 }
 
-// freshBursts is how many of its first bursts of frames a new session
-// parks after, besides parking once quiet: most clients send a burst or
-// two (a subscription, a flush) and then wait, and a connection storm
-// would otherwise hold a goroutine, its stack and, for good, the runtime's
-// record of it per connection until each is quiet a whole ping interval
-// later. A busy client pays a few wake-ups through the poller, once.
-const freshBursts = 4
-
 // maxKeep is the largest written chunk a session keeps for the next
 // deliveries; a burst's larger one is let go.
 const maxKeep = 1 << 20
@@ -95,7 +84,7 @@ const maxKeep = 1 << 20
 const keepChunks = 64
 
 func newSession(e *Engine, fc FrameConn) *session {
-	ss := &session{e: e, fc: fc, wslot: notOnWheel, fresh: freshBursts}
+	ss := &session{e: e, fc: fc, wslot: notOnWheel}
 	ss.out.Init(batchq.Config[[]byte]{Write: ss.write, End: ss.end, KeepCap: keepChunks, Held: true})
 	return ss
 }
@@ -399,7 +388,7 @@ func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 	for {
 		if ir != nil && ir.Buffered() == 0 {
 			// Just woken, it reads what woke it before parking again.
-			if pk != nil && !woke && (ss.fresh > 0 || ss.quiet.Load()) {
+			if pk != nil && !woke && ss.quiet.Load() {
 				if ss.resume == nil {
 					ss.resume = ss.carryOn
 				}
@@ -412,9 +401,6 @@ func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 				return false, ss.readErr(err)
 			}
 			woke = false
-			if ss.fresh > 0 {
-				ss.fresh--
-			}
 		}
 		if done, err := ss.readFrames(ir); done {
 			return false, err
