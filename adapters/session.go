@@ -31,6 +31,7 @@ type session struct {
 	// the rest of the batch being written; only the ERR frame that says
 	// why still goes out, within slowGrace.
 	slow atomic.Bool
+	gidx int32 // the session's index in its watch (see watch, below)
 
 	// out holds encoded frames for the writer, in chunks of up to about
 	// writeChunk bytes: a backlog grows by adding chunks, never by copying
@@ -43,11 +44,13 @@ type session struct {
 	out    batchq.Queue[[]byte]
 	queued int
 	free   [2][]byte // written chunks kept for the next ones: one is being
-	nfree  int       // filled while another is written, so two suffice
-	last   []byte
+	// filled while another is written, so two suffice; nfree (below) of
+	// them are kept.
+	last []byte
 
 	mu      sync.Mutex
 	closing bool
+	nfree   uint8 // of free (under the queue's lock, not mu)
 	reason  error
 
 	// The ping work (see ping), done by the engine's wheel once per
@@ -61,27 +64,16 @@ type session struct {
 	// PONGs came for a whole ping interval (pongs counts those), and
 	// cleared by the reader when one does; a quiet session parks its
 	// connection between bursts instead of keeping its reader goroutine.
-	quiet atomic.Bool
-	// fresh counts down the first bursts of a new session, after each of
-	// which it parks too (see freshBursts). Only its reader touches it.
-	fresh      uint8
+	quiet      atomic.Bool
 	pongs      atomic.Uint64
 	lastActive uint64
 	resume     func() // ss.carryOn, made at the first parking
 
 	// The context Serve was given, as the engine watches it for all its
-	// sessions (nil: one that never ends), and the session's index in it.
+	// sessions (nil: one that never ends); gidx, above, is the session's
+	// index in it.
 	watch *watch
-	gidx  int32
 }
-
-// freshBursts is how many of its first bursts of frames a new session
-// parks after, besides parking once quiet: most clients send a burst or
-// two (a subscription, a flush) and then wait, and a connection storm
-// would otherwise hold a goroutine, its stack and, for good, the runtime's
-// record of it per connection until each is quiet a whole ping interval
-// later. A busy client pays a few wake-ups through the poller, once.
-const freshBursts = 4
 
 // maxKeep is the largest written chunk a session keeps for the next
 // deliveries; a burst's larger one is let go.
@@ -92,7 +84,7 @@ const maxKeep = 1 << 20
 const keepChunks = 64
 
 func newSession(e *Engine, fc FrameConn) *session {
-	ss := &session{e: e, fc: fc, wslot: notOnWheel, fresh: freshBursts}
+	ss := &session{e: e, fc: fc, wslot: notOnWheel}
 	ss.out.Init(batchq.Config[[]byte]{Write: ss.write, End: ss.end, KeepCap: keepChunks, Held: true})
 	return ss
 }
@@ -432,7 +424,7 @@ func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 	for {
 		if ir != nil && ir.Buffered() == 0 {
 			// Just woken, it reads what woke it before parking again.
-			if pk != nil && !woke && (ss.fresh > 0 || ss.quiet.Load()) {
+			if pk != nil && !woke && ss.quiet.Load() {
 				if ss.resume == nil {
 					ss.resume = ss.carryOn
 				}
@@ -445,9 +437,6 @@ func (ss *session) readLoop(woke bool) (parked bool, reason error) {
 				return false, ss.readErr(err)
 			}
 			woke = false
-			if ss.fresh > 0 {
-				ss.fresh--
-			}
 		}
 		if done, err := ss.readFrames(ir); done {
 			return false, err
@@ -601,7 +590,7 @@ func (ss *session) write(batch [][]byte) (int, error) {
 			return
 		}
 		ss.queued -= n
-		if keep != nil && ss.nfree < len(ss.free) {
+		if keep != nil && int(ss.nfree) < len(ss.free) {
 			ss.free[ss.nfree] = keep
 			ss.nfree++
 		}
