@@ -17,17 +17,8 @@ import (
 func explodeTree(tb testing.TB, bits int) *Tree[int] {
 	tb.Helper()
 	tr := NewTree[int](0)
-	for i := range 1 << bits {
-		var f strings.Builder
-		for bit := range bits {
-			if i&(1<<bit) != 0 {
-				f.WriteString("*.")
-			} else {
-				f.WriteString("a.")
-			}
-		}
-		f.WriteString("z")
-		if err := tr.Insert(f.String(), "", i); err != nil {
+	for i, f := range explodeFilters(bits) {
+		if err := tr.Insert(f, "", i); err != nil {
 			tb.Fatal(err)
 		}
 	}
