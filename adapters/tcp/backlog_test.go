@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,12 +21,22 @@ import (
 func TestBacklogArrivesWholeAndInOrder(t *testing.T) {
 	srv := adapterstest.Start(t, adapterstest.Config{Broker: broker.Options{MaxPending: 64 << 20}})
 	subscribe := func(topic string) (net.Conn, *wire.Reader) {
-		c, err := net.Dial("tcp", srv.Addr)
+		// A small receive buffer keeps the backlog in the broker, not in
+		// the kernel. It is set before the connection is made: shrunk
+		// after the handshake, Linux's receive window could stall the
+		// connection outright (about one run in two under -race).
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var err error
+			rc.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+			})
+			return err
+		}}
+		c, err := d.Dial("tcp", srv.Addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		c.(*net.TCPConn).SetReadBuffer(16 << 10)
 		var b []byte
 		b = wire.AppendHello(b, &wire.Hello{Version: wire.Version})
 		b = wire.AppendSub(b, 1, topic, "")
