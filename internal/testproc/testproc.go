@@ -91,7 +91,9 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	p := &Proc{Cmd: cmd, t: t, more: make(chan struct{}), done: make(chan struct{})}
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		// Lines as long as a program prints them: a CLI printing a 1 MiB
 		// payload in base64 writes one line of 1.4 MB.
@@ -108,6 +110,11 @@ func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 	go func() {
 		err := cmd.Wait()
 		pw.Close()
+		// Wait has seen every byte read from the pipe, but the scanner
+		// may still be splitting the last of them into lines: done
+		// means every line is in p.out (a 400 KB line under -race was
+		// not, and WaitLine said the process exited without it).
+		<-scanned
 		p.mu.Lock()
 		p.err = err
 		p.mu.Unlock()
