@@ -92,3 +92,16 @@ func BenchIdle(b *testing.B, ib IdleBench) {
 	}
 	b.ReportMetric(0, "ns/op")
 }
+
+// WaitGoroutines waits until at most n goroutines run in the process (the
+// sessions have parked, say), or fails the test after 20 s.
+func WaitGoroutines(t testing.TB, n int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d goroutines, want at most %d", what, runtime.NumGoroutine(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

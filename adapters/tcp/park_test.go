@@ -90,18 +90,6 @@ func (pc *parkClient) expect(t *testing.T, typ wire.Type) wire.Frame {
 	panic("unreachable")
 }
 
-// waitGoroutines waits until at most n goroutines run in the process.
-func waitGoroutines(t *testing.T, n int, what string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d goroutines, want at most %d", what, runtime.NumGoroutine(), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Quiet sessions give up their goroutines (they park), and parked
 // sessions still do everything: they receive deliveries, wake up when
 // their client publishes (also in pieces), answer PINGs, and the
@@ -121,7 +109,7 @@ func TestParkedSessionsHoldNoGoroutineAndStillWork(t *testing.T) {
 	// Each client has its reader goroutine here; the server, once its
 	// sessions are quiet, none per session (a few may be between a PONG
 	// and parking again).
-	waitGoroutines(t, base+n+n/4, "quiet sessions")
+	adapterstest.WaitGoroutines(t, base+n+n/4, "quiet sessions")
 
 	for round := range 3 {
 		for i, pc := range clients {
@@ -136,7 +124,7 @@ func TestParkedSessionsHoldNoGoroutineAndStillWork(t *testing.T) {
 			}
 		}
 		// Parked again before the next round.
-		waitGoroutines(t, base+n+n/4, fmt.Sprintf("after round %d", round))
+		adapterstest.WaitGoroutines(t, base+n+n/4, fmt.Sprintf("after round %d", round))
 	}
 	if got := srv.B.Stats().Connections; got != n {
 		t.Fatalf("%d sessions, want %d", got, n)
@@ -171,7 +159,7 @@ func TestParkedSessionsEnd(t *testing.T) {
 	live := dialPark(t, srv.Addr, true)
 	mute := dialPark(t, srv.Addr, false)
 	gone := dialPark(t, srv.Addr, true)
-	waitGoroutines(t, base+3+1, "quiet sessions")
+	adapterstest.WaitGoroutines(t, base+3+1, "quiet sessions")
 
 	gone.c.Close()
 	f := mute.expect(t, wire.TypeErr)

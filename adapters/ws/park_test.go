@@ -24,18 +24,6 @@ func recvSkipPing(t *testing.T, c net.Conn) wire.Frame {
 	}
 }
 
-// waitGoroutines waits until at most n goroutines run in the process.
-func waitGoroutines(t *testing.T, n int, what string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for runtime.NumGoroutine() > n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d goroutines, want at most %d", what, runtime.NumGoroutine(), n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // Quiet ws:// sessions park (the server holds no goroutine for them) and
 // still work: they wake for their client's messages, deliver, and end when
 // the server stops.
@@ -61,7 +49,7 @@ func TestParkedWebSocketSessions(t *testing.T) {
 		for _, c := range clients {
 			send(t, c, wire.AppendPong(nil))
 		}
-		waitGoroutines(t, base+n/4, what)
+		adapterstest.WaitGoroutines(t, base+n/4, what)
 	}
 	quiet("quiet sessions")
 	for round := range 2 {
