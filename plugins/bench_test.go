@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msgtrans/msgtrans/internal/testproc"
 	"github.com/msgtrans/msgtrans/plugins"
 	"github.com/msgtrans/msgtrans/sdk"
 )
@@ -115,7 +116,7 @@ func benchPluginToNative(b *testing.B, cmd string) {
 
 type benchEnv struct {
 	addr, url string
-	logs      *syncBuffer
+	logs      *testproc.Buffer
 }
 
 func startB(b *testing.B) benchEnv {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/adapterstest"
+	"github.com/msgtrans/msgtrans/internal/testproc"
 	"github.com/msgtrans/msgtrans/plugins"
 	"github.com/msgtrans/msgtrans/protocols/text"
 	"github.com/msgtrans/msgtrans/sdk"
@@ -25,24 +26,6 @@ import (
 
 // The test environment: a broker running the text protocol one of the two
 // ways, and the clients that talk to them.
-
-// syncBuffer collects the broker's log lines for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // backend is one way to run the text protocol: as a plugin process, or
 // linked into the broker.
@@ -122,7 +105,7 @@ func (c crashable) Serve(ctx context.Context, h *plugin.Host) error {
 type env struct {
 	srv  *adapterstest.Server
 	r    *plugins.Runner
-	logs *syncBuffer
+	logs *testproc.Buffer
 	stop func()
 
 	crashCh   chan struct{}
@@ -146,7 +129,7 @@ func startWith(t testing.TB, be backend, cfg adapterstest.Config, settings map[s
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	opts.Logger = zerolog.New(logs)
 	all := map[string]string{"listen": "127.0.0.1:0"}
 	maps.Copy(all, settings)

@@ -17,6 +17,7 @@ import (
 	"github.com/msgtrans/msgtrans/adapters"
 	"github.com/msgtrans/msgtrans/adapters/tcp"
 	"github.com/msgtrans/msgtrans/broker"
+	"github.com/msgtrans/msgtrans/internal/testproc"
 	"github.com/msgtrans/msgtrans/plugins"
 	"github.com/msgtrans/msgtrans/protocols/mqtt"
 	"github.com/msgtrans/msgtrans/protocols/mqtt/packet"
@@ -32,25 +33,8 @@ type env struct {
 	native string // tcp:// URL
 	addr   string // the MQTT listener
 	runner *plugins.Runner
-	logs   *syncBuf
+	logs   *testproc.Buffer
 	stop   func() // stops the protocol and the broker; more calls do nothing
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func start(t testing.TB, settings map[string]string, bo broker.Options) *env {
@@ -75,7 +59,7 @@ func start(t testing.TB, settings map[string]string, bo broker.Options) *env {
 	for k, v := range settings {
 		s[k] = v
 	}
-	logs := &syncBuf{}
+	logs := &testproc.Buffer{}
 	r, err := plugins.New(plugins.Config{Name: "mqtt", Settings: s, Protocol: mqtt.Protocol{}}, e,
 		plugins.Options{Logger: zerolog.New(logs).Level(zerolog.DebugLevel)})
 	if err != nil {
