@@ -12,22 +12,32 @@ import (
 	"github.com/msgtrans/msgtrans/wire"
 )
 
-// A server that sends a MSG for the inbox subscription with a topic outside
-// the inbox does not crash the client (a panic on one of the SDK's
-// goroutines would end the test binary): the message is ignored, and the
-// request waits for a real reply until its context ends.
-func TestMalformedReplyTopicDoesNotCrash(t *testing.T) {
+// oneClientServer listens on loopback, runs serve on the first connection
+// (serve closes it, or keeps it open), and returns the URL to connect to.
+func oneClientServer(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	sent := make(chan struct{})
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
+		serve(c)
+	}()
+	return "tcp://" + ln.Addr().String()
+}
+
+// A server that sends a MSG for the inbox subscription with a topic outside
+// the inbox does not crash the client (a panic on one of the SDK's
+// goroutines would end the test binary): the message is ignored, and the
+// request waits for a real reply until its context ends.
+func TestMalformedReplyTopicDoesNotCrash(t *testing.T) {
+	sent := make(chan struct{})
+	url := oneClientServer(t, func(c net.Conn) {
 		defer c.Close()
 		r := wire.NewReader(c, 0)
 		var f wire.Frame
@@ -39,8 +49,8 @@ func TestMalformedReplyTopicDoesNotCrash(t *testing.T) {
 				close(sent)
 			}
 		}
-	}()
-	c, err := sdk.Connect("tcp://" + ln.Addr().String())
+	})
+	c, err := sdk.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,24 +73,15 @@ func TestMalformedReplyTopicDoesNotCrash(t *testing.T) {
 // A server that stops reading makes a fast publisher wait instead of
 // queueing without bound, and Close releases the waiting publisher.
 func TestPublisherWaitsForAServerThatDoesNotRead(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	stopped := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	url := oneClientServer(t, func(c net.Conn) {
 		r := wire.NewReader(c, 0)
 		var f wire.Frame
 		r.Next(&f) // HELLO
 		c.Write(wire.AppendWelcome(nil, &wire.Welcome{Version: wire.Version, ServerID: "stuck", MaxPayload: 1 << 20, HeartbeatMS: 30000}))
 		stopped <- c // and never read again
-	}()
-	c, err := sdk.Connect("tcp://" + ln.Addr().String())
+	})
+	c, err := sdk.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}

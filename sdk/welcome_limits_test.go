@@ -82,16 +82,7 @@ func TestLargestLegalPublishIsDelivered(t *testing.T) {
 // and then sends a larger frame loses the connection instead of making the
 // client allocate what it declares.
 func TestSDKAppliesAnnouncedReadLimit(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
+	url := oneClientServer(t, func(c net.Conn) {
 		defer c.Close()
 		r := wire.NewReader(c, 0)
 		var f wire.Frame
@@ -107,8 +98,8 @@ func TestSDKAppliesAnnouncedReadLimit(t *testing.T) {
 				c.Write(append(ok, big...))
 			}
 		}
-	}()
-	c, err := sdk.Connect("tcp://"+ln.Addr().String(), sdk.MaxReconnects(0))
+	})
+	c, err := sdk.Connect(url, sdk.MaxReconnects(0))
 	if err != nil {
 		t.Fatal(err)
 	}
