@@ -7,16 +7,4 @@ package sdk
 // network connection, or sent DISCONNECT with reason 0x04), and which must
 // let the broker treat the session accordingly. Like Close, it waits for
 // the handlers queued by then, and is safe to call more than once.
-func (c *Conn) Abort() error {
-	c.mu.Lock()
-	if c.state != stateClosed {
-		c.closeLocked(nil, false)
-	}
-	c.mu.Unlock()
-	c.signal()
-	<-c.done
-	if goid() != c.evGoID.Load() {
-		<-c.evDone
-	}
-	return nil
-}
+func (c *Conn) Abort() error { return c.close(false) }

@@ -412,9 +412,14 @@ func (c *Conn) answerPongLocked(w pongWaiter, err error) (restored bool) {
 // acknowledgement callback it does not wait for the handler queue (it runs
 // on it). Messages still queued for subscription callbacks are dropped
 // (Drain hands them over).
-func (c *Conn) Close() error {
+func (c *Conn) Close() error { return c.close(true) }
+
+// close closes the connection, with the goodbye that discards the will
+// when bye (Close) or without it (Abort), and waits for what Close waits
+// for.
+func (c *Conn) close(bye bool) error {
 	c.mu.Lock()
-	if c.state == stateConnected {
+	if bye && c.state == stateConnected {
 		// A clean goodbye: the broker discards the will.
 		c.wbuf = wire.AppendBye(c.wbuf)
 	}
